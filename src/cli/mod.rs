@@ -1,0 +1,142 @@
+//! The command line: global options, one subcommand per file, and the [`Context`] every
+//! subcommand receives (the validated config and where the state lives).
+//!
+//! Precedence, highest first: `--config PATH` > `$PORTWARDEN_CONFIG` >
+//! `/etc/portwarden/portwarden.toml` > built-in defaults; `--state-dir DIR` >
+//! `$PORTWARDEN_STATE_DIR` > the config's `state_dir`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+pub mod ban;
+pub mod cron;
+pub mod daemon;
+pub mod demo;
+pub mod fail2ban;
+pub mod list;
+pub mod run;
+pub mod scan;
+pub mod setup;
+pub mod status;
+pub mod systemd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portwarden",
+    version,
+    about = "Detect port scans from nftables LOG records and block the scanners with expiring nftables set elements"
+)]
+pub struct Cli {
+    /// Config file (default: $PORTWARDEN_CONFIG, else /etc/portwarden/portwarden.toml if it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// State directory (default: $PORTWARDEN_STATE_DIR, else the config's state_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read log files offline and report scanners; bans nothing.
+    Scan(scan::Args),
+    /// Create or refresh the nftables table, sets, LOG and drop rules.
+    Setup(setup::SetupArgs),
+    /// Remove portwarden's nftables table and nothing else.
+    Teardown(setup::TeardownArgs),
+    /// Ban an address or prefix by hand.
+    Ban(ban::BanArgs),
+    /// Lift a ban.
+    Unban(ban::UnbanArgs),
+    /// Import the seed lab's blocked_ips.txt (one address per line).
+    Import(ban::ImportArgs),
+    /// Bans in the kernel set and in the store, side by side.
+    List(list::Args),
+    /// What portwarden is doing: table, sets, store, sources.
+    Status(status::Args),
+    /// One incremental pass over every source (cron mode), or follow them.
+    Run(run::Args),
+    /// Follow the sources and ban within milliseconds.
+    Daemon(daemon::Args),
+    /// Install, remove or print /etc/cron.d/portwarden.
+    Cron(cron::Args),
+    /// Install or print the systemd unit for the daemon.
+    Systemd(systemd::Args),
+    /// Write or print the Fail2Ban filter, jail and action (the alternative method).
+    Fail2ban(fail2ban::Args),
+    /// The seed lab in throwaway network namespaces: scan, detect, ban, scan again.
+    Demo(demo::Args),
+}
+
+/// What every subcommand gets.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub config: Config,
+    /// Resolved state directory (flag > environment > config).
+    pub state_dir: PathBuf,
+}
+
+impl Context {
+    pub fn load(
+        config_path: Option<PathBuf>,
+        state_dir: Option<PathBuf>,
+    ) -> anyhow::Result<Context> {
+        let config = Config::load(config_path.as_deref())?;
+        let state_dir = state_dir
+            .or_else(|| {
+                std::env::var_os("PORTWARDEN_STATE_DIR")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| config.state_dir.clone());
+        Ok(Context { config, state_dir })
+    }
+}
+
+pub fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::load(cli.config, cli.state_dir).context("loading the configuration")?;
+    match cli.command {
+        Command::Scan(a) => scan::run(&ctx, a),
+        Command::Setup(a) => setup::run_setup(&ctx, a),
+        Command::Teardown(a) => setup::run_teardown(&ctx, a),
+        Command::Ban(a) => ban::run_ban(&ctx, a),
+        Command::Unban(a) => ban::run_unban(&ctx, a),
+        Command::Import(a) => ban::run_import(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Daemon(a) => daemon::run(&ctx, a),
+        Command::Cron(a) => cron::run(&ctx, a),
+        Command::Systemd(a) => systemd::run(&ctx, a),
+        Command::Fail2ban(a) => fail2ban::run(&ctx, a),
+        Command::Demo(a) => demo::run(&ctx, a),
+    }
+}

@@ -1,0 +1,781 @@
+//! Configuration: the TOML file as written (`Raw*`, `deny_unknown_fields`) and the validated
+//! [`Config`] every stage receives. No raw string travels past [`Config::load`]: durations are
+//! `SignedDuration`, networks are `IpNet`, ports are numbers.
+//!
+//! Where the file is: `--config PATH`, else `$PORTWARDEN_CONFIG`, else
+//! `/etc/portwarden/portwarden.toml`. A missing default file is not an error (built-in defaults
+//! apply); a missing file that was asked for explicitly is. Every error names the file, the key
+//! and what to write instead (see [`ConfigError`]).
+//!
+//! Each section belongs to one stage: `[log]` to parse, `[detect]` to detect, `[ban]` to decide,
+//! `[firewall]` to enforce, `[[source]]` to the sources. The defaults and the reasoning behind
+//! them are documented in the README's configuration reference.
+
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use jiff::SignedDuration;
+use serde::Deserialize;
+
+use crate::record::Proto;
+
+/// Where the config file is when neither `--config` nor `$PORTWARDEN_CONFIG` says.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/portwarden/portwarden.toml";
+/// Default state directory (SQLite store, lock file).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/portwarden";
+/// Default log prefix: the one `portwarden setup` installs.
+pub const DEFAULT_PREFIX: &str = "portwarden: ";
+
+/// A configuration error a person can act on: which file, which key, what is wrong, the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: {problem}; {fix}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from (`None`: built-in defaults only).
+    pub path: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub log: LogConfig,
+    pub detect: DetectConfig,
+    pub ban: BanConfig,
+    pub firewall: FirewallConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `[log]`: which records count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// LOG prefixes that mark our records (`"portwarden: "`, `"[UFW BLOCK] "`,
+    /// `"SYN_SCAN_ATTEMPT--"`). Empty: any netfilter LOG record counts.
+    pub prefixes: Vec<String>,
+    /// Accept records whose origin is not the kernel (a syslog tag other than `kernel`, a
+    /// kmsg facility other than 0). Off by default: anyone can write those.
+    pub accept_untrusted: bool,
+}
+
+/// `[detect]`: thresholds and windows of the port-scan detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectConfig {
+    /// Short window for the fast-scan rule.
+    pub window: SignedDuration,
+    /// Distinct failed probes within `window` that make a fast scan.
+    pub fast_failures: u32,
+    /// How long a source may stay silent before its session ends (slow-scan rule).
+    pub slow_gap: SignedDuration,
+    /// Distinct failed probes within one session that make a slow scan.
+    pub slow_failures: u32,
+    /// Sequential score threshold (failures − successes, weighted).
+    pub sequential_threshold: f64,
+    /// Destinations of one port that make a sweep.
+    pub sweep_destinations: u32,
+    /// Sources tracked at once; the memory bound.
+    pub max_sources: usize,
+    /// Distinct probes remembered per source.
+    pub max_probes_per_source: usize,
+    /// Ports this host serves, beside those read from `/proc/net` (`tcp/22`, `udp/53`).
+    pub served_ports: Vec<(Proto, u16)>,
+    /// Read the listening ports of this host from `/proc/net/{tcp,tcp6,udp,udp6}`.
+    pub served_ports_from_proc: bool,
+}
+
+/// `[ban]`: the decide stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BanConfig {
+    /// Never banned, whatever they do.
+    pub allowlist: Vec<IpNet>,
+    /// Add loopback, this host's addresses, its default gateways and its resolvers.
+    pub allowlist_host: bool,
+    /// First ban's duration.
+    pub duration: SignedDuration,
+    /// Each repeat offence multiplies the duration by this...
+    pub escalation_factor: u32,
+    /// ...up to this.
+    pub max_duration: SignedDuration,
+    /// After this many offences the ban is permanent (0: never).
+    pub permanent_after: u32,
+    /// This many distinct scanners within one prefix ban the prefix (0: never).
+    pub prefix_sources: u32,
+    pub prefix_len_v4: u8,
+    pub prefix_len_v6: u8,
+    /// New bans per minute at most; findings beyond it are recorded, not banned.
+    pub max_bans_per_minute: u32,
+    /// Decide, record and report, but never touch the firewall.
+    pub dry_run: bool,
+}
+
+/// `[firewall]`: the nftables objects portwarden owns or borrows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirewallConfig {
+    /// Path of the `nft` binary.
+    pub nft: PathBuf,
+    /// Table family and name (`inet portwarden`; the seed lab's is `ip filter`).
+    pub family: String,
+    pub table: String,
+    pub set4: String,
+    /// `None` when the borrowed table has no IPv6 set (the seed lab's `ip filter`).
+    pub set6: Option<String>,
+    /// Whether portwarden creates and owns the table (false: the operator's own table).
+    pub manage_table: bool,
+    /// Also drop banned sources in a forward chain.
+    pub forward: bool,
+    /// LOG rule rate limit, packets per second.
+    pub log_rate_per_second: u32,
+}
+
+/// `[[source]]`: where records come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    Kmsg {
+        path: PathBuf,
+    },
+    Journal {
+        journalctl: PathBuf,
+        args: Vec<String>,
+    },
+    File {
+        path: PathBuf,
+    },
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            prefixes: vec![DEFAULT_PREFIX.to_string()],
+            accept_untrusted: false,
+        }
+    }
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            window: SignedDuration::from_secs(60),
+            fast_failures: 6,
+            slow_gap: SignedDuration::from_secs(30 * 60),
+            slow_failures: 10,
+            sequential_threshold: 6.0,
+            sweep_destinations: 8,
+            max_sources: 65_536,
+            max_probes_per_source: 256,
+            served_ports: Vec::new(),
+            served_ports_from_proc: true,
+        }
+    }
+}
+
+impl Default for BanConfig {
+    fn default() -> Self {
+        BanConfig {
+            allowlist: Vec::new(),
+            allowlist_host: true,
+            duration: SignedDuration::from_hours(1),
+            escalation_factor: 4,
+            max_duration: SignedDuration::from_hours(24 * 30),
+            permanent_after: 0,
+            prefix_sources: 4,
+            prefix_len_v4: 24,
+            prefix_len_v6: 64,
+            max_bans_per_minute: 60,
+            dry_run: false,
+        }
+    }
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        FirewallConfig {
+            nft: PathBuf::from("nft"),
+            family: "inet".into(),
+            table: "portwarden".into(),
+            set4: "banned4".into(),
+            set6: Some("banned6".into()),
+            manage_table: true,
+            forward: false,
+            log_rate_per_second: 50,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: None,
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            log: LogConfig::default(),
+            detect: DetectConfig::default(),
+            ban: BanConfig::default(),
+            firewall: FirewallConfig::default(),
+            sources: vec![SourceConfig::Kmsg {
+                path: PathBuf::from("/dev/kmsg"),
+            }],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    state_dir: Option<PathBuf>,
+    log: Option<RawLog>,
+    detect: Option<RawDetect>,
+    ban: Option<RawBan>,
+    firewall: Option<RawFirewall>,
+    source: Option<Vec<RawSource>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    prefix: Option<String>,
+    prefixes: Option<Vec<String>>,
+    accept_untrusted: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    window: Option<String>,
+    fast_failures: Option<u32>,
+    slow_gap: Option<String>,
+    slow_failures: Option<u32>,
+    sequential_threshold: Option<f64>,
+    sweep_destinations: Option<u32>,
+    max_sources: Option<usize>,
+    max_probes_per_source: Option<usize>,
+    served_ports: Option<Vec<String>>,
+    served_ports_from_proc: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBan {
+    allowlist: Option<Vec<String>>,
+    allowlist_host: Option<bool>,
+    duration: Option<String>,
+    escalation_factor: Option<u32>,
+    max_duration: Option<String>,
+    permanent_after: Option<u32>,
+    prefix_sources: Option<u32>,
+    prefix_len_v4: Option<u8>,
+    prefix_len_v6: Option<u8>,
+    max_bans_per_minute: Option<u32>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFirewall {
+    nft: Option<PathBuf>,
+    family: Option<String>,
+    table: Option<String>,
+    set4: Option<String>,
+    set6: Option<String>,
+    manage_table: Option<bool>,
+    forward: Option<bool>,
+    log_rate_per_second: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    kind: String,
+    path: Option<PathBuf>,
+    journalctl: Option<PathBuf>,
+    args: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Load from an explicit path, or from `$PORTWARDEN_CONFIG`, or from the default path when
+    /// it exists; built-in defaults otherwise.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(p) = explicit {
+            return Config::from_file(p);
+        }
+        if let Some(p) = std::env::var_os("PORTWARDEN_CONFIG").filter(|p| !p.is_empty()) {
+            return Config::from_file(Path::new(&p));
+        }
+        let default = Path::new(DEFAULT_CONFIG_PATH);
+        if default.exists() {
+            return Config::from_file(default);
+        }
+        Ok(Config::default())
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::from_toml(&text, path)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parse and validate TOML text; `path` is only used in error messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Validator { path }.config(raw)
+    }
+}
+
+/// Turns raw values into typed ones, naming the file and key in every error.
+struct Validator<'a> {
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn invalid(
+        &self,
+        key: &str,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<String>,
+        default: SignedDuration,
+    ) -> Result<SignedDuration, ConfigError> {
+        let Some(text) = value else {
+            return Ok(default);
+        };
+        let d: SignedDuration = text.trim().parse().map_err(|e| {
+            self.invalid(
+                key,
+                format!("`{text}` is not a duration ({e})"),
+                "write it like \"90s\", \"10m\", \"1h 30m\" or \"7d\"",
+            )
+        })?;
+        if d <= SignedDuration::ZERO {
+            return Err(self.invalid(
+                key,
+                format!("`{text}` is not positive"),
+                "give a duration greater than zero",
+            ));
+        }
+        Ok(d)
+    }
+
+    fn positive(&self, key: &str, value: Option<u32>, default: u32) -> Result<u32, ConfigError> {
+        match value {
+            Some(0) => Err(self.invalid(key, "0 is not allowed", "give a number of 1 or more")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        Ok(Config {
+            path: None,
+            state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
+            log: self.log(raw.log.unwrap_or_default())?,
+            detect: self.detect(raw.detect.unwrap_or_default())?,
+            ban: self.ban(raw.ban.unwrap_or_default())?,
+            firewall: self.firewall(raw.firewall.unwrap_or_default())?,
+            sources: match raw.source {
+                Some(list) => list
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| self.source(i, s))
+                    .collect::<Result<_, _>>()?,
+                None => defaults.sources,
+            },
+        })
+    }
+
+    fn log(&self, raw: RawLog) -> Result<LogConfig, ConfigError> {
+        let d = LogConfig::default();
+        let prefixes = match (raw.prefix, raw.prefixes) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "log.prefix",
+                    "both `prefix` and `prefixes` are set",
+                    "keep one: `prefixes = [\"a\", \"b\"]` for several",
+                ));
+            }
+            (Some(p), None) => vec![p],
+            (None, Some(list)) => list,
+            (None, None) => d.prefixes,
+        };
+        // An empty string means "any netfilter record"; represent it as an empty list.
+        let prefixes: Vec<String> = prefixes.into_iter().filter(|p| !p.is_empty()).collect();
+        for p in &prefixes {
+            if p.len() > 127 {
+                return Err(self.invalid(
+                    "log.prefix",
+                    format!("`{p}` is longer than 127 bytes"),
+                    "nftables LOG prefixes are at most 127 bytes; shorten it",
+                ));
+            }
+            if p.bytes()
+                .any(|b| b == b'"' || b == b'\n' || b == b'\\' || b.is_ascii_control())
+            {
+                return Err(self.invalid(
+                    "log.prefix",
+                    format!(
+                        "`{}` contains a quote, backslash or control character",
+                        p.escape_debug()
+                    ),
+                    "use printable characters other than `\"` and `\\`",
+                ));
+            }
+        }
+        Ok(LogConfig {
+            prefixes,
+            accept_untrusted: raw.accept_untrusted.unwrap_or(d.accept_untrusted),
+        })
+    }
+
+    fn detect(&self, raw: RawDetect) -> Result<DetectConfig, ConfigError> {
+        let d = DetectConfig::default();
+        let mut served_ports = Vec::new();
+        for s in raw.served_ports.unwrap_or_default() {
+            served_ports.push(parse_served_port(&s).ok_or_else(|| {
+                self.invalid(
+                    "detect.served_ports",
+                    format!("`{s}` is not a port"),
+                    "write ports like \"tcp/22\", \"udp/53\" or \"443\" (tcp)",
+                )
+            })?);
+        }
+        let threshold = raw.sequential_threshold.unwrap_or(d.sequential_threshold);
+        if !(threshold.is_finite() && threshold > 0.0) {
+            return Err(self.invalid(
+                "detect.sequential_threshold",
+                format!("{threshold} is not a positive number"),
+                "give a number greater than zero, such as 6.0",
+            ));
+        }
+        Ok(DetectConfig {
+            window: self.duration("detect.window", raw.window, d.window)?,
+            fast_failures: self.positive(
+                "detect.fast_failures",
+                raw.fast_failures,
+                d.fast_failures,
+            )?,
+            slow_gap: self.duration("detect.slow_gap", raw.slow_gap, d.slow_gap)?,
+            slow_failures: self.positive(
+                "detect.slow_failures",
+                raw.slow_failures,
+                d.slow_failures,
+            )?,
+            sequential_threshold: threshold,
+            sweep_destinations: self.positive(
+                "detect.sweep_destinations",
+                raw.sweep_destinations,
+                d.sweep_destinations,
+            )?,
+            max_sources: self.positive(
+                "detect.max_sources",
+                raw.max_sources.map(|n| n.min(u32::MAX as usize) as u32),
+                d.max_sources as u32,
+            )? as usize,
+            max_probes_per_source: self.positive(
+                "detect.max_probes_per_source",
+                raw.max_probes_per_source
+                    .map(|n| n.min(u32::MAX as usize) as u32),
+                d.max_probes_per_source as u32,
+            )? as usize,
+            served_ports,
+            served_ports_from_proc: raw
+                .served_ports_from_proc
+                .unwrap_or(d.served_ports_from_proc),
+        })
+    }
+
+    fn ban(&self, raw: RawBan) -> Result<BanConfig, ConfigError> {
+        let d = BanConfig::default();
+        let mut allowlist = Vec::new();
+        for s in raw.allowlist.unwrap_or_default() {
+            allowlist.push(parse_net(&s).ok_or_else(|| {
+                self.invalid(
+                    "ban.allowlist",
+                    format!("`{s}` is not an address or CIDR prefix"),
+                    "write entries like \"192.0.2.7\", \"198.51.100.0/24\" or \"2001:db8::/32\"",
+                )
+            })?);
+        }
+        let prefix_len_v4 = raw.prefix_len_v4.unwrap_or(d.prefix_len_v4);
+        if !(8..=32).contains(&prefix_len_v4) {
+            return Err(self.invalid(
+                "ban.prefix_len_v4",
+                format!("{prefix_len_v4} is out of range"),
+                "give a prefix length between 8 and 32",
+            ));
+        }
+        let prefix_len_v6 = raw.prefix_len_v6.unwrap_or(d.prefix_len_v6);
+        if !(16..=128).contains(&prefix_len_v6) {
+            return Err(self.invalid(
+                "ban.prefix_len_v6",
+                format!("{prefix_len_v6} is out of range"),
+                "give a prefix length between 16 and 128",
+            ));
+        }
+        let duration = self.duration("ban.duration", raw.duration, d.duration)?;
+        let max_duration = self.duration("ban.max_duration", raw.max_duration, d.max_duration)?;
+        if max_duration < duration {
+            return Err(self.invalid(
+                "ban.max_duration",
+                "is shorter than ban.duration",
+                "make max_duration at least as long as duration",
+            ));
+        }
+        Ok(BanConfig {
+            allowlist,
+            allowlist_host: raw.allowlist_host.unwrap_or(d.allowlist_host),
+            duration,
+            escalation_factor: self.positive(
+                "ban.escalation_factor",
+                raw.escalation_factor,
+                d.escalation_factor,
+            )?,
+            max_duration,
+            permanent_after: raw.permanent_after.unwrap_or(d.permanent_after),
+            prefix_sources: raw.prefix_sources.unwrap_or(d.prefix_sources),
+            prefix_len_v4,
+            prefix_len_v6,
+            max_bans_per_minute: self.positive(
+                "ban.max_bans_per_minute",
+                raw.max_bans_per_minute,
+                d.max_bans_per_minute,
+            )?,
+            dry_run: raw.dry_run.unwrap_or(d.dry_run),
+        })
+    }
+
+    fn firewall(&self, raw: RawFirewall) -> Result<FirewallConfig, ConfigError> {
+        let d = FirewallConfig::default();
+        let family = raw.family.unwrap_or(d.family);
+        if !matches!(family.as_str(), "inet" | "ip" | "ip6") {
+            return Err(self.invalid(
+                "firewall.family",
+                format!("`{family}` is not a family portwarden can use"),
+                "use \"inet\" (default), \"ip\" or \"ip6\"",
+            ));
+        }
+        let check_name = |key: &str, name: String| -> Result<String, ConfigError> {
+            if is_nft_identifier(&name) {
+                Ok(name)
+            } else {
+                Err(self.invalid(
+                    key,
+                    format!("`{name}` is not an nftables name"),
+                    "use letters, digits and `_`, starting with a letter, at most 64 bytes",
+                ))
+            }
+        };
+        let table = check_name("firewall.table", raw.table.unwrap_or(d.table))?;
+        let set4 = check_name("firewall.set4", raw.set4.unwrap_or(d.set4))?;
+        let set6 = match raw.set6 {
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(check_name("firewall.set6", s)?),
+            None if family == "ip" => None,
+            None => d.set6,
+        };
+        Ok(FirewallConfig {
+            nft: raw.nft.unwrap_or(d.nft),
+            family,
+            manage_table: raw.manage_table.unwrap_or(table == "portwarden"),
+            table,
+            set4,
+            set6,
+            forward: raw.forward.unwrap_or(d.forward),
+            log_rate_per_second: self.positive(
+                "firewall.log_rate_per_second",
+                raw.log_rate_per_second,
+                d.log_rate_per_second,
+            )?,
+        })
+    }
+
+    fn source(&self, index: usize, raw: RawSource) -> Result<SourceConfig, ConfigError> {
+        let key = |field: &str| format!("source[{index}].{field}");
+        match raw.kind.as_str() {
+            "kmsg" => Ok(SourceConfig::Kmsg {
+                path: raw.path.unwrap_or_else(|| PathBuf::from("/dev/kmsg")),
+            }),
+            "journal" => Ok(SourceConfig::Journal {
+                journalctl: raw
+                    .journalctl
+                    .unwrap_or_else(|| PathBuf::from("journalctl")),
+                args: raw.args.unwrap_or_default(),
+            }),
+            "file" => Ok(SourceConfig::File {
+                path: raw.path.ok_or_else(|| {
+                    self.invalid(
+                        &key("path"),
+                        "a file source needs a path",
+                        "add `path = \"/var/log/kern.log\"`",
+                    )
+                })?,
+            }),
+            other => Err(self.invalid(
+                &key("kind"),
+                format!("`{other}` is not a source kind"),
+                "use \"kmsg\", \"journal\" or \"file\"",
+            )),
+        }
+    }
+}
+
+/// `tcp/22`, `udp/53`, or a bare `443` (TCP).
+pub fn parse_served_port(s: &str) -> Option<(Proto, u16)> {
+    let (proto, port) = match s.split_once('/') {
+        Some(("tcp", p)) => (Proto::Tcp, p),
+        Some(("udp", p)) => (Proto::Udp, p),
+        Some(("sctp", p)) => (Proto::Sctp, p),
+        Some(_) => return None,
+        None => (Proto::Tcp, s),
+    };
+    port.parse().ok().map(|p| (proto, p))
+}
+
+/// An address (as a host prefix) or a CIDR prefix; the host bits of a prefix must be zero.
+pub fn parse_net(s: &str) -> Option<IpNet> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<std::net::IpAddr>() {
+        return Some(IpNet::from(addr));
+    }
+    let net: IpNet = s.parse().ok()?;
+    (net.trunc() == net).then_some(net)
+}
+
+/// nftables identifiers: a letter, then letters, digits, `_`, `.`, `/`; we allow the safe subset.
+pub fn is_nft_identifier(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
+        && s.len() <= 64
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/etc/portwarden/portwarden.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(load("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load("[detect]\nwindw = \"60s\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("portwarden.toml") && err.contains("windw"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_duration_names_file_key_and_fix() {
+        let err = load("[ban]\nduration = \"forever\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("portwarden.toml"), "{err}");
+        assert!(err.contains("ban.duration"), "{err}");
+        assert!(err.contains("\"10m\""), "{err}");
+    }
+
+    #[test]
+    fn values_are_typed() {
+        let c = load(
+            r#"
+state_dir = "/tmp/pw"
+[log]
+prefix = "SYN_SCAN_ATTEMPT--"
+[detect]
+window = "2m"
+served_ports = ["tcp/22", "udp/53", "443"]
+[ban]
+allowlist = ["192.0.2.7", "2001:db8::/32"]
+duration = "1h 30m"
+[firewall]
+family = "ip"
+table = "filter"
+set4 = "blocked_ips"
+[[source]]
+kind = "file"
+path = "/var/log/kern.log"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.log.prefixes, vec!["SYN_SCAN_ATTEMPT--"]);
+        assert_eq!(c.detect.window, SignedDuration::from_secs(120));
+        assert_eq!(
+            c.detect.served_ports,
+            vec![(Proto::Tcp, 22), (Proto::Udp, 53), (Proto::Tcp, 443)]
+        );
+        assert_eq!(c.ban.allowlist.len(), 2);
+        assert_eq!(c.ban.duration, SignedDuration::from_secs(5400));
+        assert!(!c.firewall.manage_table);
+        assert_eq!(c.firewall.set6, None);
+        assert_eq!(
+            c.sources,
+            vec![SourceConfig::File {
+                path: "/var/log/kern.log".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for (text, key) in [
+            ("[ban]\nallowlist = [\"10.0.0.1/8\"]", "ban.allowlist"),
+            ("[ban]\nallowlist = [\"nonsense\"]", "ban.allowlist"),
+            ("[firewall]\ntable = \"x; flush ruleset\"", "firewall.table"),
+            ("[log]\nprefix = \"a\\\"b\"", "log.prefix"),
+            ("[detect]\nfast_failures = 0", "detect.fast_failures"),
+            ("[[source]]\nkind = \"tcp\"", "source[0].kind"),
+            ("[[source]]\nkind = \"file\"", "source[0].path"),
+        ] {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn empty_prefix_means_any_record() {
+        assert!(
+            load("[log]\nprefix = \"\"")
+                .unwrap()
+                .log
+                .prefixes
+                .is_empty()
+        );
+    }
+}

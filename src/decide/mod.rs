@@ -1,0 +1,1 @@
+//! (stage `decide`: being written)

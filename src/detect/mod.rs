@@ -1,0 +1,1 @@
+//! (stage `detect`: being written)

@@ -1,0 +1,1 @@
+//! (stage `enforce`: being written)

@@ -1,0 +1,1 @@
+//! (stage `fail2ban`: being written)

@@ -1,0 +1,39 @@
+//! portwarden: detect port scans from the kernel's netfilter LOG records and block the scanning
+//! source with an nftables set whose elements expire in the kernel.
+//!
+//! ```text
+//!  sources ──Record──▶ parse ──Probe──▶ detect ──Finding──▶ decide ──Ban──▶ enforce (nft)
+//!  kmsg / journal / file        trusted?      per-source state     allowlist,        store (SQLite)
+//!  (cursor per source)          fields        bounded memory       escalation,
+//!                                                                   rate cap
+//! ```
+//!
+//! # Layout
+//!
+//! | module | stage | in | out |
+//! | --- | --- | --- | --- |
+//! | [`source`] | read records, keep a cursor each | `/dev/kmsg`, `journalctl`, files | [`record::Record`] |
+//! | [`parse`] | header (trust, time) and netfilter body | `Record` | [`record::Probe`] or a counted reason |
+//! | [`detect`] | per-source state, scan rules, memory bound | `Probe` | [`record::Finding`] |
+//! | [`decide`] | allowlist, escalation, rate cap | `Finding` | [`record::Ban`] |
+//! | [`enforce`] | the nftables table and sets | `Ban` | kernel set elements |
+//! | [`store`] | SQLite: bans, offences, cursors, detector state | everything that must survive | |
+//! | [`fail2ban`] | the alternative method's filter, jail and action | config | files |
+//! | [`config`] | TOML → validated [`config::Config`] | file | typed values |
+//! | [`cli`] | one file per subcommand | argv | exit code |
+//! | [`netns`] | throwaway network namespaces for the demo and the tests | | |
+//!
+//! The stages exchange only the types in [`record`]; side effects (firewall, store, clock) sit
+//! behind traits with fakes so that every stage is tested without root.
+
+pub mod cli;
+pub mod config;
+pub mod decide;
+pub mod detect;
+pub mod enforce;
+pub mod fail2ban;
+pub mod netns;
+pub mod parse;
+pub mod record;
+pub mod source;
+pub mod store;

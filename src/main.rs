@@ -1,0 +1,19 @@
+//! The `portwarden` binary: parse the command line, start logging, run the subcommand, and map
+//! errors to exit codes and messages a person can act on. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = portwarden::cli::Cli::parse();
+    portwarden::cli::init_logging(cli.verbose, cli.quiet);
+    match portwarden::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // `{:#}` prints the whole chain: "cannot ban 10.0.0.1: nft: Error: No such file ...".
+            eprintln!("portwarden: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

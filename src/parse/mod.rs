@@ -1,0 +1,1 @@
+//! (stage `parse`: being written)
