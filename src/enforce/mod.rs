@@ -1,1 +1,72 @@
-//! (stage `enforce`: being written)
+//! Stage `enforce`: the nftables objects that drop banned sources.
+//!
+//! In: [`BanElement`]s (validated `IpNet`s with their own timeout). Out: elements of the
+//! kernel sets `banned4` / `banned6` in table `inet portwarden` (or the operator's own table and
+//! set, such as the seed lab's `ip filter blocked_ips`). The kernel expires the elements; the
+//! store remembers them so that a reboot or `nft flush ruleset` can be repaired (reconcile).
+//!
+//! Every side effect sits behind the [`Firewall`] trait: the real implementation drives `nft`
+//! (never through a shell, stderr always kept), and a fake keeps the same state in memory for
+//! the decide/store unit tests.
+
+use ipnet::IpNet;
+use jiff::SignedDuration;
+
+/// One element to add: an address (/32, /128) or a prefix, with its own timeout
+/// (`None`: no timeout, a permanent ban).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BanElement {
+    pub target: IpNet,
+    pub timeout: Option<SignedDuration>,
+}
+
+/// One element as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SetElement {
+    pub target: IpNet,
+    /// Time left before the kernel removes it (`None`: no timeout).
+    pub expires: Option<SignedDuration>,
+}
+
+/// What `check` found of the firewall objects portwarden needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableState {
+    /// Table, sets and rules are there, as `setup` would make them.
+    Ready,
+    /// The table is absent (never set up, or flushed).
+    Missing,
+    /// The table is there but differs from what `setup` makes (older version, a set missing);
+    /// the text says what.
+    Incomplete(String),
+}
+
+/// Errors of the enforce stage, each with what an operator can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    #[error("`{0}` not found: install nftables (apt-get install nftables) or set firewall.nft")]
+    NftMissing(String),
+    #[error("nft needs CAP_NET_ADMIN: run as root")]
+    NotPermitted,
+    #[error("table {0} does not exist: run `portwarden setup` first")]
+    TableMissing(String),
+    #[error("nft failed: {0}")]
+    Nft(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The firewall as the rest of portwarden sees it.
+pub trait Firewall {
+    /// Create or refresh the table, sets, LOG rule and drop rules in one transaction;
+    /// idempotent. Bans already in the sets survive a refresh.
+    fn setup(&mut self) -> Result<(), EnforceError>;
+    /// Remove portwarden's table and nothing else.
+    fn teardown(&mut self) -> Result<(), EnforceError>;
+    fn check(&mut self) -> Result<TableState, EnforceError>;
+    /// Add elements, all in one transaction; an element already present gets the new timeout.
+    fn ban(&mut self, elements: &[BanElement]) -> Result<(), EnforceError>;
+    /// Remove elements (absent ones are not an error), in one transaction.
+    fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError>;
+    /// Elements of both sets.
+    fn list(&mut self) -> Result<Vec<SetElement>, EnforceError>;
+}
