@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -219,7 +219,9 @@ fn scan_is_banned(action: &str) {
     )
     .unwrap();
     let install = common::portwarden(&dir.join("state"))
-        .args(["fail2ban", "install", "--action", action, "--prefix", &prefix])
+        .args([
+            "fail2ban", "install", "--action", action, "--prefix", &prefix,
+        ])
         .arg("--dir")
         .arg(&conf)
         .arg("--logpath")
@@ -243,7 +245,7 @@ fn scan_is_banned(action: &str) {
         .arg(dir.join("f2b.pid"))
         .arg("--logtarget")
         .arg(&f2b_log);
-    let _server = spawn(server, "fail2ban-server", &dir.join("fail2ban-server.out"));
+    let server = spawn(server, "fail2ban-server", &dir.join("fail2ban-server.out"));
     let started = Instant::now();
     let status = wait_for(Duration::from_secs(60), || {
         fail2ban_client(&sock, &["status", "portwarden"])
@@ -288,8 +290,16 @@ fn scan_is_banned(action: &str) {
     let ruleset = wait_for(Duration::from_secs(30), || {
         Some(ruleset_of(&lab.target)).filter(|r| r.contains(&attacker))
     })
-    .unwrap_or_else(|| panic!("{attacker} not in the ruleset:\n{}", ruleset_of(&lab.target)));
-    println!("IPv4 ban in the kernel {:?} after the scan ended", scanned.elapsed());
+    .unwrap_or_else(|| {
+        panic!(
+            "{attacker} not in the ruleset:\n{}",
+            ruleset_of(&lab.target)
+        )
+    });
+    println!(
+        "IPv4 ban in the kernel {:?} after the scan ended",
+        scanned.elapsed()
+    );
     if action == "portwarden" {
         let set = lab
             .target
@@ -327,7 +337,12 @@ fn scan_is_banned(action: &str) {
     wait_for(Duration::from_secs(30), || {
         Some(ruleset_of(&lab.target)).filter(|r| r.contains(&attacker6))
     })
-    .unwrap_or_else(|| panic!("{attacker6} not in the ruleset:\n{}", ruleset_of(&lab.target)));
+    .unwrap_or_else(|| {
+        panic!(
+            "{attacker6} not in the ruleset:\n{}",
+            ruleset_of(&lab.target)
+        )
+    });
     let (filtered6, closed6, text) = nmap(&lab.attacker, &lab.target_v6.to_string(), true);
     // With portwarden's table the whole source is dropped, neighbour solicitations included, so
     // nmap may find the host down instead of 12 filtered ports; either way nothing answers.
@@ -335,6 +350,13 @@ fn scan_is_banned(action: &str) {
     println!("IPv6 scan after the ban: {filtered6} filtered, host down: {host_down}");
     assert_eq!(closed6, 0, "after the IPv6 ban:\n{text}");
     assert!(filtered6 == 12 || host_down, "after the IPv6 ban:\n{text}");
+
+    // `ip netns exec` execs fail2ban-server, so the child's pid is the server's.
+    let rss = read(Path::new(&format!("/proc/{}/status", server.child.id())))
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .map(str::to_string);
+    println!("fail2ban-server {rss:?}");
 
     // Unban through Fail2Ban lifts the kernel ban too.
     assert!(fail2ban_client(&sock, &["set", "portwarden", "unbanip", &attacker]).is_some());
@@ -349,8 +371,6 @@ fn scan_is_banned(action: &str) {
         .collect();
     assert!(errors.is_empty(), "fail2ban errors:\n{}", errors.join("\n"));
     let _ = fail2ban_client(&sock, &["stop"]);
-    // Leave the files for a look when the test is run by hand with --nocapture.
-    let _kept: PathBuf = dir.to_path_buf();
 }
 
 #[test]

@@ -329,9 +329,11 @@ pub fn jail(config: &Config, options: &Options) -> Result<GeneratedFile, Fail2ba
                  logpath = {lp}\n"
             )
         }
-        Backend::Systemd => "# The journal, restricted by the filter's journalmatch to _TRANSPORT=kernel.\n\
+        Backend::Systemd => {
+            "# The journal, restricted by the filter's journalmatch to _TRANSPORT=kernel.\n\
              backend = systemd\n"
-            .to_string(),
+                .to_string()
+        }
     };
     let action = match options.action {
         BanAction::NftablesAllports => {
@@ -491,7 +493,10 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("failregex"))
             .unwrap();
-        assert!(failregex.contains("= ^\\s*\\S+\\x20kernel:\\x20"), "{failregex}");
+        assert!(
+            failregex.contains("= ^\\s*\\S+\\x20kernel:\\x20"),
+            "{failregex}"
+        );
         assert!(!failregex.contains(".*"), "{failregex}");
         assert!(f.contents.contains("_prefix = portwarden:\\x20\n"));
         assert!(f.contents.contains("journalmatch = _TRANSPORT=kernel\n"));
@@ -514,11 +519,7 @@ mod tests {
     #[test]
     fn jail_follows_backend_action_and_ban_config() {
         let config = Config::default();
-        let j = jail(
-            &config,
-            &opts(BanAction::NftablesAllports, Backend::File),
-        )
-        .unwrap();
+        let j = jail(&config, &opts(BanAction::NftablesAllports, Backend::File)).unwrap();
         assert_eq!(j.path, JAIL_PATH);
         for want in [
             "[portwarden]\n",
@@ -533,7 +534,11 @@ mod tests {
             "bantime.maxtime = 2592000\n",
             "action = nftables-allports[name=portwarden, protocol=\"tcp,udp\", blocktype=drop]\n",
         ] {
-            assert!(j.contents.contains(want), "missing {want:?} in\n{}", j.contents);
+            assert!(
+                j.contents.contains(want),
+                "missing {want:?} in\n{}",
+                j.contents
+            );
         }
         let j = jail(&config, &opts(BanAction::Portwarden, Backend::Systemd)).unwrap();
         assert!(j.contents.contains("backend = systemd\n"));
@@ -543,7 +548,10 @@ mod tests {
 
     #[test]
     fn multipliers_stop_at_the_cap() {
-        assert_eq!(multipliers(3600, 4, 3600 * 720), vec![1, 4, 16, 64, 256, 720]);
+        assert_eq!(
+            multipliers(3600, 4, 3600 * 720),
+            vec![1, 4, 16, 64, 256, 720]
+        );
         assert_eq!(multipliers(3600, 1, 3600 * 720), vec![1]);
         assert_eq!(multipliers(3600, 2, 3600 * 8), vec![1, 2, 4, 8]);
         assert_eq!(multipliers(3600, 4, 3600), vec![1]);
@@ -586,7 +594,11 @@ mod tests {
             "[Init?family=inet6]\n\naddr_set = banned6\n",
             "nftables = nft\n",
         ] {
-            assert!(a.contents.contains(want), "missing {want:?} in\n{}", a.contents);
+            assert!(
+                a.contents.contains(want),
+                "missing {want:?} in\n{}",
+                a.contents
+            );
         }
     }
 
@@ -634,7 +646,11 @@ mod tests {
     #[test]
     fn install_creates_then_reports_unchanged_then_refuses_changed_files() {
         let dir = tempfile::tempdir().unwrap();
-        let fs = files(&Config::default(), &opts(BanAction::Portwarden, Backend::File)).unwrap();
+        let fs = files(
+            &Config::default(),
+            &opts(BanAction::Portwarden, Backend::File),
+        )
+        .unwrap();
         let first = install(dir.path(), &fs, false).unwrap();
         assert!(first.iter().all(|(_, o)| *o == InstallOutcome::Created));
         assert_eq!(
