@@ -27,6 +27,7 @@
 //! behind traits with fakes so that every stage is tested without root.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod detect;
