@@ -336,7 +336,7 @@ pub fn run_ban(ctx: &Context, args: BanArgs) -> anyhow::Result<ExitCode> {
     let mut store = open_store(ctx)?;
     let mut fw = (!ctx.config.ban.dry_run).then(|| firewall(ctx));
     let out = ban_target(
-        fw.as_deref_mut(),
+        borrow(&mut fw),
         &mut store,
         &allowlist,
         target,
@@ -368,7 +368,7 @@ pub fn run_unban(ctx: &Context, args: UnbanArgs) -> anyhow::Result<ExitCode> {
     let target = parse_target(&args.target)?;
     let mut store = open_store(ctx)?;
     let mut fw = (!ctx.config.ban.dry_run).then(|| firewall(ctx));
-    let out = unban_target(fw.as_deref_mut(), &mut store, target, Timestamp::now())
+    let out = unban_target(borrow(&mut fw), &mut store, target, Timestamp::now())
         .with_context(|| format!("cannot unban {target}"))?;
     if out.lifted_in_store == 0 {
         println!(
@@ -408,7 +408,7 @@ pub fn run_import(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
         let mut store = open_store(ctx)?;
         let mut fw = (!ctx.config.ban.dry_run).then(|| firewall(ctx));
         import_blocklist(
-            fw.as_deref_mut(),
+            borrow(&mut fw),
             &mut store,
             &allowlist,
             &list,
@@ -443,6 +443,14 @@ pub fn run_import(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
         report.duplicates
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Option<Box<dyn Firewall>>` as the `Option<&mut dyn Firewall>` the logic takes.
+fn borrow(fw: &mut Option<Box<dyn Firewall>>) -> Option<&mut dyn Firewall> {
+    match fw {
+        Some(f) => Some(f.as_mut()),
+        None => None,
+    }
 }
 
 pub(crate) fn open_store(ctx: &Context) -> anyhow::Result<Store> {
