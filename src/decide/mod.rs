@@ -454,7 +454,7 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let mut fw = MemoryFirewall::default();
         let f = finding("198.51.100.7", clock.now());
-        run(&mut d, &mut store, &mut fw, &[f.clone()]);
+        run(&mut d, &mut store, &mut fw, std::slice::from_ref(&f));
         clock.advance(SignedDuration::from_mins(10));
         let ds = run(&mut d, &mut store, &mut fw, &[f.clone(), f]);
         assert!(ds.iter().all(|x| matches!(
@@ -609,7 +609,7 @@ mod tests {
         assert_eq!(enforce(&mut fw, &ds).unwrap(), 0);
         assert_eq!(fw.ban_calls + fw.unban_calls, 0);
         assert!(store.live_bans(clock.now()).unwrap().is_empty());
-        assert_eq!(store.recent_bans(5).unwrap()[0].dry_run, true);
+        assert!(store.recent_bans(5).unwrap()[0].dry_run);
     }
 
     #[test]
