@@ -119,7 +119,7 @@ pub fn render_text(l: &Listing) -> String {
     for r in &l.bans {
         let remaining = match (r.permanent, r.remaining_secs) {
             (true, _) => "permanent".to_string(),
-            (false, Some(s)) => SignedDuration::from_secs(s).to_string(),
+            (false, Some(s)) => format!("{:#}", SignedDuration::from_secs(s)),
             (false, None) => "-".to_string(),
         };
         out.push_str(&format!(

@@ -316,6 +316,16 @@ eth0\t0038A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0
     }
 
     #[test]
+    fn gathers_this_host_without_a_shell() {
+        let list = HostAllowlist::from_config(&BanConfig::default());
+        for (net, why) in &list.entries {
+            println!("{net} {why:?}");
+        }
+        assert!(list.matching("127.0.0.1".parse().unwrap()).is_some());
+        assert!(list.matching("::1".parse().unwrap()).is_some());
+    }
+
+    #[test]
     fn missing_files_leave_loopback_and_configured() {
         let mut list = HostAllowlist::default();
         list.add_host(Path::new("/nonexistent"), Path::new("/nonexistent/resolv"));
