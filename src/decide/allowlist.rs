@@ -92,6 +92,7 @@ impl HostAllowlist {
     }
 
     fn push(&mut self, net: IpNet, why: AllowReason) {
+        let net = net.trunc();
         if !self.entries.iter().any(|(n, _)| *n == net) {
             self.entries.push((net, why));
         }
