@@ -733,6 +733,7 @@ served_ports = ["tcp/22", "udp/53", "443"]
 [ban]
 allowlist = ["192.0.2.7", "2001:db8::/32"]
 duration = "1h 30m"
+prefix_window = "2h"
 [firewall]
 family = "ip"
 table = "filter"
@@ -751,6 +752,7 @@ path = "/var/log/kern.log"
         );
         assert_eq!(c.ban.allowlist.len(), 2);
         assert_eq!(c.ban.duration, SignedDuration::from_secs(5400));
+        assert_eq!(c.ban.prefix_window, SignedDuration::from_hours(2));
         assert!(!c.firewall.manage_table);
         assert_eq!(c.firewall.set6, None);
         assert_eq!(
