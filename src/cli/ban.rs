@@ -2,7 +2,7 @@
 //!
 //! In: an address or CIDR prefix (validated with [`parse_net`] before anything else happens),
 //! or the seed lab's `blocked_ips.txt`. Out: the kernel set and the store changed together,
-//! after [`reconcile`] has repaired whatever a reboot or `nft flush ruleset` lost.
+//! after [`reconcile()`] has repaired whatever a reboot or `nft flush ruleset` lost.
 //!
 //! Manual bans skip detection but not the allowlist: banning the gateway or the host's own
 //! address by a typo would cut the host off, so that takes `--force`. When `ban.dry_run` is on,

@@ -2,7 +2,7 @@
 //!
 //! In: bans (with the [`Finding`] behind them), offences per source, each source's cursor, the
 //! detector's state, run summaries. Out: the same, read back by the next cron run, the daemon
-//! after a restart, `list`/`status`, and [`reconcile`] after the kernel lost its sets.
+//! after a restart, `list`/`status`, and [`reconcile()`] after the kernel lost its sets.
 //!
 //! Layout: `STATE_DIR/state.db` (the directory is created 0700). WAL journal with
 //! `synchronous=NORMAL` (a power cut can lose the last commit, never corrupt; `OFF` is never
