@@ -111,6 +111,8 @@ pub struct BanConfig {
     pub permanent_after: u32,
     /// This many distinct scanners within one prefix ban the prefix (0: never).
     pub prefix_sources: u32,
+    /// ...whose last offence lies within this period of each other.
+    pub prefix_window: SignedDuration,
     pub prefix_len_v4: u8,
     pub prefix_len_v6: u8,
     /// New bans per minute at most; findings beyond it are recorded, not banned.
@@ -189,6 +191,7 @@ impl Default for BanConfig {
             max_duration: SignedDuration::from_hours(24 * 30),
             permanent_after: 0,
             prefix_sources: 4,
+            prefix_window: SignedDuration::from_hours(1),
             prefix_len_v4: 24,
             prefix_len_v6: 64,
             max_bans_per_minute: 60,
@@ -275,6 +278,7 @@ struct RawBan {
     max_duration: Option<String>,
     permanent_after: Option<u32>,
     prefix_sources: Option<u32>,
+    prefix_window: Option<String>,
     prefix_len_v4: Option<u8>,
     prefix_len_v6: Option<u8>,
     max_bans_per_minute: Option<u32>,
@@ -563,6 +567,11 @@ impl Validator<'_> {
             max_duration,
             permanent_after: raw.permanent_after.unwrap_or(d.permanent_after),
             prefix_sources: raw.prefix_sources.unwrap_or(d.prefix_sources),
+            prefix_window: self.duration(
+                "ban.prefix_window",
+                raw.prefix_window,
+                d.prefix_window,
+            )?,
             prefix_len_v4,
             prefix_len_v6,
             max_bans_per_minute: self.positive(
@@ -724,6 +733,7 @@ served_ports = ["tcp/22", "udp/53", "443"]
 [ban]
 allowlist = ["192.0.2.7", "2001:db8::/32"]
 duration = "1h 30m"
+prefix_window = "2h"
 [firewall]
 family = "ip"
 table = "filter"
@@ -742,6 +752,7 @@ path = "/var/log/kern.log"
         );
         assert_eq!(c.ban.allowlist.len(), 2);
         assert_eq!(c.ban.duration, SignedDuration::from_secs(5400));
+        assert_eq!(c.ban.prefix_window, SignedDuration::from_hours(2));
         assert!(!c.firewall.manage_table);
         assert_eq!(c.firewall.set6, None);
         assert_eq!(

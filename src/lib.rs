@@ -20,6 +20,7 @@
 //! | [`store`] | SQLite: bans, offences, cursors, detector state | everything that must survive | |
 //! | [`fail2ban`] | the alternative method's filter, jail and action | config | files |
 //! | [`config`] | TOML → validated [`config::Config`] | file | typed values |
+//! | [`clock`] | the wall clock behind a trait (a fake for tests) | | [`jiff::Timestamp`] |
 //! | [`cli`] | one file per subcommand | argv | exit code |
 //! | [`netns`] | throwaway network namespaces for the demo and the tests | | |
 //!
@@ -27,6 +28,7 @@
 //! behind traits with fakes so that every stage is tested without root.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod detect;
