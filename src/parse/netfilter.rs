@@ -124,11 +124,9 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
                     b"DST" => first(&mut f.dst, value),
                     b"LEN" => first(&mut f.len, value),
                     b"TTL" | b"HOPLIMIT" => first(&mut f.ttl, value),
-                    b"PROTO" => {
-                        if f.proto.is_none() {
-                            f.proto = Some(value);
-                            tcp = value == b"TCP";
-                        }
+                    b"PROTO" if f.proto.is_none() => {
+                        f.proto = Some(value);
+                        tcp = value == b"TCP";
                     }
                     b"SPT" => first(&mut f.spt, value),
                     b"DPT" => first(&mut f.dpt, value),
