@@ -34,6 +34,7 @@ pub mod decide;
 pub mod detect;
 pub mod enforce;
 pub mod fail2ban;
+pub mod input;
 pub mod netns;
 pub mod parse;
 pub mod record;
