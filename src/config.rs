@@ -123,7 +123,7 @@ pub struct DetectConfig {
     /// When full, the detector evicts, among 8 sampled sources, the one furthest from a verdict
     /// (then the stalest), so a spoofed flood displaces one-probe sources, not a scanner
     /// half-way to its verdict. Memory: about 200 bytes per source plus 48 per remembered probe,
-    /// at most about 53 MiB with the defaults (2-3 MiB in a flood of one-probe sources).
+    /// at most about 54 MiB with the defaults (about 6 MiB in a flood of one-probe sources).
     pub max_sources: usize,
     /// Distinct probes remembered per source (the oldest is forgotten first). Default 64:
     /// verdicts need 3 to 10 probes; the rest only sharpens the evidence (`top_ports`), and

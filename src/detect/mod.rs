@@ -245,7 +245,7 @@ impl PortScanDetector {
     pub fn findings(&self) -> Vec<Finding> {
         let mut out: Vec<Finding> = self.archived.iter().cloned().collect();
         out.extend(self.slots.iter().filter_map(finding_of));
-        out.sort_by(|a, b| a.detected_at.cmp(&b.detected_at));
+        out.sort_by_key(|f| f.detected_at);
         out
     }
 

@@ -412,6 +412,14 @@ mod tests {
     }
 
     #[test]
+    fn memory_figures_in_the_docs_hold() {
+        // DetectConfig::max_sources documents ~200 bytes per source (this plus the index
+        // entry) and 48 per remembered probe.
+        assert!(std::mem::size_of::<ProbeEntry>() <= 48);
+        assert!(std::mem::size_of::<SourceState>() <= 160);
+    }
+
+    #[test]
     fn table_is_bounded_and_forgets_least_recent() {
         let r = rules();
         let mut s = SourceState::new("198.51.100.9".parse().unwrap(), 0);
