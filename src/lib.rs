@@ -17,6 +17,7 @@
 //! | [`detect`] | per-source state, scan rules, memory bound | `Probe` | [`record::Finding`] |
 //! | [`decide`] | allowlist, escalation, rate cap | `Finding` | [`record::Ban`] |
 //! | [`enforce`] | the nftables table and sets | `Ban` | kernel set elements |
+//! | [`engine`] | wires the stages for `run --once` and `daemon` | config, state dir | bans, checkpoints |
 //! | [`store`] | SQLite: bans, offences, cursors, detector state | everything that must survive | |
 //! | [`fail2ban`] | the alternative method's filter, jail and action | config | files |
 //! | [`config`] | TOML → validated [`config::Config`] | file | typed values |
@@ -33,6 +34,7 @@ pub mod config;
 pub mod decide;
 pub mod detect;
 pub mod enforce;
+pub mod engine;
 pub mod fail2ban;
 pub mod input;
 pub mod netns;
