@@ -150,10 +150,10 @@ pub fn parse_fib_trie_local(text: &str) -> Vec<IpAddr> {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("|-- ") {
             last = rest.trim().parse().ok();
-        } else if t.starts_with("/32 host LOCAL") {
-            if let Some(a) = last.map(IpAddr::V4).filter(|a| !out.contains(a)) {
-                out.push(a);
-            }
+        } else if t.starts_with("/32 host LOCAL")
+            && let Some(a) = last.map(IpAddr::V4).filter(|a| !out.contains(a))
+        {
+            out.push(a);
         }
     }
     out
