@@ -96,7 +96,7 @@ fn looks_like_kmsg_continuation(line: &[u8]) -> bool {
     line.len() > 1 && line[1] != b' '
 }
 
-/// Decimal digits, at most 19 (fits u64 and i64).
+/// Decimal digits, at most 18 (below 10^18: fits u64 and i64).
 fn digits(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return None;
