@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::decide::{BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
 use crate::enforce::{Firewall, TableState};
-use crate::parse::{ParseContext, ParseStats, Parser};
+use crate::parse::{ParseContext, ParseStats, Parser, Reject};
 use crate::record::{Finding, Record};
 use crate::source::{self, Cursor, Mode, ReadStats, Source};
 use crate::store::{ReadStore, ReconcileReport, RunRecord, Store, reconcile};
@@ -56,14 +56,31 @@ pub struct PassSummary {
 
 impl std::fmt::Display for PassSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rejected: u64 = self.rejected.values().sum();
+        let is_noise = |name: &str| Reject::from_name(name).is_some_and(Reject::is_noise);
+        let other: u64 = self
+            .rejected
+            .iter()
+            .filter(|(k, _)| is_noise(k))
+            .map(|(_, v)| v)
+            .sum();
+        let refused: Vec<String> = self
+            .rejected
+            .iter()
+            .filter(|(k, _)| !is_noise(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         write!(
             f,
-            "{} source(s), {} record(s) read, {} LOG record(s) parsed, {} rejected, {} finding(s), {} ban(s)",
+            "{} source(s), {} record(s) read, {} LOG record(s) parsed, {} other line(s), refused: {}, {} finding(s), {} ban(s)",
             self.sources,
             self.records,
             self.parsed,
-            rejected,
+            other,
+            if refused.is_empty() {
+                "none".to_string()
+            } else {
+                refused.join(" ")
+            },
             self.findings,
             self.banned.len()
         )?;

@@ -159,6 +159,21 @@ impl Reject {
             Reject::Fragment => "fragment",
         }
     }
+
+    /// Whether the reason only says "not one of ours" (another kernel message, another LOG
+    /// prefix, an empty or continuation line), as opposed to a record that looked like ours
+    /// and was refused (untrusted, malformed). Summaries report the two apart.
+    pub fn is_noise(self) -> bool {
+        matches!(
+            self,
+            Reject::Empty | Reject::Continuation | Reject::NotNetfilter | Reject::PrefixMismatch
+        )
+    }
+
+    /// The reason named by [`Reject::as_str`].
+    pub fn from_name(name: &str) -> Option<Reject> {
+        Reject::ALL.into_iter().find(|r| r.as_str() == name)
+    }
 }
 
 /// Counts of what parsing made of the records it saw.
