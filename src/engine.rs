@@ -326,8 +326,12 @@ impl Engine {
             }
         }
         tx.set_detector_state(&detector_state, now)?;
-        summary.parsed = self.stats.parsed;
-        summary.rejected = self.stats.rejected.clone();
+        // Counts since the last checkpoint: a daemon's summaries do not accumulate.
+        let stats = std::mem::take(&mut self.stats);
+        summary.parsed += stats.parsed;
+        for (k, v) in stats.rejected {
+            *summary.rejected.entry(k).or_default() += v;
+        }
         tx.record_run(&RunRecord {
             mode: mode.to_string(),
             started,
