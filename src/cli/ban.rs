@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ipnet::IpNet;
-use jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use super::Context;
@@ -112,14 +112,7 @@ pub fn parse_target(text: &str) -> Result<IpNet, OperatorError> {
 /// `90s`, `1h 30m`, or with days and weeks taken as 24 h and 7 d (`7d`, `2w`).
 pub fn parse_duration(text: &str) -> Result<SignedDuration, OperatorError> {
     let bad = || OperatorError::BadDuration(text.to_string());
-    let d = match text.trim().parse::<SignedDuration>() {
-        Ok(d) => d,
-        Err(_) => text
-            .trim()
-            .parse::<Span>()
-            .and_then(|s| s.to_duration(SpanRelativeTo::days_are_24_hours()))
-            .map_err(|_| bad())?,
-    };
+    let d = crate::config::parse_duration(text).ok_or_else(bad)?;
     if d <= SignedDuration::ZERO {
         return Err(bad());
     }
