@@ -97,6 +97,7 @@ fn setup_is_idempotent_and_teardown_removes_only_our_table() {
     f.ban(&[ban("192.0.2.7", Some(3600)), ban("2001:db8::/64", None)])
         .unwrap();
     let first = nft(&ns, &["list", "ruleset"]);
+    let first_terse = nft(&ns, &["-t", "list", "table", "inet", "portwarden"]);
     let out = cli(&ns, None, &["setup"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed"));
@@ -109,8 +110,9 @@ fn setup_is_idempotent_and_teardown_removes_only_our_table() {
             .join("\n")
     };
     assert_eq!(strip(&first), strip(&second));
+    // Without the elements (`-t`), the table listing is byte for byte the same.
     assert_eq!(
-        nft(&ns, &["-t", "list", "table", "inet", "portwarden"]),
+        first_terse,
         nft(&ns, &["-t", "list", "table", "inet", "portwarden"])
     );
     assert_eq!(f.check().unwrap(), TableState::Ready);
@@ -427,4 +429,114 @@ fn banned_attacker_gets_no_answer() {
             "unbanned again, v6={v6}"
         );
     }
+}
+
+/// Kernel ring lines carrying `prefix` (waits up to 5 s for `want` of them to show up).
+fn kernel_lines(prefix: &str, want: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let out = Command::new("dmesg").output().expect("dmesg");
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(prefix))
+            .map(str::to_string)
+            .collect();
+        if want(&lines) || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn log_rule_records_new_probes_but_not_loopback_or_banned() {
+    if !common::e2e_ready("log_rule_records_probes", &["nft", "ip", "nmap", "dmesg"]) {
+        return;
+    }
+    portwarden::netns::enable_log_all_netns().expect("nf_log_all_netns");
+    let lab = Lab::create("log").expect("lab");
+    let prefix = format!("pwt{}: ", unique_tag());
+    let mut f = NftFirewall::new(&FirewallConfig::default(), std::slice::from_ref(&prefix))
+        .with_netns(lab.target.name());
+    f.setup().unwrap();
+    let target4 = lab.target_v4.to_string();
+    let target6 = lab.target_v6.to_string();
+    let scan = |ns: &Netns, args: &[&str]| {
+        let out = ns.run("nmap", args).expect("nmap");
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    };
+    // Connect probes (SYN, ct state new) over IPv4 and IPv6, and a FIN probe (ct state
+    // invalid) sent at the IP layer.
+    scan(
+        &lab.attacker,
+        &["-n", "-Pn", "-sT", "-p", "20-23", &target4],
+    );
+    scan(
+        &lab.attacker,
+        &["-n", "-Pn", "-sT", "-6", "-p", "24", &target6],
+    );
+    scan(
+        &lab.attacker,
+        &["-n", "-Pn", "-sF", "--send-ip", "-p", "25", &target4],
+    );
+    // Loopback inside the target: never logged.
+    scan(&lab.target, &["-n", "-Pn", "-sT", "-p", "26", "127.0.0.1"]);
+    let lines = kernel_lines(&prefix, |l| {
+        l.iter().any(|x| x.contains("DPT=25")) && l.iter().any(|x| x.contains("DPT=24"))
+    });
+    eprintln!("{}", lines.join("\n"));
+    for port in 20..=23 {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("SRC=10.250.0.2") && l.contains(&format!("DPT={port} "))),
+            "no record of the probe to {port}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("DPT=24 ") && l.contains("SRC=fd00:"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("DPT=25 ") && l.contains(" FIN ")),
+        "the FIN probe (ct state invalid) was not logged"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("DPT=26 ")),
+        "loopback logged"
+    );
+
+    // A banned source is dropped before the LOG rule.
+    f.ban(&[BanElement {
+        target: IpNet::from(lab.attacker_ip(false)),
+        timeout: Some(SignedDuration::from_secs(600)),
+    }])
+    .unwrap();
+    scan(
+        &lab.attacker,
+        &[
+            "-n",
+            "-Pn",
+            "-sT",
+            "--max-retries",
+            "0",
+            "-p",
+            "27",
+            &target4,
+        ],
+    );
+    // The unbanned IPv6 address of the same attacker still logs: it marks the end of the wait.
+    scan(
+        &lab.attacker,
+        &["-n", "-Pn", "-sT", "-6", "-p", "28", &target6],
+    );
+    let lines = kernel_lines(&prefix, |l| l.iter().any(|x| x.contains("DPT=28 ")));
+    assert!(lines.iter().any(|l| l.contains("DPT=28 ")));
+    assert!(
+        !lines.iter().any(|l| l.contains("DPT=27 ")),
+        "banned source logged"
+    );
 }

@@ -48,6 +48,10 @@ const LOG_PER_SOURCE_RATE: u32 = 10;
 const LOG_PER_SOURCE_BURST: u32 = 20;
 /// Sources the per-source meter tracks at once, and how long one is remembered.
 const LOG_METER_SIZE: u32 = 65_536;
+/// The longest element timeout given to nft: 365 days. nft 1.0.6 on kernel 6.x refuses
+/// somewhere between 2 and 3.2 years ("value too large"); a longer ban is clamped, and the
+/// store's reconcile re-adds it when the kernel drops it.
+pub const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;
 
 /// What `setup` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -672,7 +676,8 @@ fn marker(definition: &str) -> String {
 }
 
 /// One element in nft syntax: the address alone for a host, `addr/len` for a prefix, and
-/// `timeout Ns` (whole seconds, at least 1) when it has one and the set takes timeouts.
+/// `timeout Ns` (whole seconds, from 1 to [`MAX_TIMEOUT_SECS`]) when it has one and the set
+/// takes timeouts.
 fn element_text(e: &BanElement, with_timeout: bool) -> String {
     let net = e.target.trunc();
     let mut s = if net.prefix_len() == net.max_prefix_len() {
@@ -681,7 +686,7 @@ fn element_text(e: &BanElement, with_timeout: bool) -> String {
         net.to_string()
     };
     if with_timeout && let Some(t) = e.timeout {
-        let secs = (t.as_secs() + i64::from(t.subsec_nanos() > 0)).max(1);
+        let secs = (t.as_secs() + i64::from(t.subsec_nanos() > 0)).clamp(1, MAX_TIMEOUT_SECS);
         s += &format!(" timeout {secs}s");
     }
     s
@@ -895,6 +900,13 @@ mod tests {
         assert_eq!(
             element_text(&e("2001:db8::1", Some(SignedDuration::ZERO)), true),
             "2001:db8::1 timeout 1s"
+        );
+        assert_eq!(
+            element_text(
+                &e("192.0.2.7", Some(SignedDuration::from_hours(24 * 3650))),
+                true
+            ),
+            "192.0.2.7 timeout 31536000s"
         );
         assert_eq!(
             element_text(&e("192.0.2.7", Some(SignedDuration::from_secs(9))), false),
