@@ -164,7 +164,9 @@ pub trait Source: Send {
     fn cursor(&self) -> Option<Cursor>;
 
     /// One pass: hand every record available now to `sink`, in order, and return when caught
-    /// up. A record is handed out once: the cursor moves past it before the next one.
+    /// up. A record is handed out once: the cursor moves past it before the next one. On an
+    /// error the records already handed out stay handed out and [`Source::cursor`] covers
+    /// them, so the caller can still save it.
     fn read_available(
         &mut self,
         sink: &mut dyn FnMut(Record<'_>),
