@@ -193,6 +193,27 @@ pub fn open(
     })
 }
 
+/// The source to read when the config names none: `/dev/kmsg` where this process may read
+/// it (root or CAP_SYSLOG), else the journal when `journalctl` is installed, else
+/// `/var/log/kern.log`. Each choice is logged, so an operator sees why.
+pub fn default_config() -> SourceConfig {
+    let kmsg = PathBuf::from("/dev/kmsg");
+    match KmsgSource::open(&kmsg, None) {
+        Ok(_) => return SourceConfig::Kmsg { path: kmsg },
+        Err(e) => tracing::info!(error = %e, "/dev/kmsg is not readable; trying the journal"),
+    }
+    if crate::netns::on_path("journalctl") {
+        return SourceConfig::Journal {
+            journalctl: PathBuf::from("journalctl"),
+            args: Vec::new(),
+        };
+    }
+    tracing::info!("journalctl is not installed; reading /var/log/kern.log");
+    SourceConfig::File {
+        path: PathBuf::from("/var/log/kern.log"),
+    }
+}
+
 /// The stable id of the source `cfg` describes, without opening it (for the store).
 pub fn id_of(cfg: &SourceConfig) -> String {
     match cfg {
@@ -443,6 +464,17 @@ mod tests {
         let over = vec![b'y'; MAX_LINE + 1];
         let (out, _) = cut(&[&over[..10], &over[10..], b"\n"]);
         assert_eq!(out, [format!("<long {}>", MAX_LINE + 2)]);
+    }
+
+    #[test]
+    fn default_is_kmsg_where_it_is_readable() {
+        let readable = std::fs::File::open("/dev/kmsg").is_ok();
+        let chosen = default_config();
+        assert_eq!(
+            matches!(chosen, SourceConfig::Kmsg { .. }),
+            readable,
+            "{chosen:?}"
+        );
     }
 
     #[test]
