@@ -12,6 +12,10 @@
 use ipnet::IpNet;
 use jiff::SignedDuration;
 
+pub mod fake;
+
+pub use fake::FakeFirewall;
+
 /// One element to add: an address (/32, /128) or a prefix, with its own timeout
 /// (`None`: no timeout, a permanent ban).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,4 +73,10 @@ pub trait Firewall {
     fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError>;
     /// Elements of both sets.
     fn list(&mut self) -> Result<Vec<SetElement>, EnforceError>;
+    /// Whether the kernel expires elements itself. `false` for a borrowed set without the
+    /// `timeout` flag (the seed lab's `ip filter blocked_ips`): elements are then added without
+    /// a timeout and portwarden must unban expired bans itself (the store knows when).
+    fn supports_timeout(&self) -> bool {
+        true
+    }
 }
