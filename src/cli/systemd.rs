@@ -1,7 +1,8 @@
 //! `portwarden systemd install|print`: a hardened systemd unit for `portwarden daemon`.
 //!
 //! In: the [`Context`] (config file and state directory, passed through as in `cron`) and
-//! `--dir`. Out: `portwarden.service` (or its text on stdout).
+//! `--dir`. Out: `portwarden.service` (or its text on stdout). The unit runs `portwarden
+//! setup` (idempotent) before the daemon, so that the table exists again after a reboot.
 //!
 //! The daemon needs two privileges and nothing else: `CAP_NET_ADMIN` to change the nftables
 //! sets (`nft` talks netlink) and `CAP_SYSLOG` to read `/dev/kmsg`. The unit keeps root's uid
@@ -69,10 +70,9 @@ impl DaemonUnit {
     }
 
     pub fn render(&self) -> Result<String, InstallError> {
-        let mut exec = vec![cron_safe("the portwarden binary", &self.exe)?.to_string()];
-        exec.extend(self.global.words()?);
-        exec.push("daemon".into());
-        let exec = exec.join(" ");
+        let mut base = vec![cron_safe("the portwarden binary", &self.exe)?.to_string()];
+        base.extend(self.global.words()?);
+        let base = base.join(" ");
         let state = cron_safe("the state directory", &self.state_dir)?;
         // systemd creates (and owns the mode of) /var/lib/portwarden itself; another directory
         // must exist already, or the namespace set-up for ReadWritePaths= fails.
@@ -99,7 +99,9 @@ impl DaemonUnit {
              \n\
              [Service]\n\
              Type=simple\n\
-             ExecStart={exec}\n\
+             # setup is idempotent: it creates the table after a reboot and changes nothing else.\n\
+             ExecStartPre={base} setup\n\
+             ExecStart={base} daemon\n\
              ExecReload=/bin/kill -HUP $MAINPID\n\
              Restart=on-failure\n\
              RestartSec=5s\n\
@@ -213,6 +215,10 @@ mod tests {
         assert_eq!(
             value(&text, "ExecStart"),
             ["/usr/local/bin/portwarden daemon"]
+        );
+        assert_eq!(
+            value(&text, "ExecStartPre"),
+            ["/usr/local/bin/portwarden setup"]
         );
         assert_eq!(value(&text, "ExecReload"), ["/bin/kill -HUP $MAINPID"]);
         for (key, want) in [
