@@ -295,8 +295,8 @@ impl Runner {
         let stdout = fs::read_to_string(&out_path).unwrap_or_default();
         let stderr = fs::read_to_string(&err_path).unwrap_or_default();
         if !quiet {
-            print!("{stdout}");
-            eprint!("{stderr}");
+            // Both streams to stdout, in order: the narration reads top to bottom.
+            print!("{stdout}{stderr}");
             if !status.success() {
                 println!("({line} exited with {status})");
             }
