@@ -70,27 +70,71 @@ pub struct LogConfig {
 }
 
 /// `[detect]`: thresholds and windows of the port-scan detector.
+///
+/// Every count below is of *distinct probes*: the first packet from a source to one
+/// `(destination, protocol, port)`; retransmissions and repeat connections to the same port add
+/// records, not probes. A probe *fails* when this host serves nothing on that port, and
+/// *succeeds* otherwise. Failed probes are weighted by their TCP flags: 1 for SYN, UDP and
+/// others, `stealth_weight` for FIN / NULL / XMAS / Maimon / SYN+FIN, `stray_weight` for a lone
+/// ACK or RST. Times are the records' own times, never the clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectConfig {
-    /// Short window for the fast-scan rule.
+    /// Short window of the fast-scan and sweep rules. Default 60 s: the seed lab's unit, long
+    /// enough to hold a whole `-T3`/`-T4` scan and 150 probes of a polite `-T2` one (0.4 s apart),
+    /// short enough that a busy network's one-off mistakes do not add up.
     pub window: SignedDuration,
-    /// Distinct failed probes within `window` that make a fast scan.
+    /// Weighted failed probes within `window` that make a fast scan. Default 6: the seed lab's
+    /// 12-port `-sS -T3` scan (12 probes in about 1 ms) trips at its 6th probe, three stealth
+    /// probes (weight 2) trip it, while a monitoring host that checks 5 ports (even 5 closed
+    /// ones) and a client hammering one or two ports stay below it.
     pub fast_failures: u32,
-    /// How long a source may stay silent before its session ends (slow-scan rule).
+    /// How long a source may stay silent before its session (and all its state) ends. Default
+    /// 30 min: `nmap -T1` waits 15 s between probes and `-T0` 5 min, so both stay in one session;
+    /// it is also how long a verdict holds before a source can be reported again.
     pub slow_gap: SignedDuration,
-    /// Distinct failed probes within one session that make a slow scan.
+    /// How far back the slow-scan and sequential rules look (by when a probe was first seen),
+    /// and how long a probe is remembered after its last record. Default 2 h: `nmap -T0`
+    /// (5 min between probes) gets 24 probes in, and a long-lived client's rare mistakes (one
+    /// closed port now, another tomorrow) never add up. A port probed again and again (a
+    /// monitoring round) stays known, so it never counts twice.
+    pub slow_window: SignedDuration,
+    /// Weighted failed probes within `slow_window` that make a slow scan, whatever the successes.
+    /// Default 10: catches a slow scanner that also finds open ports (the sequential score
+    /// alone would be pulled down by them), and is above what one confused client produces.
     pub slow_failures: u32,
-    /// Sequential score threshold (failures − successes, weighted).
+    /// Sequential score threshold: weighted failures minus successes within `slow_window`, in the
+    /// spirit of Threshold Random Walk (Jung et al. 2004). Default 6.0: `nmap -T1` of 12 closed
+    /// ports is caught at its 6th probe (75 s in), a scanner that finds 2 open ports among 12
+    /// still scores 8, and a client that only reaches open ports goes negative and never trips.
     pub sequential_threshold: f64,
-    /// Destinations of one port that make a sweep.
+    /// Destinations of one `(protocol, port)` failing within `window` that make a sweep (for
+    /// hosts that also log forwarded traffic). Default 6, equal to `fast_failures` so that a
+    /// sweep is named as one rather than as a fast scan.
     pub sweep_destinations: u32,
-    /// Sources tracked at once; the memory bound.
+    /// Weight of a failed stealth probe (FIN, NULL, XMAS, Maimon, SYN+FIN): no ordinary stack
+    /// sends these to open a connection. Default 2.0: `-sF`/`-sN`/`-sX` trip the fast rule
+    /// within 3 probes.
+    pub stealth_weight: f64,
+    /// Weight of a failed lone ACK or RST: after a reboot or a conntrack flush, clients' packets
+    /// of old connections look exactly like an ACK scan. Default 0.5: 12 such probes in a
+    /// minute are needed for a fast scan, so `-sA` of a dozen ports is still caught.
+    pub stray_weight: f64,
+    /// Sources tracked at once; the memory bound with `max_probes_per_source`. Default 16384.
+    /// When full, the detector evicts, among 8 sampled sources, the one furthest from a verdict
+    /// (then the stalest), so a spoofed flood displaces one-probe sources, not a scanner
+    /// half-way to its verdict. Memory: about 200 bytes per source plus 48 per remembered probe,
+    /// at most about 54 MiB with the defaults (about 6 MiB in a flood of one-probe sources).
     pub max_sources: usize,
-    /// Distinct probes remembered per source.
+    /// Distinct probes remembered per source (the oldest is forgotten first). Default 64:
+    /// verdicts need 3 to 10 probes; the rest only sharpens the evidence (`top_ports`), and
+    /// the counters keep counting beyond it.
     pub max_probes_per_source: usize,
     /// Ports this host serves, beside those read from `/proc/net` (`tcp/22`, `udp/53`).
+    /// Default empty.
     pub served_ports: Vec<(Proto, u16)>,
-    /// Read the listening ports of this host from `/proc/net/{tcp,tcp6,udp,udp6}`.
+    /// Read the listening ports of this host from `/proc/net/{tcp,tcp6,udp,udp6}` (sockets
+    /// bound to loopback only are not served). Default on: without it every probe is a
+    /// failure unless listed in `served_ports`.
     pub served_ports_from_proc: bool,
 }
 
@@ -111,6 +155,8 @@ pub struct BanConfig {
     pub permanent_after: u32,
     /// This many distinct scanners within one prefix ban the prefix (0: never).
     pub prefix_sources: u32,
+    /// ...whose last offence lies within this period of each other.
+    pub prefix_window: SignedDuration,
     pub prefix_len_v4: u8,
     pub prefix_len_v6: u8,
     /// New bans per minute at most; findings beyond it are recorded, not banned.
@@ -168,11 +214,14 @@ impl Default for DetectConfig {
             window: SignedDuration::from_secs(60),
             fast_failures: 6,
             slow_gap: SignedDuration::from_secs(30 * 60),
+            slow_window: SignedDuration::from_hours(2),
             slow_failures: 10,
             sequential_threshold: 6.0,
-            sweep_destinations: 8,
-            max_sources: 65_536,
-            max_probes_per_source: 256,
+            sweep_destinations: 6,
+            stealth_weight: 2.0,
+            stray_weight: 0.5,
+            max_sources: 16_384,
+            max_probes_per_source: 64,
             served_ports: Vec::new(),
             served_ports_from_proc: true,
         }
@@ -189,6 +238,7 @@ impl Default for BanConfig {
             max_duration: SignedDuration::from_hours(24 * 30),
             permanent_after: 0,
             prefix_sources: 4,
+            prefix_window: SignedDuration::from_hours(1),
             prefix_len_v4: 24,
             prefix_len_v6: 64,
             max_bans_per_minute: 60,
@@ -256,9 +306,12 @@ struct RawDetect {
     window: Option<String>,
     fast_failures: Option<u32>,
     slow_gap: Option<String>,
+    slow_window: Option<String>,
     slow_failures: Option<u32>,
     sequential_threshold: Option<f64>,
     sweep_destinations: Option<u32>,
+    stealth_weight: Option<f64>,
+    stray_weight: Option<f64>,
     max_sources: Option<usize>,
     max_probes_per_source: Option<usize>,
     served_ports: Option<Vec<String>>,
@@ -275,6 +328,7 @@ struct RawBan {
     max_duration: Option<String>,
     permanent_after: Option<u32>,
     prefix_sources: Option<u32>,
+    prefix_window: Option<String>,
     prefix_len_v4: Option<u8>,
     prefix_len_v6: Option<u8>,
     max_bans_per_minute: Option<u32>,
@@ -394,6 +448,25 @@ impl Validator<'_> {
         }
     }
 
+    /// A finite number greater than zero (thresholds, weights).
+    fn weight(
+        &self,
+        key: &str,
+        value: Option<f64>,
+        default: f64,
+        example: &str,
+    ) -> Result<f64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+            Some(v) => Err(self.invalid(
+                key,
+                format!("{v} is not a positive number"),
+                format!("give a number greater than zero, such as {example}"),
+            )),
+        }
+    }
+
     fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let defaults = Config::default();
         Ok(Config {
@@ -469,22 +542,50 @@ impl Validator<'_> {
                 )
             })?);
         }
-        let threshold = raw.sequential_threshold.unwrap_or(d.sequential_threshold);
-        if !(threshold.is_finite() && threshold > 0.0) {
+        let threshold = self.weight(
+            "detect.sequential_threshold",
+            raw.sequential_threshold,
+            d.sequential_threshold,
+            "6.0",
+        )?;
+        let stealth_weight = self.weight(
+            "detect.stealth_weight",
+            raw.stealth_weight,
+            d.stealth_weight,
+            "2.0",
+        )?;
+        let stray_weight = self.weight(
+            "detect.stray_weight",
+            raw.stray_weight,
+            d.stray_weight,
+            "0.5",
+        )?;
+        let window = self.duration("detect.window", raw.window, d.window)?;
+        let slow_gap = self.duration("detect.slow_gap", raw.slow_gap, d.slow_gap)?;
+        if slow_gap < window {
             return Err(self.invalid(
-                "detect.sequential_threshold",
-                format!("{threshold} is not a positive number"),
-                "give a number greater than zero, such as 6.0",
+                "detect.slow_gap",
+                "is shorter than detect.window",
+                "make slow_gap at least as long as window (default 30m and 60s)",
+            ));
+        }
+        let slow_window = self.duration("detect.slow_window", raw.slow_window, d.slow_window)?;
+        if slow_window < window {
+            return Err(self.invalid(
+                "detect.slow_window",
+                "is shorter than detect.window",
+                "make slow_window at least as long as window (default 2h and 60s)",
             ));
         }
         Ok(DetectConfig {
-            window: self.duration("detect.window", raw.window, d.window)?,
+            window,
             fast_failures: self.positive(
                 "detect.fast_failures",
                 raw.fast_failures,
                 d.fast_failures,
             )?,
-            slow_gap: self.duration("detect.slow_gap", raw.slow_gap, d.slow_gap)?,
+            slow_gap,
+            slow_window,
             slow_failures: self.positive(
                 "detect.slow_failures",
                 raw.slow_failures,
@@ -496,6 +597,8 @@ impl Validator<'_> {
                 raw.sweep_destinations,
                 d.sweep_destinations,
             )?,
+            stealth_weight,
+            stray_weight,
             max_sources: self.positive(
                 "detect.max_sources",
                 raw.max_sources.map(|n| n.min(u32::MAX as usize) as u32),
@@ -563,6 +666,11 @@ impl Validator<'_> {
             max_duration,
             permanent_after: raw.permanent_after.unwrap_or(d.permanent_after),
             prefix_sources: raw.prefix_sources.unwrap_or(d.prefix_sources),
+            prefix_window: self.duration(
+                "ban.prefix_window",
+                raw.prefix_window,
+                d.prefix_window,
+            )?,
             prefix_len_v4,
             prefix_len_v6,
             max_bans_per_minute: self.positive(
@@ -724,6 +832,7 @@ served_ports = ["tcp/22", "udp/53", "443"]
 [ban]
 allowlist = ["192.0.2.7", "2001:db8::/32"]
 duration = "1h 30m"
+prefix_window = "2h"
 [firewall]
 family = "ip"
 table = "filter"
@@ -742,6 +851,7 @@ path = "/var/log/kern.log"
         );
         assert_eq!(c.ban.allowlist.len(), 2);
         assert_eq!(c.ban.duration, SignedDuration::from_secs(5400));
+        assert_eq!(c.ban.prefix_window, SignedDuration::from_hours(2));
         assert!(!c.firewall.manage_table);
         assert_eq!(c.firewall.set6, None);
         assert_eq!(
@@ -760,6 +870,19 @@ path = "/var/log/kern.log"
             ("[firewall]\ntable = \"x; flush ruleset\"", "firewall.table"),
             ("[log]\nprefix = \"a\\\"b\"", "log.prefix"),
             ("[detect]\nfast_failures = 0", "detect.fast_failures"),
+            ("[detect]\nstealth_weight = -1.0", "detect.stealth_weight"),
+            ("[detect]\nstray_weight = nan", "detect.stray_weight"),
+            (
+                "[detect]\nsequential_threshold = 0.0",
+                "detect.sequential_threshold",
+            ),
+            ("[detect]\nslow_gap = \"10s\"", "detect.slow_gap"),
+            ("[detect]\nslow_window = \"30s\"", "detect.slow_window"),
+            ("[detect]\nmax_sources = 0", "detect.max_sources"),
+            (
+                "[detect]\nserved_ports = [\"tcp/http\"]",
+                "detect.served_ports",
+            ),
             ("[[source]]\nkind = \"tcp\"", "source[0].kind"),
             ("[[source]]\nkind = \"file\"", "source[0].path"),
         ] {

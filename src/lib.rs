@@ -17,9 +17,11 @@
 //! | [`detect`] | per-source state, scan rules, memory bound | `Probe` | [`record::Finding`] |
 //! | [`decide`] | allowlist, escalation, rate cap | `Finding` | [`record::Ban`] |
 //! | [`enforce`] | the nftables table and sets | `Ban` | kernel set elements |
+//! | [`engine`] | wires the stages for `run --once` and `daemon` | config, state dir | bans, checkpoints |
 //! | [`store`] | SQLite: bans, offences, cursors, detector state | everything that must survive | |
 //! | [`fail2ban`] | the alternative method's filter, jail and action | config | files |
 //! | [`config`] | TOML → validated [`config::Config`] | file | typed values |
+//! | [`clock`] | the wall clock behind a trait (a fake for tests) | | [`jiff::Timestamp`] |
 //! | [`cli`] | one file per subcommand | argv | exit code |
 //! | [`netns`] | throwaway network namespaces for the demo and the tests | | |
 //!
@@ -27,11 +29,14 @@
 //! behind traits with fakes so that every stage is tested without root.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod detect;
 pub mod enforce;
+pub mod engine;
 pub mod fail2ban;
+pub mod input;
 pub mod netns;
 pub mod parse;
 pub mod record;

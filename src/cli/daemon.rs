@@ -1,12 +1,323 @@
-//! `portwarden daemon`: being written (see the issue that owns it).
+//! `portwarden daemon`: follow every source and ban within milliseconds of the triggering
+//! record.
+//!
+//! One reader thread per source blocks in [`Source::wait`] (poll(2) on `/dev/kmsg`, a
+//! `journalctl --follow` pipe, or a file) and sends each record, then the source's cursor after
+//! the batch, over one channel to the main thread, which owns the engine: parse, detect, and on a
+//! finding decide and ban at once. Because a cursor travels behind the records it covers, a
+//! saved cursor never runs ahead of what was processed.
+//!
+//! The main thread also: checkpoints cursors and detector state every
+//! [`Engine::DAEMON_CHECKPOINT`]; checks the firewall every [`TABLE_CHECK`] and, if someone
+//! flushed the ruleset, recreates the table and puts the live bans back; reloads the config on
+//! SIGHUP (readers are restarted from the current cursors, the detector keeps its state); and
+//! stops cleanly on SIGTERM/SIGINT: readers are told to stop, the channel is drained, a last
+//! checkpoint is written.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
 
 use super::Context;
+use crate::engine::{Engine, PassSummary, RunLock};
+use crate::record::{Record, SourceKind};
+use crate::source::{self, Cursor, Mode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// How often the daemon checks that its table is still in the kernel.
+pub const TABLE_CHECK: Duration = Duration::from_secs(2);
+/// How long a reader blocks before it looks at the stop flag.
+const READER_WAIT: Duration = Duration::from_millis(250);
+
+enum Message {
+    Record {
+        kind: SourceKind,
+        bytes: Vec<u8>,
+    },
+    Cursor {
+        index: usize,
+        cursor: Option<Cursor>,
+    },
+    Failed {
+        index: usize,
+        error: String,
+    },
+}
+
+struct Readers {
+    stop: Arc<AtomicBool>,
+    handles: Vec<JoinHandle<()>>,
+    ids: Vec<String>,
+}
+
+impl Readers {
+    fn start(engine: &Engine, tx: &SyncSender<Message>) -> Readers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        let mut ids = Vec::new();
+        for (index, cfg) in engine.config().sources.iter().enumerate() {
+            let id = source::id_of(cfg);
+            let cursor = engine.stored_cursor(&id);
+            ids.push(id.clone());
+            let (cfg, tx, stop) = (cfg.clone(), tx.clone(), stop.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("source-{index}"))
+                .spawn(move || read_loop(index, &id, &cfg, cursor, &tx, &stop));
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => tracing::error!("cannot start the reader of {}: {e}", ids[index]),
+            }
+        }
+        Readers { stop, handles, ids }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+fn read_loop(
+    index: usize,
+    id: &str,
+    cfg: &crate::config::SourceConfig,
+    cursor: Option<Cursor>,
+    tx: &SyncSender<Message>,
+    stop: &AtomicBool,
+) {
+    let mut src = match source::open(cfg, cursor, Mode::Follow) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Message::Failed {
+                index,
+                error: e.to_string(),
+            });
+            return;
+        }
+    };
+    tracing::info!(source = id, "following");
+    while !stop.load(Ordering::Relaxed) {
+        let mut gone = false;
+        let result = src.read_available(&mut |r: Record<'_>| {
+            if !gone
+                && tx
+                    .send(Message::Record {
+                        kind: r.kind,
+                        bytes: r.bytes.to_vec(),
+                    })
+                    .is_err()
+            {
+                gone = true;
+            }
+        });
+        if let Err(e) = result {
+            tracing::error!(source = id, "{e}; retrying");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if gone
+            || tx
+                .send(Message::Cursor {
+                    index,
+                    cursor: src.cursor(),
+                })
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = src.wait(READER_WAIT) {
+            tracing::error!(source = id, "{e}");
+            std::thread::sleep(READER_WAIT);
+        }
+    }
+}
+
+pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
+    let Some(_lock) = RunLock::try_acquire(&ctx.state_dir)? else {
+        anyhow::bail!(
+            "another portwarden run or daemon holds {}/run.lock",
+            ctx.state_dir.display()
+        );
+    };
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, term.clone()).context("installing signal handlers")?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing signal handlers")?;
+
+    let mut ctx = ctx.clone();
+    let (mut engine, report) = Engine::open(
+        ctx.config.clone(),
+        &ctx.state_dir,
+        super::ban::firewall(&ctx),
+    )?;
+    if let Some(r) = report {
+        eprintln!(
+            "portwarden daemon: table ready{}; {} live ban(s) in the store, {} restored",
+            if r.table_recreated { " (created)" } else { "" },
+            r.live_in_store,
+            r.restored
+        );
+    }
+    loop {
+        let (tx, rx) = mpsc::sync_channel::<Message>(65_536);
+        let readers = Readers::start(&engine, &tx);
+        drop(tx);
+        let ids = readers.ids.clone();
+        eprintln!("portwarden daemon: following {}", ids.join(", "));
+        let outcome = serve(&mut engine, &rx, &ids, &term, &hup);
+        readers.stop();
+        // Whatever the readers sent before they stopped is processed and saved.
+        let mut tail = Session::new(ids.len());
+        while let Ok(m) = rx.try_recv() {
+            tail.handle(&mut engine, m, &ids);
+        }
+        tail.checkpoint(&mut engine, &ids)?;
+        outcome?;
+        if term.load(Ordering::Relaxed) {
+            eprintln!("portwarden daemon: stopped; state saved");
+            return Ok(ExitCode::SUCCESS);
+        }
+        // SIGHUP: reload the config; a bad file keeps the old one running.
+        hup.store(false, Ordering::Relaxed);
+        match super::Context::load(ctx.config.path.clone(), Some(ctx.state_dir.clone())) {
+            Ok(new_ctx) => {
+                let firewall = super::ban::firewall(&new_ctx);
+                match Engine::open(new_ctx.config.clone(), &new_ctx.state_dir, firewall) {
+                    Ok((e, _)) => {
+                        engine = e;
+                        ctx = new_ctx;
+                        eprintln!("portwarden daemon: configuration reloaded");
+                    }
+                    Err(e) => eprintln!(
+                        "portwarden daemon: reload failed, keeping the old configuration: {e:#}"
+                    ),
+                }
+            }
+            Err(e) => {
+                eprintln!("portwarden daemon: reload failed, keeping the old configuration: {e:#}")
+            }
+        }
+    }
+}
+
+/// Cursors and counters between two checkpoints.
+struct Session {
+    cursors: Vec<Option<Cursor>>,
+    summary: PassSummary,
+    started: jiff::Timestamp,
+}
+
+impl Session {
+    fn new(sources: usize) -> Session {
+        Session {
+            cursors: vec![None; sources],
+            summary: PassSummary {
+                sources,
+                ..PassSummary::default()
+            },
+            started: jiff::Timestamp::now(),
+        }
+    }
+
+    fn handle(&mut self, engine: &mut Engine, m: Message, ids: &[String]) {
+        match m {
+            Message::Record { kind, bytes } => {
+                self.summary.records += 1;
+                engine.feed(Record {
+                    kind,
+                    bytes: &bytes,
+                });
+            }
+            Message::Cursor { index, cursor } => {
+                if let Some(slot) = self.cursors.get_mut(index) {
+                    *slot = cursor;
+                }
+            }
+            Message::Failed { index, error } => {
+                self.summary.source_errors += 1;
+                let id = ids.get(index).map(String::as_str).unwrap_or("?");
+                tracing::error!(source = id, "cannot follow: {error}");
+                eprintln!("portwarden daemon: cannot follow {id}: {error}");
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, engine: &mut Engine, ids: &[String]) -> anyhow::Result<()> {
+        let cursors: Vec<(String, Option<Cursor>)> = ids
+            .iter()
+            .cloned()
+            .zip(self.cursors.iter().cloned())
+            .collect();
+        let had_findings = engine.has_pending();
+        engine.checkpoint("daemon", self.started, &cursors, &mut self.summary)?;
+        if had_findings {
+            eprintln!(
+                "{} portwarden daemon: {}",
+                jiff::Timestamp::now().strftime("%H:%M:%S%.3f"),
+                self.summary
+            );
+        }
+        *self = Session::new(ids.len());
+        Ok(())
+    }
+}
+
+fn serve(
+    engine: &mut Engine,
+    rx: &Receiver<Message>,
+    ids: &[String],
+    term: &AtomicBool,
+    hup: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut session = Session::new(ids.len());
+    let mut last_checkpoint = Instant::now();
+    let mut last_table_check = Instant::now();
+    let checkpoint_every = Duration::from_secs(Engine::DAEMON_CHECKPOINT.as_secs() as u64);
+    while !term.load(Ordering::Relaxed) && !hup.load(Ordering::Relaxed) {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(m) => {
+                session.handle(engine, m, ids);
+                // A finding is decided and banned at once: that is the daemon's point.
+                if engine.has_pending() {
+                    session.checkpoint(engine, ids)?;
+                    last_checkpoint = Instant::now();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if !ids.is_empty() {
+                    anyhow::bail!("every source stopped");
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if last_checkpoint.elapsed() >= checkpoint_every {
+            session.checkpoint(engine, ids)?;
+            last_checkpoint = Instant::now();
+        }
+        if last_table_check.elapsed() >= TABLE_CHECK {
+            last_table_check = Instant::now();
+            match engine.firewall_ready() {
+                Ok(true) => {}
+                Ok(false) => {
+                    if let Err(e) = engine.reconcile() {
+                        tracing::error!("cannot restore the firewall table: {e:#}");
+                    }
+                }
+                Err(e) => tracing::error!("cannot check the firewall: {e:#}"),
+            }
+        }
+    }
+    Ok(())
 }

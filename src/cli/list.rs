@@ -1,12 +1,247 @@
-//! `portwarden list`: being written (see the issue that owns it).
+//! `portwarden list [--json]`: the kernel set and the store, side by side.
+//!
+//! In: the firewall's elements and the store's live bans. Out: one row per target saying
+//! whether it is in the kernel, in the store, how long it has left and why it was banned. The
+//! two disagree after a reboot or `nft flush ruleset` (in store, not in kernel: the next run's
+//! reconcile puts it back) or after a hand-made `nft add element` (in kernel only). The
+//! firewall is only read here, never repaired: showing the difference is the point.
+//!
+//! When the kernel cannot be read (not root, nft missing, table missing) the store side is
+//! still printed, `in_kernel` is unknown (`null` in JSON), the error is included, and the
+//! command exits non-zero.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use ipnet::IpNet;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
 use super::Context;
+use super::ban::{firewall, open_store};
+use crate::enforce::{EnforceError, SetElement};
+use crate::store::{BanOrigin, ReadStore, StoreError};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// One target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListRow {
+    pub target: IpNet,
+    /// `None`: the kernel set could not be read.
+    pub in_kernel: Option<bool>,
+    pub in_store: bool,
+    /// Neither the kernel element nor the store ban has an end.
+    pub permanent: bool,
+    /// The store's end of the ban.
+    pub until: Option<Timestamp>,
+    /// Seconds left: the kernel's count when it has the element, else the store's.
+    pub remaining_secs: Option<i64>,
+    pub reason: Option<String>,
+    pub origin: Option<BanOrigin>,
+}
+
+/// The whole listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listing {
+    /// `family table`, e.g. `inet portwarden`.
+    pub table: String,
+    pub firewall_error: Option<String>,
+    pub bans: Vec<ListRow>,
+}
+
+/// Merge what the kernel and the store say.
+pub fn listing(
+    table: String,
+    kernel: Result<Vec<SetElement>, EnforceError>,
+    store: &impl ReadStore,
+    now: Timestamp,
+) -> Result<Listing, StoreError> {
+    let (kernel, firewall_error) = match kernel {
+        Ok(elements) => (Some(elements), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut rows: BTreeMap<IpNet, ListRow> = BTreeMap::new();
+    for ban in store.live_bans(now)? {
+        // Several live bans of one target cannot happen through portwarden (a new one lifts
+        // the old); if they do, the longest wins.
+        let row = ListRow {
+            target: ban.target,
+            in_kernel: kernel.as_ref().map(|_| false),
+            in_store: true,
+            permanent: ban.until.is_none(),
+            until: ban.until,
+            remaining_secs: ban.remaining(now).map(|d| d.as_secs()),
+            reason: Some(ban.reason),
+            origin: Some(ban.origin),
+        };
+        match rows.get(&ban.target) {
+            Some(old) if old.permanent || old.until >= row.until => {}
+            _ => {
+                rows.insert(ban.target, row);
+            }
+        }
+    }
+    for e in kernel.iter().flatten() {
+        let row = rows.entry(e.target).or_insert_with(|| ListRow {
+            target: e.target,
+            in_kernel: Some(true),
+            in_store: false,
+            permanent: e.expires.is_none(),
+            until: None,
+            remaining_secs: None,
+            reason: None,
+            origin: None,
+        });
+        row.in_kernel = Some(true);
+        row.remaining_secs = e.expires.map(|d| d.as_secs());
+        row.permanent = e.expires.is_none() && row.until.is_none();
+    }
+    Ok(Listing {
+        table,
+        firewall_error,
+        bans: rows.into_values().collect(),
+    })
+}
+
+/// The listing as a table for people.
+pub fn render_text(l: &Listing) -> String {
+    let mut out = format!(
+        "{:<43} {:<7} {:<6} {:<16} REASON\n",
+        "TARGET", "KERNEL", "STORE", "REMAINING"
+    );
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    for r in &l.bans {
+        let remaining = match (r.permanent, r.remaining_secs) {
+            (true, _) => "permanent".to_string(),
+            (false, Some(s)) => format!("{:#}", SignedDuration::from_secs(s)),
+            (false, None) => "-".to_string(),
+        };
+        out.push_str(&format!(
+            "{:<43} {:<7} {:<6} {:<16} {}\n",
+            r.target.to_string(),
+            r.in_kernel.map_or("?", yes_no),
+            yes_no(r.in_store),
+            remaining,
+            r.reason
+                .as_deref()
+                .unwrap_or("(not in the store: added outside portwarden?)")
+        ));
+    }
+    if l.bans.is_empty() {
+        out.push_str("(no bans)\n");
+    }
+    out
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let store = open_store(ctx)?;
+    let mut fw = firewall(ctx);
+    let table = format!(
+        "{} {}",
+        ctx.config.firewall.family, ctx.config.firewall.table
+    );
+    let l = listing(table, fw.list(), &store, Timestamp::now())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&l)?);
+    } else {
+        print!("{}", render_text(&l));
+    }
+    match &l.firewall_error {
+        Some(e) => anyhow::bail!("cannot read the kernel set of table {}: {e}", l.table),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::memory_firewall::MemoryFirewall;
+    use crate::enforce::{BanElement, Firewall};
+    use crate::record::Ban;
+    use crate::store::Store;
+    use crate::store::tests::{net, ts};
+
+    #[test]
+    fn kernel_and_store_side_by_side() {
+        let now = ts("2026-11-24T23:00:00Z");
+        let mut store = Store::open_in_memory().unwrap();
+        let mut tx = store.transaction().unwrap();
+        for (t, secs) in [("192.0.2.7", Some(3600)), ("198.51.100.0/24", None)] {
+            let ban = Ban {
+                target: net(t),
+                since: now,
+                duration: secs.map(SignedDuration::from_secs),
+                reason: format!("reason {t}"),
+                finding: None,
+            };
+            tx.record_ban(&ban, BanOrigin::Manual, false).unwrap();
+        }
+        tx.commit().unwrap();
+        let mut fw = MemoryFirewall::default();
+        fw.setup().unwrap();
+        fw.ban(&[
+            BanElement {
+                target: net("192.0.2.7"),
+                timeout: Some(SignedDuration::from_secs(3000)),
+            },
+            BanElement {
+                target: net("2001:db8::9"),
+                timeout: None,
+            },
+        ])
+        .unwrap();
+        let l = listing("inet portwarden".into(), fw.list(), &store, now).unwrap();
+        let summary: Vec<_> = l
+            .bans
+            .iter()
+            .map(|r| {
+                (
+                    r.target.to_string(),
+                    r.in_kernel,
+                    r.in_store,
+                    r.remaining_secs,
+                    r.permanent,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "192.0.2.7/32".to_string(),
+                    Some(true),
+                    true,
+                    Some(3000),
+                    false
+                ),
+                ("198.51.100.0/24".to_string(), Some(false), true, None, true),
+                ("2001:db8::9/128".to_string(), Some(true), false, None, true),
+            ]
+        );
+        let text = render_text(&l);
+        assert!(
+            text.contains("permanent") && text.contains("reason 192.0.2.7"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unreadable_kernel_still_lists_the_store() {
+        let store = Store::open_in_memory().unwrap();
+        let l = listing(
+            "inet portwarden".into(),
+            Err(EnforceError::NftMissing("/nonexistent/nft".into())),
+            &store,
+            ts("2026-11-24T23:00:00Z"),
+        )
+        .unwrap();
+        assert!(l.bans.is_empty());
+        assert!(l.firewall_error.unwrap().contains("/nonexistent/nft"));
+    }
 }

@@ -1,12 +1,53 @@
-//! `portwarden run`: being written (see the issue that owns it).
+//! `portwarden run --once`: cron mode. One incremental pass over every configured source:
+//! read only what is new since each source's stored cursor, continue the detector from its
+//! stored state (a scan that straddles two runs is caught), ban, save, and print one line.
+//!
+//! Its cost grows with the new records, not with the size of the log: file sources seek to
+//! their cursor, the journal resumes `--after-cursor`, kmsg skips what it has seen (the ring
+//! is bounded). A lock in the state directory keeps two runs (or a run and the daemon) apart.
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use super::Context;
+use crate::engine::{Engine, RunLock};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// One pass, then exit (the cron mode). Without it, use `portwarden daemon`.
+    #[arg(long)]
+    pub once: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// Exit code when another run holds the lock: EX_TEMPFAIL, "try again later".
+const LOCKED: u8 = 75;
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    if !args.once {
+        anyhow::bail!(
+            "`run` needs --once (cron mode); to follow the sources continuously, use `portwarden daemon`"
+        );
+    }
+    let Some(_lock) = RunLock::try_acquire(&ctx.state_dir)? else {
+        eprintln!(
+            "portwarden: another run or the daemon holds {}/run.lock; skipping this pass",
+            ctx.state_dir.display()
+        );
+        return Ok(ExitCode::from(LOCKED));
+    };
+    let firewall = super::ban::firewall(ctx);
+    let (mut engine, _report) =
+        Engine::open(ctx.config.clone(), &ctx.state_dir, firewall).context("starting the pass")?;
+    let summary = engine.pass()?;
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%:z");
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{now} portwarden run: {summary}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

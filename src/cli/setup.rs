@@ -1,19 +1,80 @@
-//! `portwarden setup`: being written (see the issue that owns it).
+//! `portwarden setup [--dry-run]` and `portwarden teardown`: create, refresh or remove the
+//! nftables table portwarden owns, or check the operator's own table when it is borrowed
+//! (`[firewall] manage_table = false`).
+//!
+//! In: the `[firewall]` and `[log]` config. Out: the table in the kernel and a line saying what
+//! was done; `--dry-run` prints the ruleset and touches nothing (no root needed). Errors say
+//! what to do: run as root, install nftables, run setup, or create the borrowed table.
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use super::Context;
+use crate::enforce::{NftFirewall, SetupOutcome, TeardownOutcome};
 
 #[derive(Debug, clap::Args)]
-pub struct SetupArgs {}
+pub struct SetupArgs {
+    /// Print the ruleset setup would load, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
-pub fn run_setup(_ctx: &Context, _args: SetupArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+fn firewall(ctx: &Context) -> NftFirewall {
+    NftFirewall::new(&ctx.config.firewall, &ctx.config.log.prefixes)
+}
+
+pub fn run_setup(ctx: &Context, args: SetupArgs) -> anyhow::Result<ExitCode> {
+    let mut fw = firewall(ctx);
+    if args.dry_run {
+        if fw.manages_table() {
+            print!("{}", fw.ruleset()?);
+        } else {
+            println!(
+                "# firewall.manage_table = false: setup would only check that table {} and its sets exist; it loads nothing",
+                fw.table_name()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = fw
+        .setup_report()
+        .with_context(|| format!("setting up table {}", fw.table_name()))?;
+    let table = fw.table_name();
+    match outcome {
+        SetupOutcome::Created => println!("created table {table}"),
+        SetupOutcome::Unchanged => println!("table {table} is up to date; nothing changed"),
+        SetupOutcome::Upgraded { reason, kept } => {
+            println!(
+                "rebuilt table {table} ({reason}); kept {kept} ban(s) with their remaining time"
+            )
+        }
+        SetupOutcome::Borrowed { timeout: true } => {
+            println!("using table {table} (not managed by portwarden); its sets expire bans")
+        }
+        SetupOutcome::Borrowed { timeout: false } => println!(
+            "using table {table} (not managed by portwarden); its set has no timeout flag, so bans \
+             are added without a timeout and portwarden lifts them itself when they expire"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, clap::Args)]
 pub struct TeardownArgs {}
 
-pub fn run_teardown(_ctx: &Context, _args: TeardownArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run_teardown(ctx: &Context, _args: TeardownArgs) -> anyhow::Result<ExitCode> {
+    let mut fw = firewall(ctx);
+    let table = fw.table_name();
+    let outcome = fw
+        .teardown_report()
+        .with_context(|| format!("removing table {table}"))?;
+    match outcome {
+        TeardownOutcome::Removed => println!("removed table {table}"),
+        TeardownOutcome::Absent => println!("table {table} does not exist; nothing to remove"),
+        TeardownOutcome::NotOurs => println!(
+            "table {table} belongs to the operator (firewall.manage_table = false); left as it is"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -13,8 +13,10 @@ use ipnet::IpNet;
 use jiff::SignedDuration;
 
 pub mod fake;
+pub mod nft;
 
 pub use fake::FakeFirewall;
+pub use nft::{NftFirewall, SetupOutcome, TeardownOutcome};
 
 /// One element to add: an address (/32, /128) or a prefix, with its own timeout
 /// (`None`: no timeout, a permanent ban).
@@ -53,6 +55,13 @@ pub enum EnforceError {
     NotPermitted,
     #[error("table {0} does not exist: run `portwarden setup` first")]
     TableMissing(String),
+    #[error(
+        "table {0} does not exist; firewall.manage_table = false, so portwarden will not create it: create it, or set manage_table = true"
+    )]
+    BorrowedMissing(String),
+    /// A name, prefix or address portwarden refuses to put into an nft script.
+    #[error("{0}")]
+    Invalid(String),
     #[error("nft failed: {0}")]
     Nft(String),
     #[error("{0}")]

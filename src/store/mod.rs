@@ -1,1 +1,875 @@
-//! (stage `store`: being written)
+//! Stage `store`: everything that must survive the process, in one SQLite file.
+//!
+//! In: bans (with the [`Finding`] behind them), offences per source, each source's cursor, the
+//! detector's state, run summaries. Out: the same, read back by the next cron run, the daemon
+//! after a restart, `list`/`status`, and [`reconcile()`] after the kernel lost its sets.
+//!
+//! Layout: `STATE_DIR/state.db` (the directory is created 0700). WAL journal with
+//! `synchronous=NORMAL` (a power cut can lose the last commit, never corrupt; `OFF` is never
+//! used for ban state), a busy timeout so that cron, the daemon and an operator's `portwarden
+//! ban` can share it, and a schema version with ordered migrations ([`schema`]).
+//!
+//! Reads are on [`ReadStore`], implemented by both [`Store`] and [`StoreTx`], so the decide
+//! stage sees its own uncommitted writes. Everything one run changes (bans, offences, findings,
+//! cursors, detector state, the run record) goes through one [`StoreTx`] and commits at once:
+//! a crash leaves the store as the previous run left it, cursors included, so nothing is lost or
+//! counted twice.
+//!
+//! Times are unix microseconds; targets are the canonical text of an `IpNet`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::record::{Ban, Finding};
+
+pub mod blocklist;
+pub mod reconcile;
+pub mod schema;
+
+pub use blocklist::{Blocklist, InvalidLine, parse_blocklist};
+pub use reconcile::{ReconcileError, ReconcileReport, reconcile};
+
+/// The database file inside the state directory.
+pub const DB_FILE: &str = "state.db";
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create state directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the store has schema version {found} but this portwarden knows up to {known}: use a newer portwarden"
+    )]
+    TooNew { found: u32, known: u32 },
+    #[error("the store holds a value portwarden cannot read: {0}")]
+    Corrupt(String),
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: cannot encode evidence: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Where a ban came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BanOrigin {
+    /// The decide stage, from a finding.
+    Auto,
+    /// `portwarden ban`.
+    Manual,
+    /// `portwarden import` (the seed lab's blocked_ips.txt).
+    Import,
+}
+
+impl BanOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            BanOrigin::Auto => "auto",
+            BanOrigin::Manual => "manual",
+            BanOrigin::Import => "import",
+        }
+    }
+
+    fn parse(s: &str) -> Result<BanOrigin, StoreError> {
+        match s {
+            "auto" => Ok(BanOrigin::Auto),
+            "manual" => Ok(BanOrigin::Manual),
+            "import" => Ok(BanOrigin::Import),
+            other => Err(StoreError::Corrupt(format!("ban origin `{other}`"))),
+        }
+    }
+}
+
+/// A ban as the store remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredBan {
+    pub id: i64,
+    pub target: IpNet,
+    pub since: Timestamp,
+    /// `None`: permanent.
+    pub until: Option<Timestamp>,
+    pub reason: String,
+    pub finding: Option<Finding>,
+    pub origin: BanOrigin,
+    /// Decided in dry-run mode: recorded, never sent to the firewall, never reconciled.
+    pub dry_run: bool,
+    /// Cleared by an unban, by expiry bookkeeping, or when a prefix ban supersedes it.
+    pub active: bool,
+    pub lifted_at: Option<Timestamp>,
+}
+
+impl StoredBan {
+    /// Active, not dry-run, and not expired at `now`: it should be in the kernel set.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.active && !self.dry_run && self.until.is_none_or(|u| u > now)
+    }
+
+    /// Time left at `now` (`None`: permanent; zero or less: expired).
+    pub fn remaining(&self, now: Timestamp) -> Option<SignedDuration> {
+        self.until.map(|u| u.duration_since(now))
+    }
+}
+
+/// How often a source (or prefix) offended, and when last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Offence {
+    pub target: IpNet,
+    pub count: u32,
+    pub last: Timestamp,
+}
+
+/// What the decide stage did with a finding; kept with the finding in the run log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingOutcome {
+    Banned,
+    /// Banned as part of a prefix ban it triggered.
+    PrefixBanned,
+    Allowlisted,
+    AlreadyBanned,
+    RateLimited,
+    DryRun,
+}
+
+impl FindingOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingOutcome::Banned => "banned",
+            FindingOutcome::PrefixBanned => "prefix_banned",
+            FindingOutcome::Allowlisted => "allowlisted",
+            FindingOutcome::AlreadyBanned => "already_banned",
+            FindingOutcome::RateLimited => "rate_limited",
+            FindingOutcome::DryRun => "dry_run",
+        }
+    }
+}
+
+/// One pass of `run`, the daemon's checkpoint, or an operator command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// `once`, `daemon`, `ban`, `import`...
+    pub mode: String,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    pub records: u64,
+    pub probes: u64,
+    pub findings: u64,
+    pub bans: u64,
+    pub note: String,
+}
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: Option<PathBuf>,
+}
+
+impl Store {
+    /// Open (creating when needed) `state_dir/state.db`, migrating it to the current schema.
+    pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
+        create_private_dir(state_dir)?;
+        Store::open_file(&state_dir.join(DB_FILE))
+    }
+
+    /// Open a database file directly (its directory must exist).
+    pub fn open_file(path: &Path) -> Result<Store, StoreError> {
+        let wrap = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(wrap)?;
+        Store::prepare(conn, Some(path.to_path_buf())).map_err(|e| match e {
+            StoreError::Sqlite(source) => wrap(source),
+            other => other,
+        })
+    }
+
+    /// A private in-memory store, for tests and `--dry-run` paths that must not write.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::prepare(Connection::open_in_memory()?, None)
+    }
+
+    fn prepare(mut conn: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // In memory the answer is "memory"; on disk it must be "wal".
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(
+                mode,
+                "the store could not switch to WAL; continuing with {mode}"
+            );
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        schema::migrate(&mut conn)?;
+        Ok(Store { conn, path })
+    }
+
+    /// The database file (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Begin the one transaction a run writes through. `BEGIN IMMEDIATE`: two writers wait on
+    /// the busy timeout instead of failing halfway through.
+    pub fn transaction(&mut self) -> Result<StoreTx<'_>, StoreError> {
+        Ok(StoreTx {
+            tx: self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+        })
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// The writes of one run; nothing is visible to other processes until [`StoreTx::commit`], and
+/// dropping it without committing rolls everything back.
+pub struct StoreTx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl StoreTx<'_> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+
+    /// Remember a ban; returns its id.
+    pub fn record_ban(
+        &mut self,
+        ban: &Ban,
+        origin: BanOrigin,
+        dry_run: bool,
+    ) -> Result<i64, StoreError> {
+        let evidence = ban
+            .finding
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        self.tx.execute(
+            "INSERT INTO bans (target, since_us, until_us, reason, evidence, active, origin, dry_run)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+            params![
+                ban.target.trunc().to_string(),
+                ban.since.as_microsecond(),
+                ban.until().map(Timestamp::as_microsecond),
+                ban.reason,
+                evidence,
+                origin.as_str(),
+                dry_run,
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Mark every active ban of exactly `target` lifted at `at`; returns how many.
+    pub fn lift(&mut self, target: IpNet, at: Timestamp) -> Result<usize, StoreError> {
+        Ok(self.tx.execute(
+            "UPDATE bans SET active = 0, lifted_at_us = ?2 WHERE active = 1 AND target = ?1",
+            params![target.trunc().to_string(), at.as_microsecond()],
+        )?)
+    }
+
+    /// Mark active bans that ran out by `now` as lifted at their expiry; returns how many.
+    pub fn expire(&mut self, now: Timestamp) -> Result<usize, StoreError> {
+        Ok(self.tx.execute(
+            "UPDATE bans SET active = 0, lifted_at_us = until_us
+             WHERE active = 1 AND until_us IS NOT NULL AND until_us <= ?1",
+            params![now.as_microsecond()],
+        )?)
+    }
+
+    /// Count one more offence of `target` at `at` (the later of the stored and given times is
+    /// kept, so an old replayed record does not move `last` backwards).
+    pub fn add_offence(&mut self, target: IpNet, at: Timestamp) -> Result<Offence, StoreError> {
+        let key = target.trunc().to_string();
+        self.tx.execute(
+            "INSERT INTO offences (target, count, last_us) VALUES (?1, 1, ?2)
+             ON CONFLICT (target) DO UPDATE SET count = count + 1, last_us = max(last_us, ?2)",
+            params![key, at.as_microsecond()],
+        )?;
+        self.offence(target)?
+            .ok_or_else(|| StoreError::Corrupt(format!("offence of {key} vanished")))
+    }
+
+    /// Keep a finding and what was done with it.
+    pub fn record_finding(
+        &mut self,
+        finding: &Finding,
+        outcome: FindingOutcome,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO findings (source, detected_at_us, kind, outcome, evidence)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                IpNet::from(finding.source).to_string(),
+                finding.detected_at.as_microsecond(),
+                finding.kind.as_str(),
+                outcome.as_str(),
+                serde_json::to_string(finding)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_cursor(
+        &mut self,
+        source: &str,
+        cursor: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO cursors (source, cursor, updated_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source) DO UPDATE SET cursor = ?2, updated_us = ?3",
+            params![source, cursor, now.as_microsecond()],
+        )?;
+        Ok(())
+    }
+
+    /// Replace the detector's saved state (opaque text, JSON by convention).
+    pub fn set_detector_state(&mut self, state: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO detector_state (id, state, updated_us) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET state = ?1, updated_us = ?2",
+            params![state, now.as_microsecond()],
+        )?;
+        Ok(())
+    }
+
+    pub fn record_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO runs (mode, started_us, finished_us, records, probes, findings, bans, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                run.mode,
+                run.started.as_microsecond(),
+                run.finished.as_microsecond(),
+                clamp_i64(run.records),
+                clamp_i64(run.probes),
+                clamp_i64(run.findings),
+                clamp_i64(run.bans),
+                run.note,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn clamp_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The reads, shared by [`Store`] and [`StoreTx`] (which sees its own uncommitted writes).
+pub trait ReadStore {
+    /// The underlying connection; the provided methods are the supported way to read it.
+    fn connection(&self) -> &Connection;
+
+    fn schema_version(&self) -> Result<u32, StoreError> {
+        schema::version(self.connection())
+    }
+
+    /// Every ban still marked active (expired ones included until [`StoreTx::expire`] runs),
+    /// oldest first.
+    fn active_bans(&self) -> Result<Vec<StoredBan>, StoreError> {
+        query_bans(
+            self.connection(),
+            "WHERE active = 1 ORDER BY since_us, id",
+            [],
+        )
+    }
+
+    /// The bans that should be in the kernel at `now`: active, not dry-run, not expired.
+    fn live_bans(&self, now: Timestamp) -> Result<Vec<StoredBan>, StoreError> {
+        Ok(self
+            .active_bans()?
+            .into_iter()
+            .filter(|b| b.is_live(now))
+            .collect())
+    }
+
+    /// The most recent bans of any state, newest first.
+    fn recent_bans(&self, limit: u32) -> Result<Vec<StoredBan>, StoreError> {
+        query_bans(
+            self.connection(),
+            "ORDER BY since_us DESC, id DESC LIMIT ?1",
+            [limit],
+        )
+    }
+
+    /// An active, unexpired ban whose target contains `addr` (dry-run bans count only when
+    /// `include_dry_run`), the longest-lasting first.
+    fn ban_covering(
+        &self,
+        addr: IpAddr,
+        now: Timestamp,
+        include_dry_run: bool,
+    ) -> Result<Option<StoredBan>, StoreError> {
+        let mut hits: Vec<StoredBan> = self
+            .active_bans()?
+            .into_iter()
+            .filter(|b| b.target.contains(&addr))
+            .filter(|b| b.until.is_none_or(|u| u > now))
+            .filter(|b| include_dry_run || !b.dry_run)
+            .collect();
+        hits.sort_by_key(|b| std::cmp::Reverse(b.until.unwrap_or(Timestamp::MAX)));
+        Ok(hits.into_iter().next())
+    }
+
+    fn offence(&self, target: IpNet) -> Result<Option<Offence>, StoreError> {
+        self.connection()
+            .query_row(
+                "SELECT target, count, last_us FROM offences WHERE target = ?1",
+                [target.trunc().to_string()],
+                offence_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Sources (and prefixes) whose last offence is at or after `since`.
+    fn offences_since(&self, since: Timestamp) -> Result<Vec<Offence>, StoreError> {
+        let mut stmt = self.connection().prepare(
+            "SELECT target, count, last_us FROM offences WHERE last_us >= ?1 ORDER BY last_us",
+        )?;
+        let rows = stmt.query_map([since.as_microsecond()], offence_from_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn offence_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .connection()
+            .query_row("SELECT count(*) FROM offences", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Automatic bans (dry-run ones included) decided at or after `since`: the rate cap's count.
+    fn auto_bans_since(&self, since: Timestamp) -> Result<u32, StoreError> {
+        let n: i64 = self.connection().query_row(
+            "SELECT count(*) FROM bans WHERE origin = 'auto' AND since_us >= ?1",
+            [since.as_microsecond()],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn cursor(&self, source: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT cursor FROM cursors WHERE source = ?1",
+                [source],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Every source's cursor with when it was saved.
+    fn cursors(&self) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT source, cursor, updated_us FROM cursors ORDER BY source")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (s, c, t) = r?;
+            Ok((s, c, timestamp(t)?))
+        })
+        .collect()
+    }
+
+    fn detector_state(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection()
+            .query_row("SELECT state FROM detector_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    fn last_run(&self) -> Result<Option<RunRecord>, StoreError> {
+        self.connection()
+            .query_row(
+                "SELECT mode, started_us, finished_us, records, probes, findings, bans, note
+                 FROM runs ORDER BY finished_us DESC, id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        [
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, i64>(6)?,
+                        ],
+                        r.get::<_, String>(7)?,
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(mode, s, f, n, note)| {
+                Ok(RunRecord {
+                    mode,
+                    started: timestamp(s)?,
+                    finished: timestamp(f)?,
+                    records: n[0].max(0) as u64,
+                    probes: n[1].max(0) as u64,
+                    findings: n[2].max(0) as u64,
+                    bans: n[3].max(0) as u64,
+                    note,
+                })
+            })
+            .transpose()
+    }
+
+    /// Findings recorded with each outcome.
+    fn finding_outcomes(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT outcome, count(*) FROM findings GROUP BY outcome ORDER BY outcome")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|r| r.map(|(o, n)| (o, n.max(0) as u64)).map_err(Into::into))
+            .collect()
+    }
+}
+
+impl ReadStore for Store {
+    fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl ReadStore for StoreTx<'_> {
+    fn connection(&self) -> &Connection {
+        &self.tx
+    }
+}
+
+fn timestamp(us: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("time {us}: {e}")))
+}
+
+fn target(text: &str) -> Result<IpNet, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("target `{text}`")))
+}
+
+fn offence_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Offence, StoreError>> {
+    let t: String = r.get(0)?;
+    let count: i64 = r.get(1)?;
+    let last: i64 = r.get(2)?;
+    Ok((|| {
+        Ok(Offence {
+            target: target(&t)?,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            last: timestamp(last)?,
+        })
+    })())
+}
+
+fn query_bans<P: rusqlite::Params>(
+    conn: &Connection,
+    tail: &str,
+    params: P,
+) -> Result<Vec<StoredBan>, StoreError> {
+    let sql = format!(
+        "SELECT id, target, since_us, until_us, reason, evidence, active, lifted_at_us, origin, dry_run
+         FROM bans {tail}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, bool>(6)?,
+            r.get::<_, Option<i64>>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, bool>(9)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, t, since, until, reason, evidence, active, lifted, origin, dry_run) = row?;
+        Ok(StoredBan {
+            id,
+            target: target(&t)?,
+            since: timestamp(since)?,
+            until: until.map(timestamp).transpose()?,
+            reason,
+            finding: match evidence {
+                Some(json) => Some(
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("evidence of ban {id}: {e}")))?,
+                ),
+                None => None,
+            },
+            origin: BanOrigin::parse(&origin)?,
+            dry_run,
+            active,
+            lifted_at: lifted.map(timestamp).transpose()?,
+        })
+    })
+    .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::{Evidence, FindingKind, ScanType};
+
+    pub(crate) fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    pub(crate) fn net(s: &str) -> IpNet {
+        crate::config::parse_net(s).unwrap()
+    }
+
+    pub(crate) fn finding(src: &str, at: Timestamp) -> Finding {
+        Finding {
+            source: src.parse().unwrap(),
+            kind: FindingKind::FastScan,
+            scan_type: ScanType::Syn,
+            detected_at: at,
+            evidence: Evidence {
+                probes: 12,
+                ports: 12,
+                destinations: 1,
+                failures: 10,
+                successes: 2,
+                records: 14,
+                first_seen: at,
+                last_seen: at,
+                top_ports: Vec::new(),
+            },
+        }
+    }
+
+    fn ban(target: &str, since: Timestamp, secs: Option<i64>) -> Ban {
+        Ban {
+            target: net(target),
+            since,
+            duration: secs.map(SignedDuration::from_secs),
+            reason: "test".into(),
+            finding: None,
+        }
+    }
+
+    #[test]
+    fn open_creates_private_dir_with_wal_and_current_schema() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state/nested");
+        let store = Store::open(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(dir.join(DB_FILE).exists());
+        assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+        let jm: String = store
+            .connection()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(jm, "wal");
+        let sync: i64 = store
+            .connection()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "synchronous=NORMAL");
+    }
+
+    #[test]
+    fn v1_database_migrates_and_keeps_its_bans() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(schema::migrations_up_to(1)[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO bans (target, since_us, until_us, reason) VALUES ('192.0.2.7/32', ?1, NULL, 'old')",
+                [ts("2026-01-01T00:00:00Z").as_microsecond()],
+            )
+            .unwrap();
+        }
+        let store = Store::open_file(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+        let bans = store.active_bans().unwrap();
+        assert_eq!(bans.len(), 1);
+        assert_eq!(bans[0].target, net("192.0.2.7"));
+        assert_eq!(bans[0].origin, BanOrigin::Auto);
+        assert!(!bans[0].dry_run);
+        assert!(bans[0].until.is_none());
+        // Opening again is a no-op.
+        drop(store);
+        assert_eq!(
+            Store::open_file(&path).unwrap().schema_version().unwrap(),
+            schema::CURRENT_VERSION
+        );
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(DB_FILE);
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = Store::open_file(&path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn one_transaction_saves_everything_or_nothing() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = ts("2026-11-24T23:00:00Z");
+        {
+            let mut tx = store.transaction().unwrap();
+            let mut b = ban("192.0.2.7", now, Some(3600));
+            b.finding = Some(finding("192.0.2.7", now));
+            tx.record_ban(&b, BanOrigin::Auto, false).unwrap();
+            tx.add_offence(net("192.0.2.7"), now).unwrap();
+            tx.set_cursor("kmsg", "1234", now).unwrap();
+            tx.set_detector_state("{\"sources\":[]}", now).unwrap();
+            // Dropped without commit: rolled back.
+        }
+        assert!(store.active_bans().unwrap().is_empty());
+        assert_eq!(store.cursor("kmsg").unwrap(), None);
+        assert_eq!(store.detector_state().unwrap(), None);
+
+        let mut tx = store.transaction().unwrap();
+        let mut b = ban("192.0.2.7", now, Some(3600));
+        b.finding = Some(finding("192.0.2.7", now));
+        tx.record_ban(&b, BanOrigin::Auto, false).unwrap();
+        // The transaction reads its own writes.
+        assert_eq!(tx.live_bans(now).unwrap().len(), 1);
+        let o = tx.add_offence(net("192.0.2.7"), now).unwrap();
+        assert_eq!(o.count, 1);
+        tx.set_cursor("kmsg", "1234", now).unwrap();
+        tx.set_cursor("kmsg", "1240", now).unwrap();
+        tx.set_detector_state("{\"sources\":[]}", now).unwrap();
+        tx.record_finding(&finding("192.0.2.7", now), FindingOutcome::Banned)
+            .unwrap();
+        tx.record_run(&RunRecord {
+            mode: "once".into(),
+            started: now,
+            finished: now,
+            records: 20,
+            probes: 12,
+            findings: 1,
+            bans: 1,
+            note: String::new(),
+        })
+        .unwrap();
+        tx.commit().unwrap();
+
+        let bans = store.live_bans(now).unwrap();
+        assert_eq!(bans.len(), 1);
+        assert_eq!(bans[0].until, Some(ts("2026-11-25T00:00:00Z")));
+        assert_eq!(bans[0].finding, Some(finding("192.0.2.7", now)));
+        assert_eq!(store.cursor("kmsg").unwrap().as_deref(), Some("1240"));
+        assert_eq!(store.cursors().unwrap().len(), 1);
+        assert_eq!(
+            store.detector_state().unwrap().as_deref(),
+            Some("{\"sources\":[]}")
+        );
+        assert_eq!(store.last_run().unwrap().unwrap().records, 20);
+        assert_eq!(
+            store.finding_outcomes().unwrap(),
+            vec![("banned".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn offences_count_and_never_move_back() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut tx = store.transaction().unwrap();
+        let t1 = ts("2026-11-24T23:00:00Z");
+        let t0 = ts("2026-11-24T22:00:00Z");
+        tx.add_offence(net("2001:db8::5"), t1).unwrap();
+        let o = tx.add_offence(net("2001:db8::5"), t0).unwrap();
+        assert_eq!((o.count, o.last), (2, t1));
+        assert_eq!(tx.offences_since(t1).unwrap().len(), 1);
+        assert!(
+            tx.offences_since(ts("2026-11-24T23:00:01Z"))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(tx.offence(net("2001:db8::6")).unwrap(), None);
+    }
+
+    #[test]
+    fn lift_expire_and_covering() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = ts("2026-11-24T23:00:00Z");
+        let mut tx = store.transaction().unwrap();
+        tx.record_ban(
+            &ban("198.51.100.0/24", now, Some(60)),
+            BanOrigin::Auto,
+            false,
+        )
+        .unwrap();
+        tx.record_ban(&ban("192.0.2.7", now, None), BanOrigin::Manual, false)
+            .unwrap();
+        tx.record_ban(&ban("192.0.2.8", now, Some(60)), BanOrigin::Auto, true)
+            .unwrap();
+        let addr: IpAddr = "198.51.100.9".parse().unwrap();
+        assert_eq!(
+            tx.ban_covering(addr, now, false).unwrap().unwrap().target,
+            net("198.51.100.0/24")
+        );
+        let dry: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(tx.ban_covering(dry, now, false).unwrap().is_none());
+        assert!(tx.ban_covering(dry, now, true).unwrap().is_some());
+        assert_eq!(tx.auto_bans_since(now).unwrap(), 2);
+        // Dry-run bans are never live.
+        assert_eq!(tx.live_bans(now).unwrap().len(), 2);
+        let later = ts("2026-11-24T23:05:00Z");
+        assert!(tx.ban_covering(addr, later, false).unwrap().is_none());
+        assert_eq!(tx.expire(later).unwrap(), 2);
+        assert_eq!(tx.lift(net("192.0.2.7"), later).unwrap(), 1);
+        assert!(tx.active_bans().unwrap().is_empty());
+        tx.commit().unwrap();
+        let all = store.recent_bans(10).unwrap();
+        assert_eq!(all.len(), 3);
+        assert!(all.iter().all(|b| !b.active && b.lifted_at.is_some()));
+    }
+}

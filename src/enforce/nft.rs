@@ -1,0 +1,950 @@
+//! [`NftFirewall`]: the [`Firewall`] trait on the real `nft` binary.
+//!
+//! In: [`FirewallConfig`], the LOG prefix, and the calls of the trait. Out: the nftables table
+//! (by default `inet portwarden`: sets `banned4`/`banned6`, a rate-limited LOG rule and drop
+//! rules at priority -10), elements in its sets, and `nft`'s own error text when it refuses.
+//!
+//! How, and why:
+//! - `nft` is run without a shell; scripts go on stdin (`nft -f -`), listings are read as JSON
+//!   (`nft -j list ...`). Only validated names (checked again here), integers and `IpNet`s are
+//!   ever formatted into a script. stderr is always kept and becomes the error. The `nftables`
+//!   crate was not used: it only wraps the same `nft -j` calls, and its JSON schema for
+//!   set elements with timeouts is the part we need to handle by hand anyway.
+//! - `setup` is one transaction (`table X {}; delete table X; table X {...}; add element ...`):
+//!   it either builds the whole table or leaves the old one. When the table is already what
+//!   this config makes it does nothing at all, so running it twice changes nothing. Every rule
+//!   carries the comment `portwarden <hash>` (a hash of the rendered definition): a missing
+//!   rule, a set with other flags, or a changed config makes `check` say `Incomplete`, and
+//!   `setup` then rebuilds the table and re-adds the current bans with their remaining time.
+//! - Sets have `flags interval, timeout` so that prefixes fit. nft 1.0.6 refuses an element
+//!   that overlaps another ("interval overlaps with an existing one") and fails the whole
+//!   transaction, so `ban` reads the set first: an address inside a banned prefix is skipped,
+//!   a new prefix absorbs the elements it covers, and an element already present is replaced
+//!   (`add; delete; add` in the same transaction, which also sets the new timeout on kernels
+//!   that do not update timeouts on re-add). `unban` uses `add; delete` so that an element
+//!   expiring between the listing and the transaction is not an error.
+//! - A borrowed table (`manage_table = false`, the seed lab's `ip filter blocked_ips`) is only
+//!   checked, never rewritten; if its set has no `timeout` flag, elements go in without a
+//!   timeout and [`Firewall::supports_timeout`] says `false`: portwarden must unban them itself.
+//! - For tests and the demo, [`NftFirewall::with_netns`] runs `ip netns exec NAME nft ...`.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use ipnet::IpNet;
+use jiff::SignedDuration;
+use serde_json::Value;
+
+use super::{BanElement, EnforceError, Firewall, SetElement, TableState};
+use crate::config::{DEFAULT_PREFIX, FirewallConfig, is_nft_identifier};
+
+/// Per-source LOG budget: packets per second and burst (a scan still shows its first ports).
+const LOG_PER_SOURCE_RATE: u32 = 10;
+const LOG_PER_SOURCE_BURST: u32 = 20;
+/// Sources the per-source meter tracks at once, and how long one is remembered.
+const LOG_METER_SIZE: u32 = 65_536;
+
+/// What `setup` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupOutcome {
+    /// The table was absent and has been created.
+    Created,
+    /// The table differed (the reason) and has been rebuilt; `kept` bans were carried over.
+    Upgraded { reason: String, kept: usize },
+    /// The table was already as this config makes it; nothing was changed.
+    Unchanged,
+    /// A borrowed table (`manage_table = false`): checked, not touched.
+    Borrowed { timeout: bool },
+}
+
+/// What `teardown` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeardownOutcome {
+    Removed,
+    /// There was no table to remove.
+    Absent,
+    /// The table is the operator's (`manage_table = false`): left alone.
+    NotOurs,
+}
+
+/// The firewall on `nft`.
+#[derive(Debug, Clone)]
+pub struct NftFirewall {
+    nft: PathBuf,
+    netns: Option<String>,
+    family: String,
+    table: String,
+    /// The IPv4 set, when the family carries IPv4.
+    set4: Option<String>,
+    /// The IPv6 set, when the family carries IPv6 and one is configured.
+    set6: Option<String>,
+    manage: bool,
+    forward: bool,
+    log_prefix: String,
+    log_rate: u32,
+    /// Whether the (borrowed) sets have the timeout flag; learnt by `check`/`setup`/`ban`.
+    timeout_flag: Option<bool>,
+}
+
+impl NftFirewall {
+    /// `prefixes` are `[log] prefixes`: the first one goes into the LOG rule
+    /// (`portwarden: ` when there is none).
+    pub fn new(cfg: &FirewallConfig, prefixes: &[String]) -> NftFirewall {
+        let v4 = matches!(cfg.family.as_str(), "inet" | "ip");
+        let v6 = matches!(cfg.family.as_str(), "inet" | "ip6");
+        NftFirewall {
+            nft: cfg.nft.clone(),
+            netns: None,
+            family: cfg.family.clone(),
+            table: cfg.table.clone(),
+            set4: v4.then(|| cfg.set4.clone()),
+            set6: if v6 { cfg.set6.clone() } else { None },
+            manage: cfg.manage_table,
+            forward: cfg.forward,
+            log_prefix: prefixes
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_PREFIX.to_string()),
+            log_rate: cfg.log_rate_per_second.max(1),
+            timeout_flag: if cfg.manage_table { Some(true) } else { None },
+        }
+    }
+
+    /// Run every `nft` inside network namespace `name` (`ip netns exec NAME nft ...`).
+    pub fn with_netns(mut self, name: &str) -> NftFirewall {
+        self.netns = Some(name.to_string());
+        self
+    }
+
+    /// `family table`, as nft names it.
+    pub fn table_name(&self) -> String {
+        format!("{} {}", self.family, self.table)
+    }
+
+    /// Whether portwarden owns (creates, rebuilds, removes) the table.
+    pub fn manages_table(&self) -> bool {
+        self.manage
+    }
+
+    /// The table definition `setup` loads (what `setup --dry-run` prints), as one nft script.
+    pub fn ruleset(&self) -> Result<String, EnforceError> {
+        self.validate()?;
+        let body = self.definition(None);
+        let marker = marker(&body);
+        Ok(self.definition(Some(&marker)))
+    }
+
+    /// Create, check or rebuild the table; see the module doc.
+    pub fn setup_report(&mut self) -> Result<SetupOutcome, EnforceError> {
+        self.validate()?;
+        if !self.manage {
+            return match self.check()? {
+                TableState::Ready => Ok(SetupOutcome::Borrowed {
+                    timeout: self.supports_timeout(),
+                }),
+                TableState::Missing => Err(EnforceError::BorrowedMissing(self.table_name())),
+                TableState::Incomplete(why) => Err(EnforceError::Invalid(format!(
+                    "{} ({why}); firewall.manage_table = false, so portwarden will not change it",
+                    self.table_name()
+                ))),
+            };
+        }
+        let (outcome, keep) = match self.check()? {
+            TableState::Ready => return Ok(SetupOutcome::Unchanged),
+            TableState::Missing => (SetupOutcome::Created, Vec::new()),
+            TableState::Incomplete(reason) => {
+                let keep = self.current_elements()?;
+                (
+                    SetupOutcome::Upgraded {
+                        reason,
+                        kept: keep.len(),
+                    },
+                    keep,
+                )
+            }
+        };
+        let mut script = format!(
+            "table {t} {{}}\ndelete table {t}\n{}",
+            self.ruleset()?,
+            t = self.table_name()
+        );
+        let keep: Vec<BanElement> = keep
+            .iter()
+            .map(|e| BanElement {
+                target: e.target,
+                // Seconds are the listing's resolution; an element about to expire gets 1 s.
+                timeout: e.expires.map(|d| d.max(SignedDuration::from_secs(1))),
+            })
+            .collect();
+        let (adds, _) = plan_adds(&keep, &[]);
+        self.timeout_flag = Some(true);
+        self.push_elements(&mut script, &adds, "add", true)?;
+        self.run(&["-f", "-"], Some(&script))?;
+        self.timeout_flag = Some(true);
+        Ok(outcome)
+    }
+
+    /// Remove the table if portwarden owns it.
+    pub fn teardown_report(&mut self) -> Result<TeardownOutcome, EnforceError> {
+        self.validate()?;
+        if !self.manage {
+            return Ok(TeardownOutcome::NotOurs);
+        }
+        match self.run(&["delete", "table", &self.family, &self.table], None) {
+            Ok(_) => Ok(TeardownOutcome::Removed),
+            Err(EnforceError::TableMissing(_)) => Ok(TeardownOutcome::Absent),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Read the sets' `timeout` flag now (a borrowed set may lack it).
+    pub fn detect_timeout(&mut self) -> Result<bool, EnforceError> {
+        if self.timeout_flag.is_none() {
+            self.check()?;
+        }
+        Ok(self.timeout_flag.unwrap_or(false))
+    }
+
+    fn validate(&self) -> Result<(), EnforceError> {
+        if !matches!(self.family.as_str(), "inet" | "ip" | "ip6") {
+            return Err(EnforceError::Invalid(format!(
+                "firewall.family `{}` is not inet, ip or ip6",
+                self.family
+            )));
+        }
+        for name in [Some(&self.table), self.set4.as_ref(), self.set6.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !is_nft_identifier(name) {
+                return Err(EnforceError::Invalid(format!(
+                    "`{name}` is not an nftables name"
+                )));
+            }
+        }
+        let p = &self.log_prefix;
+        if p.len() > 127
+            || p.bytes()
+                .any(|b| b == b'"' || b == b'\\' || b.is_ascii_control())
+        {
+            return Err(EnforceError::Invalid(format!(
+                "log prefix `{}` is longer than 127 bytes or holds a quote, backslash or control character",
+                p.escape_debug()
+            )));
+        }
+        if self.set4.is_none() && self.set6.is_none() {
+            return Err(EnforceError::Invalid(format!(
+                "table {} has no set configured (firewall.set4 / firewall.set6)",
+                self.table_name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The table definition; every rule carries `comment "<marker>"` when given.
+    fn definition(&self, marker: Option<&str>) -> String {
+        let c = |rule: String| match marker {
+            Some(m) => format!("\t\t{rule} comment \"{m}\"\n"),
+            None => format!("\t\t{rule}\n"),
+        };
+        let mut s = format!("table {} {{\n", self.table_name());
+        s += &format!(
+            "\tlimit log_global {{\n\t\trate {r}/second burst {b} packets\n\t}}\n",
+            r = self.log_rate,
+            b = self.log_rate.saturating_mul(2)
+        );
+        let families: Vec<(&str, &str, &str, &str)> = [
+            self.set4
+                .as_deref()
+                .map(|s| (s, "ipv4_addr", "ip", "log_meter4")),
+            self.set6
+                .as_deref()
+                .map(|s| (s, "ipv6_addr", "ip6", "log_meter6")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for (set, ty, _, meter) in &families {
+            s += &format!(
+                "\tset {set} {{\n\t\ttype {ty}\n\t\tflags interval, timeout\n\t}}\n\
+                 \tset {meter} {{\n\t\ttype {ty}\n\t\tsize {LOG_METER_SIZE}\n\t\tflags dynamic, timeout\n\t\ttimeout 1m\n\t}}\n"
+            );
+        }
+        s += "\tchain input {\n\t\ttype filter hook input priority -10; policy accept;\n";
+        for (set, _, proto, _) in &families {
+            s += &c(format!("{proto} saddr @{set} drop"));
+        }
+        s += &c("iif \"lo\" return".into());
+        for (_, _, proto, meter) in &families {
+            s += &c(format!(
+                "meta l4proto {{ tcp, udp }} ct state new,invalid \
+                 update @{meter} {{ {proto} saddr limit rate {LOG_PER_SOURCE_RATE}/second burst {LOG_PER_SOURCE_BURST} packets }} \
+                 limit name \"log_global\" log prefix \"{}\"",
+                self.log_prefix
+            ));
+        }
+        s += "\t}\n";
+        if self.forward {
+            s += "\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n";
+            for (set, _, proto, _) in &families {
+                s += &c(format!("{proto} saddr @{set} drop"));
+            }
+            s += "\t}\n";
+        }
+        s += "}\n";
+        s
+    }
+
+    /// Rules expected per chain, for `check`.
+    fn expected_rules(&self) -> (usize, usize) {
+        let n = usize::from(self.set4.is_some()) + usize::from(self.set6.is_some());
+        (2 * n + 1, if self.forward { n } else { 0 })
+    }
+
+    /// Runs nft (inside the namespace if any) with `args`, `stdin` as its input; stdout on
+    /// success, the mapped error with nft's stderr otherwise.
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, EnforceError> {
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.nft);
+                c
+            }
+            None => Command::new(&self.nft),
+        };
+        cmd.args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                EnforceError::NftMissing(self.nft.display().to_string())
+            }
+            std::io::ErrorKind::PermissionDenied => EnforceError::NotPermitted,
+            _ => EnforceError::Io(e),
+        })?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // nft may exit before reading everything (a syntax error): its stderr says why.
+            if let Err(e) = pipe.write_all(text.as_bytes())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(EnforceError::Io(e));
+            }
+        }
+        let out = child.wait_with_output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if out.status.success() {
+            if !stderr.is_empty() {
+                tracing::warn!(nft = %self.nft.display(), "nft: {stderr}");
+            }
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        Err(self.map_failure(stderr, out.status))
+    }
+
+    fn map_failure(&self, stderr: String, status: std::process::ExitStatus) -> EnforceError {
+        if stderr.contains("Operation not permitted") {
+            EnforceError::NotPermitted
+        } else if stderr.contains("exec of") && stderr.contains("failed") {
+            // `ip netns exec` could not start nft.
+            EnforceError::NftMissing(self.nft.display().to_string())
+        } else if stderr.contains("No such file or directory") {
+            EnforceError::TableMissing(self.table_name())
+        } else if stderr.is_empty() {
+            EnforceError::Nft(format!("exited with {status} and no message"))
+        } else {
+            EnforceError::Nft(stderr)
+        }
+    }
+
+    /// `nft -j list table`, or `None` when there is no such table.
+    fn list_table_json(&self) -> Result<Option<Vec<Value>>, EnforceError> {
+        match self.run(&["-j", "list", "table", &self.family, &self.table], None) {
+            Ok(text) => Ok(Some(nft_objects(&text)?)),
+            Err(EnforceError::TableMissing(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Elements of our sets as they are now (for `setup` to carry over).
+    fn current_elements(&self) -> Result<Vec<SetElement>, EnforceError> {
+        let Some(objects) = self.list_table_json()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for o in &objects {
+            if let Some(set) = o.get("set")
+                && self.is_our_set(set)
+            {
+                out.extend(parse_elements(set));
+            }
+        }
+        Ok(out)
+    }
+
+    fn is_our_set(&self, set: &Value) -> bool {
+        let name = set.get("name").and_then(Value::as_str);
+        name.is_some() && (name == self.set4.as_deref() || name == self.set6.as_deref())
+    }
+
+    fn set_for(&self, net: &IpNet) -> Result<&str, EnforceError> {
+        let (set, what) = match net {
+            IpNet::V4(_) => (self.set4.as_deref(), "IPv4 set (firewall.set4)"),
+            IpNet::V6(_) => (self.set6.as_deref(), "IPv6 set (firewall.set6)"),
+        };
+        set.ok_or_else(|| {
+            EnforceError::Invalid(format!(
+                "table {} has no {what}: cannot ban or unban {net}",
+                self.table_name()
+            ))
+        })
+    }
+
+    /// Elements of one set (`nft -j list set`).
+    fn list_set(&self, set: &str) -> Result<Vec<SetElement>, EnforceError> {
+        let text = self.run(&["-j", "list", "set", &self.family, &self.table, set], None)?;
+        let mut out = Vec::new();
+        for o in nft_objects(&text)? {
+            if let Some(s) = o.get("set") {
+                out.extend(parse_elements(s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends `VERB element` statements (`add`, `delete`) to `script`, one per set; the
+    /// elements' timeouts only with `timeouts` and when the set takes them.
+    fn push_elements(
+        &self,
+        script: &mut String,
+        elements: &[BanElement],
+        verb: &str,
+        timeouts: bool,
+    ) -> Result<(), EnforceError> {
+        let timeout = timeouts && self.timeout_flag.unwrap_or(false);
+        for v6 in [false, true] {
+            let items: Vec<String> = elements
+                .iter()
+                .filter(|e| e.target.addr().is_ipv6() == v6)
+                .map(|e| element_text(e, timeout))
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            let set = match elements.iter().find(|e| e.target.addr().is_ipv6() == v6) {
+                Some(e) => self.set_for(&e.target)?,
+                None => continue,
+            };
+            script.push_str(&format!(
+                "{verb} element {} {set} {{ {} }}\n",
+                self.table_name(),
+                items.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Firewall for NftFirewall {
+    fn setup(&mut self) -> Result<(), EnforceError> {
+        self.setup_report().map(|_| ())
+    }
+
+    fn teardown(&mut self) -> Result<(), EnforceError> {
+        self.teardown_report().map(|_| ())
+    }
+
+    fn check(&mut self) -> Result<TableState, EnforceError> {
+        self.validate()?;
+        let Some(objects) = self.list_table_json()? else {
+            return Ok(TableState::Missing);
+        };
+        let mut problems = Vec::new();
+        // Sets: present, right type, flags.
+        let mut timeout_all = true;
+        for (name, ty) in [(&self.set4, "ipv4_addr"), (&self.set6, "ipv6_addr")] {
+            let Some(name) = name else { continue };
+            let set = objects
+                .iter()
+                .filter_map(|o| o.get("set"))
+                .find(|s| s.get("name").and_then(Value::as_str) == Some(name.as_str()));
+            let Some(set) = set else {
+                problems.push(format!("set {name} is missing"));
+                timeout_all = false;
+                continue;
+            };
+            if set.get("type").and_then(Value::as_str) != Some(ty) {
+                problems.push(format!("set {name} is not of type {ty}"));
+            }
+            let flags: Vec<&str> = set
+                .get("flags")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if !flags.contains(&"timeout") {
+                timeout_all = false;
+            }
+            if self.manage {
+                for f in ["interval", "timeout"] {
+                    if !flags.contains(&f) {
+                        problems.push(format!("set {name} lacks flag {f}"));
+                    }
+                }
+            }
+        }
+        if !self.manage {
+            self.timeout_flag = Some(timeout_all);
+            return Ok(if problems.is_empty() {
+                TableState::Ready
+            } else {
+                TableState::Incomplete(problems.join("; "))
+            });
+        }
+        // Chains and rules: the marker of this config on each, the expected count.
+        let marker = marker(&self.definition(None));
+        let (input_rules, forward_rules) = self.expected_rules();
+        for (chain, hook, expected) in [
+            ("input", "input", input_rules),
+            ("forward", "forward", forward_rules),
+        ] {
+            let found = objects
+                .iter()
+                .filter_map(|o| o.get("chain"))
+                .find(|c| c.get("name").and_then(Value::as_str) == Some(chain));
+            match (found, expected) {
+                (None, 0) => continue,
+                (None, _) => {
+                    problems.push(format!("chain {chain} is missing"));
+                    continue;
+                }
+                (Some(_), 0) => {
+                    problems.push(format!("chain {chain} is not wanted"));
+                    continue;
+                }
+                (Some(c), _) => {
+                    if c.get("hook").and_then(Value::as_str) != Some(hook)
+                        || c.get("prio").and_then(Value::as_i64) != Some(-10)
+                    {
+                        problems.push(format!("chain {chain} is not hook {hook} priority -10"));
+                    }
+                }
+            }
+            let rules: Vec<&Value> = objects
+                .iter()
+                .filter_map(|o| o.get("rule"))
+                .filter(|r| r.get("chain").and_then(Value::as_str) == Some(chain))
+                .collect();
+            if rules.len() != expected {
+                problems.push(format!(
+                    "chain {chain} has {} rules, not {expected}",
+                    rules.len()
+                ));
+            }
+            if rules
+                .iter()
+                .any(|r| r.get("comment").and_then(Value::as_str) != Some(marker.as_str()))
+            {
+                problems.push(format!(
+                    "chain {chain} holds rules of another version or config"
+                ));
+            }
+        }
+        self.timeout_flag = Some(true);
+        Ok(if problems.is_empty() {
+            TableState::Ready
+        } else {
+            TableState::Incomplete(problems.join("; "))
+        })
+    }
+
+    fn ban(&mut self, elements: &[BanElement]) -> Result<(), EnforceError> {
+        self.validate()?;
+        if elements.is_empty() {
+            return Ok(());
+        }
+        for e in elements {
+            self.set_for(&e.target)?;
+        }
+        if self.timeout_flag.is_none() {
+            self.detect_timeout()?;
+        }
+        let current = self.list()?;
+        let (adds, replaced) = plan_adds(elements, &current);
+        if adds.is_empty() {
+            return Ok(());
+        }
+        // Elements to replace (present, or covered by a new prefix): `add` first so that one
+        // expiring meanwhile is no error, then `delete`, then the new `add` with its timeout.
+        let mut script = String::new();
+        let replaced: Vec<BanElement> = replaced
+            .into_iter()
+            .map(|target| BanElement {
+                target,
+                timeout: None,
+            })
+            .collect();
+        self.push_elements(&mut script, &replaced, "add", false)?;
+        self.push_elements(&mut script, &replaced, "delete", false)?;
+        self.push_elements(&mut script, &adds, "add", true)?;
+        self.run(&["-f", "-"], Some(&script))?;
+        Ok(())
+    }
+
+    fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError> {
+        self.validate()?;
+        if targets.is_empty() {
+            return Ok(());
+        }
+        for t in targets {
+            self.set_for(t)?;
+        }
+        let current = self.list()?;
+        let present: Vec<BanElement> = targets
+            .iter()
+            .map(IpNet::trunc)
+            .filter(|t| current.iter().any(|c| c.target == *t))
+            .map(|target| BanElement {
+                target,
+                timeout: None,
+            })
+            .collect();
+        if present.is_empty() {
+            return Ok(());
+        }
+        let mut script = String::new();
+        self.push_elements(&mut script, &present, "add", false)?;
+        self.push_elements(&mut script, &present, "delete", false)?;
+        self.run(&["-f", "-"], Some(&script))?;
+        Ok(())
+    }
+
+    fn list(&mut self) -> Result<Vec<SetElement>, EnforceError> {
+        self.validate()?;
+        let mut out = Vec::new();
+        for set in [self.set4.clone(), self.set6.clone()].into_iter().flatten() {
+            out.extend(self.list_set(&set)?);
+        }
+        Ok(out)
+    }
+
+    fn supports_timeout(&self) -> bool {
+        self.timeout_flag.unwrap_or(self.manage)
+    }
+}
+
+/// A stable short hash of the definition (FNV-1a 64), the marker each rule carries.
+fn marker(definition: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in definition.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("portwarden {h:016x}")
+}
+
+/// One element in nft syntax: the address alone for a host, `addr/len` for a prefix, and
+/// `timeout Ns` (whole seconds, at least 1) when it has one and the set takes timeouts.
+fn element_text(e: &BanElement, with_timeout: bool) -> String {
+    let net = e.target.trunc();
+    let mut s = if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    };
+    if with_timeout && let Some(t) = e.timeout {
+        let secs = (t.as_secs() + i64::from(t.subsec_nanos() > 0)).max(1);
+        s += &format!(" timeout {secs}s");
+    }
+    s
+}
+
+/// Given the wanted elements and the set's current ones: which to add, and which present
+/// ones must go first (the same element, to get its new timeout, or one a new prefix covers).
+/// Skipped: elements inside a larger prefix already present or in the batch, and earlier
+/// duplicates in the batch (the last one wins).
+fn plan_adds(wanted: &[BanElement], current: &[SetElement]) -> (Vec<BanElement>, Vec<IpNet>) {
+    let batch: Vec<BanElement> = wanted
+        .iter()
+        .map(|e| BanElement {
+            target: e.target.trunc(),
+            timeout: e.timeout,
+        })
+        .collect();
+    let covers = |outer: &IpNet, inner: &IpNet| outer != inner && outer.contains(inner);
+    let mut adds = Vec::new();
+    let mut replaced = Vec::new();
+    for (i, e) in batch.iter().enumerate() {
+        let covered = current.iter().any(|c| covers(&c.target, &e.target))
+            || batch.iter().any(|o| covers(&o.target, &e.target));
+        let superseded = batch[i + 1..].iter().any(|o| o.target == e.target);
+        if covered || superseded {
+            continue;
+        }
+        for c in current {
+            if (c.target == e.target || covers(&e.target, &c.target))
+                && !replaced.contains(&c.target)
+            {
+                replaced.push(c.target);
+            }
+        }
+        adds.push(*e);
+    }
+    (adds, replaced)
+}
+
+/// The objects of an `nft -j` answer (`{"nftables": [...]}`).
+fn nft_objects(text: &str) -> Result<Vec<Value>, EnforceError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| EnforceError::Nft(format!("cannot read nft's JSON output: {e}")))?;
+    match v.get("nftables").and_then(Value::as_array) {
+        Some(a) => Ok(a.clone()),
+        None => Err(EnforceError::Nft(
+            "nft's JSON output has no `nftables` array".into(),
+        )),
+    }
+}
+
+/// The elements of one set object of `nft -j list`: plain values (`"192.0.2.7"`), prefixes
+/// (`{"prefix": {"addr", "len"}}`), ranges (`{"range": [a, b]}`, split into prefixes), and any
+/// of them wrapped as `{"elem": {"val", "timeout", "expires"}}`. What cannot be read is
+/// counted and logged, never fatal.
+pub fn parse_elements(set: &Value) -> Vec<SetElement> {
+    let mut out = Vec::new();
+    let mut skipped = 0usize;
+    for item in set
+        .get("elem")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (val, expires) = match item.get("elem") {
+            Some(e) => (
+                e.get("val").unwrap_or(&Value::Null),
+                e.get("expires")
+                    .and_then(Value::as_i64)
+                    .map(SignedDuration::from_secs),
+            ),
+            None => (item, None),
+        };
+        match parse_value(val) {
+            Some(nets) => out.extend(
+                nets.into_iter()
+                    .map(|target| SetElement { target, expires }),
+            ),
+            None => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        let name = set.get("name").and_then(Value::as_str).unwrap_or("?");
+        tracing::warn!(
+            skipped,
+            set = name,
+            "set elements nft listed in a form portwarden cannot read"
+        );
+    }
+    out
+}
+
+fn parse_value(val: &Value) -> Option<Vec<IpNet>> {
+    if let Some(s) = val.as_str() {
+        return s.parse::<IpAddr>().ok().map(|a| vec![IpNet::from(a)]);
+    }
+    if let Some(p) = val.get("prefix") {
+        let addr: IpAddr = p.get("addr")?.as_str()?.parse().ok()?;
+        let len = u8::try_from(p.get("len")?.as_u64()?).ok()?;
+        return IpNet::new(addr, len).ok().map(|n| vec![n.trunc()]);
+    }
+    if let Some(r) = val.get("range").and_then(Value::as_array) {
+        let a: IpAddr = r.first()?.as_str()?.parse().ok()?;
+        let b: IpAddr = r.get(1)?.as_str()?.parse().ok()?;
+        return match (a, b) {
+            (IpAddr::V4(a), IpAddr::V4(b)) if a <= b => {
+                Some(ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect())
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => {
+                Some(ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect())
+            }
+            _ => None,
+        };
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_net;
+
+    fn net(s: &str) -> IpNet {
+        parse_net(s).unwrap()
+    }
+
+    #[test]
+    fn parses_every_element_form() {
+        let set: Value = serde_json::from_str(
+            r#"{"name": "banned4", "elem": [
+                "192.0.2.7",
+                {"prefix": {"addr": "198.51.100.0", "len": 24}},
+                {"range": ["10.0.0.0", "10.0.0.5"]},
+                {"elem": {"val": "2001:db8::1", "timeout": 3600, "expires": 3599}},
+                {"elem": {"val": {"prefix": {"addr": "2001:db8:1::", "len": 64}}, "timeout": 60, "expires": 7}},
+                {"concat": ["nonsense"]}
+            ]}"#,
+        )
+        .unwrap();
+        let got = parse_elements(&set);
+        let plain = |s: &str| SetElement {
+            target: net(s),
+            expires: None,
+        };
+        assert_eq!(
+            got,
+            vec![
+                plain("192.0.2.7"),
+                plain("198.51.100.0/24"),
+                plain("10.0.0.0/30"),
+                plain("10.0.0.4/31"),
+                SetElement {
+                    target: net("2001:db8::1"),
+                    expires: Some(SignedDuration::from_secs(3599))
+                },
+                SetElement {
+                    target: net("2001:db8:1::/64"),
+                    expires: Some(SignedDuration::from_secs(7))
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn element_text_is_address_or_prefix_with_whole_seconds() {
+        let e = |t: &str, secs: Option<SignedDuration>| BanElement {
+            target: net(t),
+            timeout: secs,
+        };
+        assert_eq!(element_text(&e("192.0.2.7", None), true), "192.0.2.7");
+        assert_eq!(
+            element_text(
+                &e("198.51.100.0/24", Some(SignedDuration::from_secs(3600))),
+                true
+            ),
+            "198.51.100.0/24 timeout 3600s"
+        );
+        assert_eq!(
+            element_text(
+                &e("2001:db8::1", Some(SignedDuration::from_millis(1500))),
+                true
+            ),
+            "2001:db8::1 timeout 2s"
+        );
+        assert_eq!(
+            element_text(&e("2001:db8::1", Some(SignedDuration::ZERO)), true),
+            "2001:db8::1 timeout 1s"
+        );
+        assert_eq!(
+            element_text(&e("192.0.2.7", Some(SignedDuration::from_secs(9))), false),
+            "192.0.2.7"
+        );
+    }
+
+    #[test]
+    fn plan_handles_overlaps_and_replacements() {
+        let b = |t: &str| BanElement {
+            target: net(t),
+            timeout: Some(SignedDuration::from_secs(60)),
+        };
+        let cur = |t: &str| SetElement {
+            target: net(t),
+            expires: Some(SignedDuration::from_secs(5)),
+        };
+        let current = [cur("10.0.0.0/24"), cur("10.0.1.5"), cur("10.0.2.7")];
+        let (adds, replaced) = plan_adds(
+            &[
+                b("10.0.0.9"),    // inside a banned prefix: skipped
+                b("10.0.1.0/24"), // covers 10.0.1.5: replaces it
+                b("10.0.1.6"),    // inside the new prefix: skipped
+                b("10.0.2.7"),    // present: replaced with the new timeout
+                b("10.0.3.1"),
+            ],
+            &current,
+        );
+        assert_eq!(
+            adds.iter().map(|e| e.target).collect::<Vec<_>>(),
+            vec![net("10.0.1.0/24"), net("10.0.2.7"), net("10.0.3.1")]
+        );
+        assert_eq!(replaced, vec![net("10.0.1.5"), net("10.0.2.7")]);
+    }
+
+    #[test]
+    fn ruleset_for_the_default_config() {
+        let fw = NftFirewall::new(&FirewallConfig::default(), &[]);
+        let r = fw.ruleset().unwrap();
+        assert!(r.starts_with("table inet portwarden {\n"), "{r}");
+        assert!(
+            r.contains("ip saddr @banned4 drop comment \"portwarden "),
+            "{r}"
+        );
+        assert!(r.contains("ip6 saddr @banned6 drop"), "{r}");
+        assert!(r.contains("log prefix \"portwarden: \""), "{r}");
+        assert!(!r.contains("chain forward"), "{r}");
+        // The marker follows the config.
+        let fw2 = NftFirewall::new(
+            &FirewallConfig {
+                forward: true,
+                ..FirewallConfig::default()
+            },
+            &[],
+        );
+        let r2 = fw2.ruleset().unwrap();
+        assert!(r2.contains("chain forward"));
+        assert_ne!(marker(&fw.definition(None)), marker(&fw2.definition(None)));
+    }
+
+    #[test]
+    fn refuses_unsafe_names_and_prefixes() {
+        let bad_table = FirewallConfig {
+            table: "x; flush ruleset".into(),
+            ..FirewallConfig::default()
+        };
+        assert!(matches!(
+            NftFirewall::new(&bad_table, &[]).ruleset(),
+            Err(EnforceError::Invalid(_))
+        ));
+        let fw = NftFirewall::new(&FirewallConfig::default(), &["a\" drop".to_string()]);
+        assert!(matches!(fw.ruleset(), Err(EnforceError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_set_less_family_refuses_that_address_family() {
+        let seed = FirewallConfig {
+            family: "ip".into(),
+            table: "filter".into(),
+            set4: "blocked_ips".into(),
+            set6: None,
+            manage_table: false,
+            ..FirewallConfig::default()
+        };
+        let fw = NftFirewall::new(&seed, &[]);
+        assert!(fw.set_for(&net("192.0.2.7")).is_ok());
+        assert!(matches!(
+            fw.set_for(&net("2001:db8::1")),
+            Err(EnforceError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn missing_nft_is_named() {
+        let cfg = FirewallConfig {
+            nft: "/nonexistent/nft".into(),
+            ..FirewallConfig::default()
+        };
+        let mut fw = NftFirewall::new(&cfg, &[]);
+        assert!(matches!(fw.check(), Err(EnforceError::NftMissing(_))));
+    }
+}

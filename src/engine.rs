@@ -1,0 +1,394 @@
+//! The engine: one instance of the whole pipeline, as `run --once` and `daemon` drive it.
+//!
+//! ```text
+//! Source::read_available ──Record──▶ Parser ──Probe──▶ PortScanDetector ──Finding──▶ Decider
+//!                                                                         │
+//!       StoreTx (bans, offences, cursors, detector state: one transaction) ◀┴▶ Firewall (nft)
+//! ```
+//!
+//! In: the validated config and the state directory. Out: bans in the kernel set and in the
+//! store, and a [`PassSummary`] per pass.
+//!
+//! Why the order of a checkpoint is what it is: decisions are recorded in a store transaction,
+//! sent to the firewall, and only then is the transaction (with the sources' new cursors and the
+//! detector state) committed. If the firewall refuses, nothing is committed, so the next run
+//! reads the same records again and retries; if the process dies after the firewall call but
+//! before the commit, the next run re-detects the scan and finds the kernel element already
+//! there (a ban is idempotent). Nothing is lost and nothing is banned twice in the store.
+//!
+//! Findings far older than the ban they would earn (a first run over a week of kmsg history) are
+//! recorded in the log but not banned: banning today for a scan last week protects nothing and
+//! surprises the operator.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::Context as _;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::decide::{BanDecision, Decider, HostAllowlist};
+use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
+use crate::enforce::{Firewall, TableState};
+use crate::parse::{ParseContext, ParseStats, Parser, Reject};
+use crate::record::{Finding, Record};
+use crate::source::{self, Cursor, Mode, ReadStats, Source};
+use crate::store::{ReadStore, ReconcileReport, RunRecord, Store, reconcile};
+
+/// What one pass (or one daemon checkpoint interval) did; the cron log's one line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassSummary {
+    pub sources: usize,
+    pub source_errors: usize,
+    pub records: u64,
+    pub lost: u64,
+    pub parsed: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub findings: u64,
+    pub banned: Vec<String>,
+    pub not_banned: BTreeMap<&'static str, u64>,
+    pub restored: usize,
+    pub expired: usize,
+}
+
+impl std::fmt::Display for PassSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let is_noise = |name: &str| Reject::from_name(name).is_some_and(Reject::is_noise);
+        let other: u64 = self
+            .rejected
+            .iter()
+            .filter(|(k, _)| is_noise(k))
+            .map(|(_, v)| v)
+            .sum();
+        let refused: Vec<String> = self
+            .rejected
+            .iter()
+            .filter(|(k, _)| !is_noise(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        write!(
+            f,
+            "{} source(s), {} record(s) read, {} LOG record(s) parsed, {} other line(s), refused: {}, {} finding(s), {} ban(s)",
+            self.sources,
+            self.records,
+            self.parsed,
+            other,
+            if refused.is_empty() {
+                "none".to_string()
+            } else {
+                refused.join(" ")
+            },
+            self.findings,
+            self.banned.len()
+        )?;
+        if !self.banned.is_empty() {
+            write!(f, " [{}]", self.banned.join(", "))?;
+        }
+        for (why, n) in &self.not_banned {
+            write!(f, ", {n} {why}")?;
+        }
+        if self.restored > 0 {
+            write!(f, ", {} ban(s) restored", self.restored)?;
+        }
+        if self.expired > 0 {
+            write!(f, ", {} expired", self.expired)?;
+        }
+        if self.lost > 0 {
+            write!(
+                f,
+                ", {} record(s) LOST (ring overrun or rotation)",
+                self.lost
+            )?;
+        }
+        if self.source_errors > 0 {
+            write!(f, ", {} source error(s)", self.source_errors)?;
+        }
+        Ok(())
+    }
+}
+
+/// Holds `state_dir/run.lock` for as long as it lives, so that two runs (or a run and the
+/// daemon) never work on the same state at once. The kernel drops the lock when the process
+/// dies, so a crashed run never blocks the next one.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// `Ok(None)` when another process holds the lock.
+    pub fn try_acquire(state_dir: &Path) -> anyhow::Result<Option<RunLock>> {
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+        let path = state_dir.join("run.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RunLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+}
+
+/// The pipeline with its state.
+pub struct Engine {
+    config: Config,
+    parser: Parser,
+    detector: PortScanDetector,
+    allowlist: HostAllowlist,
+    store: Store,
+    firewall: Box<dyn Firewall>,
+    clock: SystemClock,
+    stats: ParseStats,
+    /// Findings of the records read since the last checkpoint, waiting for a decision.
+    pending: Vec<Finding>,
+}
+
+impl Engine {
+    /// Open the store, restore the detector from it, and (unless dry-run) reconcile the
+    /// firewall with the store: the table is recreated and live bans put back if they are gone.
+    pub fn open(
+        config: Config,
+        state_dir: &Path,
+        firewall: Box<dyn Firewall>,
+    ) -> anyhow::Result<(Engine, Option<ReconcileReport>)> {
+        let store = Store::open(state_dir)
+            .with_context(|| format!("opening the store in {}", state_dir.display()))?;
+        let served = ServedPorts::from_config(&config.detect);
+        let detector = match store.detector_state()? {
+            Some(text) => match serde_json::from_str::<DetectorState>(&text) {
+                Ok(state) => PortScanDetector::restore(&config.detect, served, state),
+                Err(e) => {
+                    tracing::warn!("stored detector state is unreadable ({e}); starting afresh");
+                    PortScanDetector::new(&config.detect, served)
+                }
+            },
+            None => PortScanDetector::new(&config.detect, served),
+        };
+        let mut engine = Engine {
+            parser: Parser::new(&config.log, ParseContext::system()),
+            detector,
+            allowlist: HostAllowlist::from_config(&config.ban),
+            store,
+            firewall,
+            clock: SystemClock,
+            stats: ParseStats::default(),
+            pending: Vec::new(),
+            config,
+        };
+        let report = engine.reconcile()?;
+        Ok((engine, report))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Put the table and the live bans back if the kernel lost them. `None` in dry-run.
+    pub fn reconcile(&mut self) -> anyhow::Result<Option<ReconcileReport>> {
+        if self.config.ban.dry_run {
+            return Ok(None);
+        }
+        let report = reconcile(self.firewall.as_mut(), &self.store, self.clock.now())
+            .context("reconciling the firewall with the store")?;
+        if report.repaired() {
+            tracing::warn!(
+                table_recreated = report.table_recreated,
+                restored = report.restored,
+                "the kernel had lost portwarden's table or bans; put back"
+            );
+        }
+        Ok(Some(report))
+    }
+
+    /// Whether the firewall still holds the table (the daemon polls this to notice
+    /// `nft flush ruleset`).
+    pub fn firewall_ready(&mut self) -> anyhow::Result<bool> {
+        if self.config.ban.dry_run {
+            return Ok(true);
+        }
+        Ok(self.firewall.check()? == TableState::Ready)
+    }
+
+    /// The stored cursor of a source, if any and readable.
+    pub fn stored_cursor(&self, source_id: &str) -> Option<Cursor> {
+        let text = self.store.cursor(source_id).ok().flatten()?;
+        match Cursor::from_store(&text) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(source = source_id, "{e}; reading from the start");
+                None
+            }
+        }
+    }
+
+    /// Parse and detect one record. A finding is queued for the next [`Engine::checkpoint`].
+    pub fn feed(&mut self, record: Record<'_>) -> Option<&Finding> {
+        let result = self.parser.parse(record);
+        self.stats.count(&result);
+        let probe = result.ok()?;
+        let finding = self.detector.observe(&probe)?;
+        tracing::info!(
+            source = %finding.source,
+            kind = %finding.kind,
+            scan_type = %finding.scan_type,
+            ports = finding.evidence.ports,
+            "scan detected"
+        );
+        self.pending.push(finding);
+        self.pending.last()
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Decide on the pending findings, ban, and save everything (cursors, detector state,
+    /// decisions, the run record) in one store transaction. See the module doc for the order.
+    pub fn checkpoint(
+        &mut self,
+        mode: &str,
+        started: Timestamp,
+        cursors: &[(String, Option<Cursor>)],
+        summary: &mut PassSummary,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let stale_after = self.config.ban.duration.max(self.config.detect.window);
+        let findings = std::mem::take(&mut self.pending);
+        let mut decider =
+            Decider::new(self.config.ban.clone(), self.allowlist.clone(), &self.clock);
+        let detector_state = serde_json::to_string(&self.detector.snapshot())
+            .context("serialising the detector state")?;
+        let borrowed_without_timeout =
+            !self.config.ban.dry_run && !self.firewall.supports_timeout();
+
+        let mut tx = self.store.transaction()?;
+        let mut decisions = Vec::with_capacity(findings.len());
+        for finding in &findings {
+            summary.findings += 1;
+            if now.duration_since(finding.detected_at) > stale_after {
+                tracing::info!(source = %finding.source, detected_at = %finding.detected_at, "old finding: recorded, not banned");
+                *summary.not_banned.entry("stale").or_default() += 1;
+                continue;
+            }
+            let decision = decider.decide(&mut tx, finding)?;
+            match &decision {
+                BanDecision::Ban { ban, .. } => summary.banned.push(ban.target.to_string()),
+                BanDecision::DryRun { ban, .. } => {
+                    summary.banned.push(format!("{} (dry run)", ban.target))
+                }
+                BanDecision::Allowlisted { .. } => {
+                    *summary.not_banned.entry("allowlisted").or_default() += 1
+                }
+                BanDecision::AlreadyBanned { .. } => {
+                    *summary.not_banned.entry("already banned").or_default() += 1
+                }
+                BanDecision::RateLimited { .. } => {
+                    *summary.not_banned.entry("rate-limited").or_default() += 1
+                }
+            }
+            decisions.push(decision);
+        }
+
+        // A borrowed set without the timeout flag never expires anything: lift what is over.
+        let mut lift = Vec::new();
+        if borrowed_without_timeout {
+            lift = tx
+                .active_bans()?
+                .into_iter()
+                .filter(|b| !b.is_live(now))
+                .map(|b| b.target)
+                .collect();
+        }
+        summary.expired += tx.expire(now)?;
+
+        if !self.config.ban.dry_run {
+            if !lift.is_empty() {
+                self.firewall.unban(&lift).context("lifting expired bans")?;
+            }
+            crate::decide::enforce(self.firewall.as_mut(), &decisions)
+                .context("adding bans to the kernel set")?;
+        }
+
+        for (id, cursor) in cursors {
+            if let Some(c) = cursor {
+                tx.set_cursor(id, &c.to_store(), now)?;
+            }
+        }
+        tx.set_detector_state(&detector_state, now)?;
+        // Counts since the last checkpoint: a daemon's summaries do not accumulate.
+        let stats = std::mem::take(&mut self.stats);
+        summary.parsed += stats.parsed;
+        for (k, v) in stats.rejected {
+            *summary.rejected.entry(k).or_default() += v;
+        }
+        tx.record_run(&RunRecord {
+            mode: mode.to_string(),
+            started,
+            finished: now,
+            records: summary.records,
+            probes: summary.parsed,
+            findings: summary.findings,
+            bans: summary.banned.len() as u64,
+            note: summary.to_string(),
+        })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Cron mode: read what is new on every source, decide, ban, save.
+    pub fn pass(&mut self) -> anyhow::Result<PassSummary> {
+        let started = self.clock.now();
+        let mut summary = PassSummary::default();
+        let mut cursors = Vec::new();
+        let source_configs = self.config.sources.clone();
+        for cfg in &source_configs {
+            let id = source::id_of(cfg);
+            let cursor = self.stored_cursor(&id);
+            let mut src: Box<dyn Source> = match source::open(cfg, cursor, Mode::Once) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(source = %id, "{e}");
+                    summary.source_errors += 1;
+                    continue;
+                }
+            };
+            summary.sources += 1;
+            match self.read_source(src.as_mut()) {
+                Ok(stats) => {
+                    summary.records += stats.records;
+                    summary.lost += stats.lost;
+                }
+                Err(e) => {
+                    tracing::error!(source = %id, "{e}");
+                    summary.source_errors += 1;
+                }
+            }
+            cursors.push((id, src.cursor()));
+        }
+        if summary.sources == 0 && !source_configs.is_empty() {
+            anyhow::bail!("no source could be read (see the errors above)");
+        }
+        self.checkpoint("once", started, &cursors, &mut summary)?;
+        Ok(summary)
+    }
+
+    fn read_source(&mut self, src: &mut dyn Source) -> Result<ReadStats, source::SourceError> {
+        src.read_available(&mut |record| {
+            self.feed(record);
+        })
+    }
+
+    /// How long a record may wait in the daemon before its finding is decided: none.
+    pub const DAEMON_CHECKPOINT: SignedDuration = SignedDuration::from_secs(10);
+}

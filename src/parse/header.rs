@@ -1,0 +1,509 @@
+//! Record headers: when a record was written and whether the kernel wrote it.
+//!
+//! In: one record's bytes and the kind of source it came from. Out: a [`Header`] (time, trust,
+//! the message behind the header) or the [`Reject`] reason.
+//!
+//! Formats, told apart by their first bytes (the source kind only narrows the choice: a kmsg
+//! source must give kmsg records, a journal source JSON, a file any of them):
+//!
+//! | form | example | time | trusted when |
+//! | --- | --- | --- | --- |
+//! | RFC 3339 syslog | `2026-11-24T23:06:53.947768+00:00 host kernel: [  635.7] msg` | the stamp | tag is `kernel` |
+//! | BSD syslog | `Nov 24 23:06:53 host kernel: msg` | stamp in the local zone, year inferred | tag is `kernel` |
+//! | dmesg | `[  635.715659] msg` | boot time + stamp | always (the ring) |
+//! | /dev/kmsg | `4,479,635715659,-;msg` | boot time + USEC | facility (PRI >> 3) is 0 |
+//! | journal JSON | `{"MESSAGE":..,"_TRANSPORT":"kernel",..}` | `__REALTIME_TIMESTAMP` | `_TRANSPORT` is `kernel` |
+//!
+//! A printk stamp right after the syslog tag (`kernel: [  635.715659] `) is skipped: the syslog
+//! stamp is the better clock. BSD syslog has no year: it is the year of `now` in the configured
+//! zone, or the year before when the month is later than now's (a December line read in January).
+//! dmesg output cannot show the facility; writing to the ring needs root, so it is trusted.
+//! Everything but journal JSON is parsed in place, without allocating.
+
+use std::borrow::Cow;
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use memchr::memchr;
+use serde::Deserialize;
+
+use super::Reject;
+use crate::record::SourceKind;
+
+/// What the header says about a record.
+#[derive(Debug)]
+pub(crate) struct Header<'a> {
+    pub time: Timestamp,
+    /// Written by the kernel (see the table in the module doc).
+    pub trusted: bool,
+    /// The message after the header (and after a printk stamp).
+    pub message: Cow<'a, [u8]>,
+}
+
+/// The clocks a header needs: the boot time for kernel-relative stamps, the zone and the
+/// current year and month for BSD stamps.
+#[derive(Debug, Clone)]
+pub(crate) struct Clock {
+    pub boot_time: Timestamp,
+    pub tz: TimeZone,
+    pub year: i16,
+    pub month: i8,
+}
+
+impl Clock {
+    pub fn new(now: Timestamp, tz: TimeZone, boot_time: Timestamp) -> Clock {
+        let local = tz.to_datetime(now);
+        Clock {
+            boot_time,
+            year: local.year(),
+            month: local.month(),
+            tz,
+        }
+    }
+
+    fn since_boot(&self, d: SignedDuration) -> Result<Timestamp, Reject> {
+        self.boot_time.checked_add(d).map_err(|_| Reject::BadTime)
+    }
+}
+
+/// Split `line` into header and message.
+pub(crate) fn parse<'a>(
+    kind: SourceKind,
+    line: &'a [u8],
+    clock: &Clock,
+) -> Result<Header<'a>, Reject> {
+    match kind {
+        SourceKind::Kmsg => kmsg(line, clock),
+        SourceKind::Journal => journal(line),
+        SourceKind::File => match line.first() {
+            Some(b'{') => journal(line),
+            Some(b'[') => dmesg(line, clock),
+            Some(b' ') if looks_like_kmsg_continuation(line) => Err(Reject::Continuation),
+            Some(b) if b.is_ascii_digit() => match line.iter().find(|b| !b.is_ascii_digit()) {
+                Some(b',') => kmsg(line, clock),
+                Some(b'-') => rfc3339(line),
+                _ => Err(Reject::BadHeader),
+            },
+            Some(b) if b.is_ascii_uppercase() => bsd(line, clock),
+            _ => Err(Reject::BadHeader),
+        },
+    }
+}
+
+/// `/dev/kmsg` dumps put dictionary lines (` SUBSYSTEM=net`) under a record.
+fn looks_like_kmsg_continuation(line: &[u8]) -> bool {
+    line.len() > 1 && line[1] != b' '
+}
+
+/// Decimal digits, at most 18 (below 10^18: fits u64 and i64).
+fn digits(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0')))
+}
+
+/// `PRI,SEQ,USEC,FLAGS[,..];MESSAGE`
+fn kmsg<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
+    if line.first() == Some(&b' ') {
+        return Err(Reject::Continuation);
+    }
+    let semi = memchr(b';', line).ok_or(Reject::BadHeader)?;
+    let mut fields = line[..semi].split(|&b| b == b',');
+    let mut next = || fields.next().and_then(digits);
+    let pri = next().ok_or(Reject::BadHeader)?;
+    let _seq = next().ok_or(Reject::BadHeader)?;
+    let usec = next().ok_or(Reject::BadHeader)?;
+    // usec < 10^18 (digits), so it fits i64.
+    let time = clock.since_boot(SignedDuration::from_micros(usec as i64))?;
+    Ok(Header {
+        time,
+        trusted: pri >> 3 == 0,
+        message: Cow::Borrowed(&line[semi + 1..]),
+    })
+}
+
+/// `[  635.715659]`: seconds since boot. Returns the duration and the rest after `] `.
+fn printk_stamp(line: &[u8]) -> Option<(SignedDuration, &[u8])> {
+    let rest = line.strip_prefix(b"[")?;
+    let close = memchr(b']', rest)?;
+    let stamp = &rest[..close];
+    let stamp = &stamp[stamp.iter().take_while(|&&b| b == b' ').count()..];
+    let dot = memchr(b'.', stamp)?;
+    let secs = digits(&stamp[..dot])?;
+    let frac = &stamp[dot + 1..];
+    if frac.len() > 9 {
+        return None;
+    }
+    let nanos = digits(frac)? * 10u64.pow(9 - frac.len() as u32);
+    let d = SignedDuration::new(i64::try_from(secs).ok()?, nanos as i32);
+    let after = &rest[close + 1..];
+    Some((d, after.strip_prefix(b" ").unwrap_or(after)))
+}
+
+fn dmesg<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
+    let (since_boot, message) = printk_stamp(line).ok_or(Reject::BadHeader)?;
+    Ok(Header {
+        time: clock.since_boot(since_boot)?,
+        trusted: true,
+        message: Cow::Borrowed(message),
+    })
+}
+
+/// After the stamp: ` host tag: message`, with an optional printk stamp after the tag.
+fn syslog_tail(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
+    let rest = rest.strip_prefix(b" ").ok_or(Reject::BadHeader)?;
+    let host_end = memchr(b' ', rest).ok_or(Reject::BadHeader)?;
+    if host_end == 0 {
+        return Err(Reject::BadHeader);
+    }
+    let rest = &rest[host_end + 1..];
+    let tag_end = rest
+        .iter()
+        .position(|&b| b == b':' || b == b' ')
+        .ok_or(Reject::BadHeader)?;
+    if rest[tag_end] != b':' || tag_end == 0 {
+        return Err(Reject::BadHeader);
+    }
+    let trusted = &rest[..tag_end] == b"kernel";
+    let message = &rest[tag_end + 1..];
+    let message = message.strip_prefix(b" ").unwrap_or(message);
+    let message = match printk_stamp(message) {
+        Some((_, after)) => after,
+        None => message,
+    };
+    Ok((trusted, message))
+}
+
+fn rfc3339(line: &[u8]) -> Result<Header<'_>, Reject> {
+    let end = memchr(b' ', line).ok_or(Reject::BadHeader)?;
+    let stamp = std::str::from_utf8(&line[..end]).map_err(|_| Reject::BadTime)?;
+    let time: Timestamp = stamp.parse().map_err(|_| Reject::BadTime)?;
+    let (trusted, message) = syslog_tail(&line[end..])?;
+    Ok(Header {
+        time,
+        trusted,
+        message: Cow::Borrowed(message),
+    })
+}
+
+fn month(name: &[u8]) -> Option<i8> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    MONTHS
+        .iter()
+        .position(|m| &m[..] == name)
+        .map(|i| i as i8 + 1)
+}
+
+fn two_digits(v: &[u8]) -> Option<i8> {
+    match v {
+        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            Some(((a - b'0') * 10 + (b - b'0')) as i8)
+        }
+        _ => None,
+    }
+}
+
+/// `Nov 24 23:06:53 host tag: message` (day padded with a space: `Nov  4`).
+fn bsd<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
+    // "Mmm dd hh:mm:ss" is exactly 15 bytes.
+    if line.len() < 15 || line[3] != b' ' || line[6] != b' ' {
+        return Err(Reject::BadHeader);
+    }
+    let month = month(&line[..3]).ok_or(Reject::BadHeader)?;
+    let day = match &line[4..6] {
+        [b' ', d] if d.is_ascii_digit() => (d - b'0') as i8,
+        d => two_digits(d).ok_or(Reject::BadTime)?,
+    };
+    let clock_part = &line[7..15];
+    if clock_part[2] != b':' || clock_part[5] != b':' {
+        return Err(Reject::BadTime);
+    }
+    let hour = two_digits(&clock_part[0..2]).ok_or(Reject::BadTime)?;
+    let minute = two_digits(&clock_part[3..5]).ok_or(Reject::BadTime)?;
+    let second = two_digits(&clock_part[6..8]).ok_or(Reject::BadTime)?;
+    let year = if month > clock.month {
+        clock.year - 1
+    } else {
+        clock.year
+    };
+    let dt =
+        DateTime::new(year, month, day, hour, minute, second, 0).map_err(|_| Reject::BadTime)?;
+    let time = clock
+        .tz
+        .to_ambiguous_timestamp(dt)
+        .compatible()
+        .map_err(|_| Reject::BadTime)?;
+    let (trusted, message) = syslog_tail(&line[15..])?;
+    Ok(Header {
+        time,
+        trusted,
+        message: Cow::Borrowed(message),
+    })
+}
+
+/// The fields of a `journalctl -o json` entry we read.
+#[derive(Deserialize)]
+struct JournalEntry {
+    #[serde(rename = "MESSAGE")]
+    message: Option<JournalMessage>,
+    #[serde(rename = "__REALTIME_TIMESTAMP")]
+    realtime: Option<String>,
+    #[serde(rename = "_TRANSPORT")]
+    transport: Option<String>,
+}
+
+/// journald prints a message that is not valid UTF-8 as an array of bytes.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JournalMessage {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+fn journal(line: &[u8]) -> Result<Header<'static>, Reject> {
+    let entry: JournalEntry = serde_json::from_slice(line).map_err(|_| Reject::BadJson)?;
+    let realtime = entry.realtime.ok_or(Reject::MissingField)?;
+    let usec = digits(realtime.as_bytes()).ok_or(Reject::BadTime)?;
+    // usec < 10^18 (digits), so it fits i64.
+    let time = Timestamp::from_microsecond(usec as i64).map_err(|_| Reject::BadTime)?;
+    let message = match entry.message.ok_or(Reject::MissingField)? {
+        JournalMessage::Text(s) => s.into_bytes(),
+        JournalMessage::Bytes(b) => b,
+    };
+    Ok(Header {
+        time,
+        trusted: entry.transport.as_deref() == Some("kernel"),
+        message: Cow::Owned(message),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn clock(now: &str, tz: &str) -> Clock {
+        Clock::new(
+            ts(now),
+            TimeZone::get(tz).unwrap(),
+            ts("2026-11-24T22:56:18.232109Z"),
+        )
+    }
+
+    fn utc() -> Clock {
+        clock("2026-11-24T23:30:00Z", "UTC")
+    }
+
+    #[test]
+    fn kmsg_record() {
+        let h = parse(
+            SourceKind::Kmsg,
+            b"4,479,635715659,-;portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53.947768Z"));
+        assert!(h.trusted);
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        // Newer kernels add fields after FLAGS.
+        let h = parse(SourceKind::Kmsg, b"4,1,2,-,caller=T1;x", &utc()).unwrap();
+        assert_eq!(&h.message[..], b"x");
+        // Facility 1 (user): someone wrote to /dev/kmsg.
+        let h = parse(
+            SourceKind::Kmsg,
+            b"12,480,635715700,-;portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert!(!h.trusted);
+        assert_eq!(
+            parse(SourceKind::Kmsg, b" SUBSYSTEM=net", &utc()).unwrap_err(),
+            Reject::Continuation
+        );
+        for bad in [
+            &b"4,479;x"[..],
+            b"4,a,1,-;x",
+            b"no semicolon",
+            b";",
+            b"4,1,99999999999999999999,-;x",
+        ] {
+            assert_eq!(
+                parse(SourceKind::Kmsg, bad, &utc()).unwrap_err(),
+                Reject::BadHeader,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc3339_syslog_with_printk_stamp() {
+        let line = b"2026-11-24T23:06:53.947768+00:00 vm kernel: [  635.715659] portwarden: IN=vt";
+        let h = parse(SourceKind::File, line, &utc()).unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53.947768Z"));
+        assert!(h.trusted);
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        let h = parse(
+            SourceKind::File,
+            b"2026-11-24T23:06:53+01:00 vm kernel: x",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(
+            (h.time, &h.message[..]),
+            (ts("2026-11-24T22:06:53Z"), &b"x"[..])
+        );
+        assert_eq!(
+            parse(
+                SourceKind::File,
+                b"2026-13-24T23:06:53Z vm kernel: x",
+                &utc()
+            )
+            .unwrap_err(),
+            Reject::BadTime
+        );
+    }
+
+    #[test]
+    fn syslog_tags_decide_trust() {
+        for (line, trusted) in [
+            (&b"2026-11-24T23:06:53Z vm kernel: x"[..], true),
+            (b"2026-11-24T23:06:53Z vm root: x", false),
+            (b"2026-11-24T23:06:53Z vm logger[311]: x", false),
+            (b"2026-11-24T23:06:53Z vm kernelx: x", false),
+            (b"Nov 24 23:06:53 vm kernel: x", true),
+            (b"Nov 24 23:06:53 vm mallory: kernel: x", false),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, line, &utc()).unwrap().trusted,
+                trusted,
+                "{line:?}"
+            );
+        }
+        assert_eq!(
+            parse(SourceKind::File, b"2026-11-24T23:06:53Z vm", &utc()).unwrap_err(),
+            Reject::BadHeader
+        );
+        assert_eq!(
+            parse(
+                SourceKind::File,
+                b"2026-11-24T23:06:53Z vm no tag here",
+                &utc()
+            )
+            .unwrap_err(),
+            Reject::BadHeader
+        );
+    }
+
+    #[test]
+    fn bsd_year_and_zone() {
+        let h = parse(SourceKind::File, b"Nov 24 23:06:53 vm kernel: x", &utc()).unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53Z"));
+        let berlin = clock("2026-11-24T23:30:00Z", "Europe/Berlin");
+        let h = parse(SourceKind::File, b"Nov  4 09:00:00 vm kernel: x", &berlin).unwrap();
+        assert_eq!(h.time, ts("2026-11-04T08:00:00Z"));
+        // New Year: a December line read on 1 January is last year's.
+        let jan = clock("2027-01-01T00:00:30Z", "UTC");
+        let h = parse(SourceKind::File, b"Dec 31 23:59:59 vm kernel: x", &jan).unwrap();
+        assert_eq!(h.time, ts("2026-12-31T23:59:59Z"));
+        let h = parse(SourceKind::File, b"Jan  1 00:00:10 vm kernel: x", &jan).unwrap();
+        assert_eq!(h.time, ts("2027-01-01T00:00:10Z"));
+        // The zone decides the year: 2027-01-01T00:30 in Berlin is still 2026 in New York.
+        let ny = clock("2027-01-01T00:30:00Z", "America/New_York");
+        let h = parse(SourceKind::File, b"Dec 31 19:00:00 vm kernel: x", &ny).unwrap();
+        assert_eq!(h.time, ts("2027-01-01T00:00:00Z"));
+        for bad in [
+            &b"Nov 31 23:06:53 vm kernel: x"[..],
+            b"Feb 29 10:00:00 vm kernel: x",
+            b"Nov 24 25:06:53 vm kernel: x",
+            b"Nov 24 2x:06:53 vm kernel: x",
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                Reject::BadTime,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse(SourceKind::File, b"Foo 24 23:06:53 vm kernel: x", &utc()).unwrap_err(),
+            Reject::BadHeader
+        );
+    }
+
+    #[test]
+    fn dmesg_stamp_is_since_boot() {
+        let h = parse(
+            SourceKind::File,
+            b"[  635.715659] portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53.947768Z"));
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        for bad in [
+            &b"[ 635] x"[..],
+            b"[abc.1] x",
+            b"[1.1234567890] x",
+            b"[ 1.5 x",
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                Reject::BadHeader,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn journal_entries() {
+        let line = br#"{"__REALTIME_TIMESTAMP":"1795561613947768","_TRANSPORT":"kernel","MESSAGE":"portwarden: IN=vt"}"#;
+        let h = parse(SourceKind::Journal, line, &utc()).unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53.947768Z"));
+        assert!(h.trusted);
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        // A message that is not UTF-8 comes as an array of bytes.
+        let line =
+            br#"{"__REALTIME_TIMESTAMP":"1","_TRANSPORT":"kernel","MESSAGE":[73,78,61,255]}"#;
+        assert_eq!(
+            &parse(SourceKind::File, line, &utc()).unwrap().message[..],
+            b"IN=\xff"
+        );
+        let line = br#"{"__REALTIME_TIMESTAMP":"1","_TRANSPORT":"syslog","MESSAGE":"x"}"#;
+        assert!(!parse(SourceKind::Journal, line, &utc()).unwrap().trusted);
+        let line = br#"{"__REALTIME_TIMESTAMP":"1","MESSAGE":"x"}"#;
+        assert!(!parse(SourceKind::Journal, line, &utc()).unwrap().trusted);
+        for (bad, want) in [
+            (&b"not json"[..], Reject::BadJson),
+            (
+                br#"{"MESSAGE":"x","MESSAGE":"y","__REALTIME_TIMESTAMP":"1"}"#,
+                Reject::BadJson,
+            ),
+            (br#"{"MESSAGE":"x"}"#, Reject::MissingField),
+            (
+                br#"{"MESSAGE":null,"__REALTIME_TIMESTAMP":"1"}"#,
+                Reject::MissingField,
+            ),
+            (
+                br#"{"MESSAGE":"x","__REALTIME_TIMESTAMP":"soon"}"#,
+                Reject::BadTime,
+            ),
+            (
+                br#"{"MESSAGE":"x","__REALTIME_TIMESTAMP":"1","_TRANSPORT":["kernel","x"]}"#,
+                Reject::BadJson,
+            ),
+        ] {
+            assert_eq!(
+                parse(SourceKind::Journal, bad, &utc()).unwrap_err(),
+                want,
+                "{bad:?}"
+            );
+        }
+    }
+}

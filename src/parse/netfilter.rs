@@ -1,0 +1,522 @@
+//! The body of a netfilter LOG record: finding it behind the configured prefix, and reading
+//! its `KEY=VALUE` list into a [`Probe`].
+//!
+//! In: the message of a record (header already removed) and the configured prefixes.
+//! Out: a [`Probe`] or the [`Reject`] reason.
+//!
+//! The body is what the kernel's `nf_log_ipv4`/`nf_log_ipv6` print:
+//! `IN=vt OUT= MAC=.. SRC=.. DST=.. LEN=44 TOS=.. PREC=.. TTL=43 ID=.. [CE] [DF] [MF] [FRAG:n]
+//! PROTO=TCP SPT=.. DPT=.. [SEQ=.. ACK=..] WINDOW=1024 RES=0x00 SYN URGP=0 [OPT (..)]`,
+//! IPv6 with `TC= HOPLIMIT= FLOWLBL=` instead of `TOS= PREC= TTL= ID=`.
+//!
+//! Choices, and why:
+//! * Anchored prefix: the message must START with a configured prefix followed by `IN=`, so
+//!   text elsewhere in a line (a URL, a user name) cannot make a line count.
+//! * First occurrence wins: UDP prints a second `LEN=` (the UDP length) after the IP one,
+//!   and an ICMP error quotes the offending packet in `[SRC=.. DST=..]`; reading stops at the
+//!   first token that opens a `[`, and a key seen twice keeps its first value.
+//! * Flag words (`CWR ECE URG ACK PSH RST SYN FIN`) count only after `PROTO=TCP`; `ACK=` with a
+//!   value is the acknowledgement number (`--log-tcp-sequence`), not the flag.
+//! * A TCP/UDP/SCTP record without `DPT=` is a non-first fragment (`FRAG:n`: the kernel prints
+//!   no transport header for those; the first fragment already carried the ports) and is
+//!   rejected as [`Reject::Fragment`], or else a truncated record ([`Reject::MissingField`]).
+//!   `SPT=` alone missing is tolerated (`sport: None`): the detector keys on the destination.
+//! * No allocation: tokens are sub-slices; addresses are parsed from the borrowed bytes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use jiff::Timestamp;
+use memchr::{memchr, memmem};
+
+use super::Reject;
+use crate::record::{IfName, Probe, Proto, TcpFlags};
+
+/// How far into a message `IN=` may start when no prefix is configured: nftables and
+/// iptables LOG prefixes are at most 127 bytes.
+const MAX_PREFIX_LEN: usize = 127;
+
+/// The netfilter body of `message` (starting at `IN=`), behind one of `prefixes`.
+///
+/// With no prefix configured, any LOG record counts: the body starts at the first `IN=`
+/// within the first 127 bytes that is followed by ` OUT=`.
+pub(crate) fn find_body<'a>(message: &'a [u8], prefixes: &[Box<[u8]>]) -> Result<&'a [u8], Reject> {
+    if prefixes.is_empty() {
+        return unprefixed_body(message).ok_or(Reject::NotNetfilter);
+    }
+    for prefix in prefixes {
+        if let Some(rest) = message.strip_prefix(&prefix[..]) {
+            let rest = trim_start_spaces(rest);
+            if is_log_body(rest) {
+                return Ok(rest);
+            }
+        }
+    }
+    if unprefixed_body(message).is_some() {
+        Err(Reject::PrefixMismatch)
+    } else {
+        Err(Reject::NotNetfilter)
+    }
+}
+
+fn trim_start_spaces(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&c| c == b' ').count();
+    &b[n..]
+}
+
+/// `IN=<iface> OUT=`: the two fields every LOG record starts with.
+fn is_log_body(b: &[u8]) -> bool {
+    let Some(rest) = b.strip_prefix(b"IN=") else {
+        return false;
+    };
+    match memchr(b' ', rest) {
+        Some(end) => rest[end..].starts_with(b" OUT="),
+        None => false,
+    }
+}
+
+fn unprefixed_body(message: &[u8]) -> Option<&[u8]> {
+    let window = &message[..message.len().min(MAX_PREFIX_LEN + 3)];
+    memmem::find_iter(window, b"IN=")
+        .map(|at| &message[at..])
+        .find(|body| is_log_body(body))
+}
+
+/// The raw values of the fields we read; `None` until seen (first occurrence wins).
+#[derive(Default)]
+struct Fields<'a> {
+    iface: Option<&'a [u8]>,
+    src: Option<&'a [u8]>,
+    dst: Option<&'a [u8]>,
+    len: Option<&'a [u8]>,
+    ttl: Option<&'a [u8]>,
+    proto: Option<&'a [u8]>,
+    spt: Option<&'a [u8]>,
+    dpt: Option<&'a [u8]>,
+    window: Option<&'a [u8]>,
+    icmp_type: Option<&'a [u8]>,
+    flags: u8,
+    fragment: bool,
+}
+
+fn first<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) {
+    if slot.is_none() {
+        *slot = Some(value);
+    }
+}
+
+fn split_fields(body: &[u8]) -> Fields<'_> {
+    let mut f = Fields::default();
+    let mut tcp = false;
+    for tok in body.split(|&b| b == b' ') {
+        if tok.is_empty() {
+            continue;
+        }
+        // `[`: the packet an ICMP error quotes, or `INCOMPLETE [20 bytes]`; nothing of ours follows.
+        if tok[0] == b'[' {
+            break;
+        }
+        match memchr(b'=', tok) {
+            Some(eq) => {
+                let (key, value) = (&tok[..eq], &tok[eq + 1..]);
+                match key {
+                    b"IN" => first(&mut f.iface, value),
+                    b"SRC" => first(&mut f.src, value),
+                    b"DST" => first(&mut f.dst, value),
+                    b"LEN" => first(&mut f.len, value),
+                    b"TTL" | b"HOPLIMIT" => first(&mut f.ttl, value),
+                    b"PROTO" if f.proto.is_none() => {
+                        f.proto = Some(value);
+                        tcp = value == b"TCP";
+                    }
+                    b"SPT" => first(&mut f.spt, value),
+                    b"DPT" => first(&mut f.dpt, value),
+                    b"WINDOW" => first(&mut f.window, value),
+                    b"TYPE" => first(&mut f.icmp_type, value),
+                    _ => {}
+                }
+            }
+            None if tok.starts_with(b"FRAG:") => f.fragment = true,
+            None if tcp => {
+                f.flags |= match tok {
+                    b"CWR" => TcpFlags::CWR,
+                    b"ECE" => TcpFlags::ECE,
+                    b"URG" => TcpFlags::URG,
+                    b"ACK" => TcpFlags::ACK,
+                    b"PSH" => TcpFlags::PSH,
+                    b"RST" => TcpFlags::RST,
+                    b"SYN" => TcpFlags::SYN,
+                    b"FIN" => TcpFlags::FIN,
+                    _ => 0,
+                }
+            }
+            None => {}
+        }
+    }
+    f
+}
+
+/// Read a LOG body (starting at `IN=`) into a probe stamped `time`.
+pub(crate) fn parse_body(body: &[u8], time: Timestamp) -> Result<Probe, Reject> {
+    let f = split_fields(body);
+    let iface = IfName::new(f.iface.ok_or(Reject::MissingField)?).ok_or(Reject::BadField)?;
+    let src = parse_ip(f.src.ok_or(Reject::MissingField)?)?;
+    let dst = parse_ip(f.dst.ok_or(Reject::MissingField)?)?;
+    if src.is_ipv4() != dst.is_ipv4() {
+        return Err(Reject::BadAddress);
+    }
+    let proto = parse_proto(f.proto.ok_or(Reject::MissingField)?)?;
+    let (mut sport, mut dport, mut icmp_type) = (None, None, None);
+    match proto {
+        Proto::Tcp | Proto::Udp | Proto::Sctp => {
+            let dpt = match f.dpt {
+                Some(v) => v,
+                None if f.fragment => return Err(Reject::Fragment),
+                None => return Err(Reject::MissingField),
+            };
+            dport = Some(parse_port(dpt)?);
+            sport = f.spt.map(parse_port).transpose()?;
+        }
+        Proto::Icmp | Proto::Icmpv6 => {
+            let ty = match f.icmp_type {
+                Some(v) => v,
+                None if f.fragment => return Err(Reject::Fragment),
+                None => return Err(Reject::MissingField),
+            };
+            icmp_type = Some(parse_num(ty, u8::MAX as u64)? as u8);
+        }
+        Proto::Other(_) => {}
+    }
+    let ttl = f
+        .ttl
+        .map(|v| parse_num(v, u8::MAX as u64).map(|n| n as u8))
+        .transpose()?;
+    let window = match proto {
+        Proto::Tcp => f
+            .window
+            .map(|v| parse_num(v, u16::MAX as u64).map(|n| n as u16))
+            .transpose()?,
+        _ => None,
+    };
+    // IPv6 prints payload + 40, which can exceed 65535: keep the number only when it fits.
+    let len = match f.len {
+        Some(v) => u16::try_from(parse_num(v, u32::MAX as u64)?).ok(),
+        None => None,
+    };
+    Ok(Probe {
+        time,
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        icmp_type,
+        tcp_flags: TcpFlags(if proto == Proto::Tcp { f.flags } else { 0 }),
+        iface,
+        ttl,
+        window,
+        len,
+    })
+}
+
+/// Decimal digits only (no sign, no spaces), at most `max`.
+fn parse_num(v: &[u8], max: u64) -> Result<u64, Reject> {
+    if v.is_empty() || v.len() > 10 {
+        return Err(Reject::BadField);
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return Err(Reject::BadField);
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    if n > max {
+        return Err(Reject::BadField);
+    }
+    Ok(n)
+}
+
+fn parse_port(v: &[u8]) -> Result<u16, Reject> {
+    parse_num(v, u16::MAX as u64)
+        .map(|n| n as u16)
+        .map_err(|_| Reject::BadPort)
+}
+
+fn parse_proto(v: &[u8]) -> Result<Proto, Reject> {
+    Ok(match v {
+        b"TCP" => Proto::Tcp,
+        b"UDP" => Proto::Udp,
+        b"ICMP" => Proto::Icmp,
+        b"ICMPv6" => Proto::Icmpv6,
+        b"SCTP" => Proto::Sctp,
+        b"UDPLITE" => Proto::Other(136),
+        b"AH" => Proto::Other(51),
+        b"ESP" => Proto::Other(50),
+        digits => Proto::Other(parse_num(digits, u8::MAX as u64)? as u8),
+    })
+}
+
+/// An address as the kernel prints it (`%pI4`, or `%pI6`: fully expanded). Borrowed bytes are
+/// checked as UTF-8 in place (no copy); std's parser rejects out-of-range octets and junk.
+fn parse_ip(v: &[u8]) -> Result<IpAddr, Reject> {
+    // 39 bytes: a fully expanded IPv6 address; 45 with an embedded IPv4 tail.
+    if v.is_empty() || v.len() > 45 {
+        return Err(Reject::BadAddress);
+    }
+    let s = std::str::from_utf8(v).map_err(|_| Reject::BadAddress)?;
+    if memchr(b':', v).is_some() {
+        s.parse::<Ipv6Addr>()
+            .map(IpAddr::V6)
+            .map_err(|_| Reject::BadAddress)
+    } else {
+        s.parse::<Ipv4Addr>()
+            .map(IpAddr::V4)
+            .map_err(|_| Reject::BadAddress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefixes(list: &[&str]) -> Vec<Box<[u8]>> {
+        list.iter().map(|p| p.as_bytes().into()).collect()
+    }
+
+    fn body(line: &str) -> Result<Probe, Reject> {
+        parse_body(line.as_bytes(), Timestamp::UNIX_EPOCH)
+    }
+
+    const TCP: &str = "IN=vt OUT= MAC=be:9f:a3:6c:b5:1c:fe:41:27:a3:2a:4d:08:00 SRC=10.250.0.2 DST=10.250.0.1 LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID=49040 PROTO=TCP SPT=44285 DPT=110 WINDOW=1024 RES=0x00 SYN URGP=0 ";
+
+    #[test]
+    fn tcp_syn_fields() {
+        let p = body(TCP).unwrap();
+        assert_eq!(p.src, "10.250.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(p.dst, "10.250.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(p.proto, Proto::Tcp);
+        assert_eq!((p.sport, p.dport), (Some(44285), Some(110)));
+        assert_eq!(p.tcp_flags, TcpFlags(TcpFlags::SYN));
+        assert_eq!((p.ttl, p.window, p.len), (Some(43), Some(1024), Some(44)));
+        assert_eq!(p.iface.as_bytes(), b"vt");
+        assert_eq!(p.icmp_type, None);
+    }
+
+    #[test]
+    fn flag_words_and_not_flags() {
+        for (flags, want) in [
+            ("URG PSH FIN", TcpFlags::URG | TcpFlags::PSH | TcpFlags::FIN),
+            ("ACK FIN", TcpFlags::ACK | TcpFlags::FIN),
+            ("", 0),
+            ("CWR ECE SYN", TcpFlags::CWR | TcpFlags::ECE | TcpFlags::SYN),
+            ("RST", TcpFlags::RST),
+        ] {
+            let line = format!(
+                "IN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.2 LEN=40 TTL=5 PROTO=TCP SPT=1 DPT=2 SEQ=1 ACK=0 WINDOW=0 RES=0x00 {flags} URGP=0 "
+            );
+            assert_eq!(body(&line).unwrap().tcp_flags, TcpFlags(want), "{line}");
+        }
+        // Flag words before PROTO=TCP (in IP options, say) are not flags.
+        let p =
+            body("IN=e OUT= SRC=192.0.2.1 DST=192.0.2.2 SYN PROTO=TCP SPT=1 DPT=2 FIN").unwrap();
+        assert_eq!(p.tcp_flags, TcpFlags(TcpFlags::FIN));
+    }
+
+    #[test]
+    fn udp_first_len_is_the_ip_length() {
+        let p = body("IN=vt OUT= SRC=10.250.0.2 DST=10.250.0.1 LEN=76 TOS=0x00 PREC=0x00 TTL=39 ID=19400 PROTO=UDP SPT=37038 DPT=123 LEN=56 ").unwrap();
+        assert_eq!(
+            (p.proto, p.dport, p.len, p.window),
+            (Proto::Udp, Some(123), Some(76), None)
+        );
+        assert_eq!(p.tcp_flags, TcpFlags(0));
+    }
+
+    #[test]
+    fn icmp_error_quotes_a_packet_that_is_not_read() {
+        let p = body("IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 LEN=56 TTL=64 ID=1 PROTO=ICMP TYPE=3 CODE=3 [SRC=192.0.2.1 DST=198.51.100.1 LEN=28 TTL=64 ID=2 PROTO=UDP SPT=53 DPT=4444 LEN=8 ] ").unwrap();
+        assert_eq!(p.proto, Proto::Icmp);
+        assert_eq!(p.icmp_type, Some(3));
+        assert_eq!(p.dst, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!((p.sport, p.dport), (None, None));
+    }
+
+    #[test]
+    fn ipv6_expanded_and_icmpv6() {
+        let p = body("IN=vt OUT= SRC=fd00:0250:0000:0000:0000:0000:0000:0002 DST=fd00:0250:0000:0000:0000:0000:0000:0001 LEN=104 TC=0 HOPLIMIT=64 FLOWLBL=1 PROTO=ICMPv6 TYPE=128 CODE=0 ID=7 SEQ=1 ").unwrap();
+        assert_eq!(p.src, "fd00:250::2".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            (p.proto, p.icmp_type, p.ttl),
+            (Proto::Icmpv6, Some(128), Some(64))
+        );
+        // IPv6 LEN is payload + 40 and may exceed u16: kept as unknown, not rejected.
+        let p = body("IN=vt OUT= SRC=fd00::2 DST=fd00::1 LEN=65575 HOPLIMIT=64 PROTO=UDP SPT=1 DPT=2 LEN=65535").unwrap();
+        assert_eq!(p.len, None);
+    }
+
+    #[test]
+    fn other_protocols() {
+        let p = body("IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 LEN=60 TTL=64 PROTO=47 ").unwrap();
+        assert_eq!((p.proto, p.dport), (Proto::Other(47), None));
+        let p = body(
+            "IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 LEN=60 TTL=64 PROTO=SCTP SPT=5000 DPT=38412 ",
+        )
+        .unwrap();
+        assert_eq!((p.proto, p.dport), (Proto::Sctp, Some(38412)));
+        assert_eq!(
+            body("IN=e OUT= SRC=192.0.2.9 DST=192.0.2.1 PROTO=ESP SPI=0x1")
+                .unwrap()
+                .proto,
+            Proto::Other(50)
+        );
+        assert_eq!(
+            body("IN=e OUT= SRC=192.0.2.9 DST=192.0.2.1 PROTO=GRE").unwrap_err(),
+            Reject::BadField
+        );
+    }
+
+    #[test]
+    fn fragments_and_missing_fields() {
+        let frag =
+            "IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 LEN=60 TTL=64 ID=9 FRAG:185 PROTO=UDP ";
+        assert_eq!(body(frag).unwrap_err(), Reject::Fragment);
+        let first = "IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 LEN=1500 TTL=64 ID=9 MF PROTO=UDP SPT=1 DPT=53 LEN=1480 ";
+        assert_eq!(body(first).unwrap().dport, Some(53));
+        let truncated = "IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 LEN=60 TTL=64 PROTO=TCP SPT=4";
+        assert_eq!(body(truncated).unwrap_err(), Reject::MissingField);
+        let incomplete = "IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 LEN=60 TTL=64 PROTO=TCP INCOMPLETE [8 bytes] ";
+        assert_eq!(body(incomplete).unwrap_err(), Reject::MissingField);
+        let no_spt = "IN=eth0 OUT= SRC=192.0.2.9 DST=192.0.2.1 PROTO=TCP DPT=22 SYN";
+        let p = body(no_spt).unwrap();
+        assert_eq!(
+            (p.sport, p.dport, p.ttl, p.len),
+            (None, Some(22), None, None)
+        );
+        assert_eq!(
+            body("IN=eth0 OUT= DST=192.0.2.1 PROTO=TCP DPT=1").unwrap_err(),
+            Reject::MissingField
+        );
+        assert_eq!(
+            body("IN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.1 SPT=1 DPT=1").unwrap_err(),
+            Reject::MissingField
+        );
+    }
+
+    #[test]
+    fn bad_values() {
+        for (line, want) in [
+            (
+                "IN=e OUT= SRC=999.1.1.1 DST=192.0.2.1 PROTO=TCP DPT=1",
+                Reject::BadAddress,
+            ),
+            (
+                "IN=e OUT= SRC= DST=192.0.2.1 PROTO=TCP DPT=1",
+                Reject::BadAddress,
+            ),
+            (
+                "IN=e OUT= SRC=1.2.3 DST=192.0.2.1 PROTO=TCP DPT=1",
+                Reject::BadAddress,
+            ),
+            (
+                "IN=e OUT= SRC=fd00::zz DST=fd00::1 PROTO=TCP DPT=1",
+                Reject::BadAddress,
+            ),
+            (
+                "IN=e OUT= SRC=192.0.2.1 DST=fd00::1 PROTO=TCP DPT=1",
+                Reject::BadAddress,
+            ),
+            (
+                "IN=e OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP DPT=99999",
+                Reject::BadPort,
+            ),
+            (
+                "IN=e OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP DPT=-1",
+                Reject::BadPort,
+            ),
+            (
+                "IN=e OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP SPT=70000 DPT=1",
+                Reject::BadPort,
+            ),
+            (
+                "IN=e OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP DPT= ",
+                Reject::BadPort,
+            ),
+            (
+                "IN=e OUT= SRC=192.0.2.1 DST=192.0.2.2 TTL=256 PROTO=TCP DPT=1",
+                Reject::BadField,
+            ),
+            (
+                "IN=e OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=ICMP TYPE=300",
+                Reject::BadField,
+            ),
+            (
+                "IN=0123456789abcdef OUT= SRC=192.0.2.1 DST=192.0.2.2 PROTO=TCP DPT=1",
+                Reject::BadField,
+            ),
+        ] {
+            assert_eq!(body(line).unwrap_err(), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_first() {
+        let p = body(
+            "IN=e OUT= SRC=192.0.2.1 SRC=198.51.100.7 DST=192.0.2.2 PROTO=TCP DPT=22 DPT=80 SYN",
+        )
+        .unwrap();
+        assert_eq!(p.src, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(p.dport, Some(22));
+    }
+
+    #[test]
+    fn prefix_is_anchored() {
+        let p = prefixes(&["portwarden: "]);
+        let msg = b"portwarden: IN=vt OUT= SRC=10.0.0.1";
+        assert_eq!(find_body(msg, &p).unwrap(), b"IN=vt OUT= SRC=10.0.0.1");
+        // The prefix elsewhere in the message does not count.
+        let steered = b"[UFW BLOCK] IN=vt OUT= MSG=portwarden: IN=vt OUT= SRC=1.1.1.1";
+        assert_eq!(find_body(steered, &p).unwrap_err(), Reject::PrefixMismatch);
+        assert_eq!(
+            find_body(b"sshd: portwarden: IN=x OUT=", &p).unwrap_err(),
+            Reject::PrefixMismatch
+        );
+        assert_eq!(
+            find_body(b"usb 1-1: new device", &p).unwrap_err(),
+            Reject::NotNetfilter
+        );
+        // A prefix without its trailing space still finds the body.
+        assert!(find_body(msg, &prefixes(&["portwarden:"])).is_ok());
+        // Several prefixes; the seed lab's has no space before IN=.
+        let many = prefixes(&["[UFW BLOCK] ", "SYN_SCAN_ATTEMPT--"]);
+        assert!(find_body(b"SYN_SCAN_ATTEMPT--IN=eth0 OUT= SRC=1.2.3.4", &many).is_ok());
+        assert!(find_body(b"[UFW BLOCK] IN=eth0 OUT= SRC=1.2.3.4", &many).is_ok());
+        assert_eq!(
+            find_body(b"[UFW ALLOW] IN=eth0 OUT= SRC=1.2.3.4", &many).unwrap_err(),
+            Reject::PrefixMismatch
+        );
+    }
+
+    #[test]
+    fn no_prefix_accepts_any_log_record() {
+        let none = prefixes(&[]);
+        assert_eq!(
+            find_body(b"anything at all--IN=eth0 OUT= SRC=1.2.3.4", &none).unwrap(),
+            b"IN=eth0 OUT= SRC=1.2.3.4"
+        );
+        assert_eq!(
+            find_body(b"IN=eth0 OUT= SRC=1.2.3.4", &none).unwrap(),
+            b"IN=eth0 OUT= SRC=1.2.3.4"
+        );
+        // `IN=` without ` OUT=` after its value is not a LOG record.
+        assert_eq!(
+            find_body(b"LOGIN=root from 1.2.3.4", &none).unwrap_err(),
+            Reject::NotNetfilter
+        );
+        // Deeper than any LOG prefix can be: not a record.
+        let deep = format!("{}IN=eth0 OUT= SRC=1.2.3.4", "x".repeat(200));
+        assert_eq!(
+            find_body(deep.as_bytes(), &none).unwrap_err(),
+            Reject::NotNetfilter
+        );
+    }
+}

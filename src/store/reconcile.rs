@@ -1,0 +1,208 @@
+//! Reconcile: make the kernel sets hold every ban the store says is live.
+//!
+//! In: the firewall, the store, the current time. Out: the missing elements put back with their
+//! REMAINING time, and a [`ReconcileReport`]. A reboot or `nft flush ruleset` empties the sets
+//! (or removes the whole table); the store still knows the bans, so every run that touches the
+//! firewall calls this first. When the table is missing or incomplete, `setup` recreates it
+//! before anything is added. Bans that ran out meanwhile are not restored. Elements in the
+//! kernel that the store does not know (added by hand with `nft add element`) are counted and
+//! left alone: removing an operator's own entries is not ours to do.
+//!
+//! Remaining times are rounded UP to whole seconds (nft's display granularity), so the kernel
+//! never lets a ban go before the store says it ends.
+
+use std::collections::HashSet;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::{ReadStore, StoreError};
+use crate::enforce::{BanElement, EnforceError, Firewall, TableState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Enforce(#[from] EnforceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What reconcile found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    /// The table was missing or incomplete and `setup` was run.
+    pub table_recreated: bool,
+    /// Live bans in the store.
+    pub live_in_store: usize,
+    /// Of those, already in the kernel.
+    pub already_present: usize,
+    /// Put back with their remaining time.
+    pub restored: usize,
+    /// Still marked active in the store but already over: not restored.
+    pub expired: usize,
+    /// Kernel elements the store does not know (left alone).
+    pub unknown_in_kernel: usize,
+}
+
+impl ReconcileReport {
+    /// Whether anything had to be repaired.
+    pub fn repaired(&self) -> bool {
+        self.table_recreated || self.restored > 0
+    }
+}
+
+pub fn reconcile(
+    fw: &mut dyn Firewall,
+    store: &impl ReadStore,
+    now: Timestamp,
+) -> Result<ReconcileReport, ReconcileError> {
+    let mut report = ReconcileReport::default();
+    match fw.check()? {
+        TableState::Ready => {}
+        TableState::Missing => {
+            tracing::warn!("the nftables table is missing (reboot or flush?): recreating it");
+            fw.setup()?;
+            report.table_recreated = true;
+        }
+        TableState::Incomplete(what) => {
+            tracing::warn!(%what, "the nftables table is incomplete: refreshing it");
+            fw.setup()?;
+            report.table_recreated = true;
+        }
+    }
+    let in_kernel: HashSet<_> = fw.list()?.into_iter().map(|e| e.target).collect();
+    let mut known = HashSet::new();
+    let mut missing = Vec::new();
+    for ban in store.active_bans()? {
+        if ban.dry_run {
+            continue;
+        }
+        let timeout = match ban.remaining(now) {
+            None => None,
+            Some(left) if left <= SignedDuration::ZERO => {
+                report.expired += 1;
+                continue;
+            }
+            Some(left) => Some(round_up_to_seconds(left)),
+        };
+        report.live_in_store += 1;
+        known.insert(ban.target);
+        if in_kernel.contains(&ban.target) {
+            report.already_present += 1;
+        } else {
+            missing.push(BanElement {
+                target: ban.target,
+                timeout,
+            });
+        }
+    }
+    report.unknown_in_kernel = in_kernel.iter().filter(|t| !known.contains(*t)).count();
+    if !missing.is_empty() {
+        fw.ban(&missing)?;
+        report.restored = missing.len();
+        tracing::warn!(
+            restored = report.restored,
+            "bans missing from the kernel were put back"
+        );
+    }
+    Ok(report)
+}
+
+fn round_up_to_seconds(d: SignedDuration) -> SignedDuration {
+    let secs = d.as_secs() + i64::from(d.subsec_nanos() > 0);
+    SignedDuration::from_secs(secs.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::memory_firewall::MemoryFirewall;
+    use crate::record::Ban;
+    use crate::store::tests::{net, ts};
+    use crate::store::{BanOrigin, Store};
+
+    fn ban(target: &str, since: Timestamp, secs: Option<i64>) -> Ban {
+        Ban {
+            target: net(target),
+            since,
+            duration: secs.map(SignedDuration::from_secs),
+            reason: "test".into(),
+            finding: None,
+        }
+    }
+
+    #[test]
+    fn after_flush_restores_remaining_time_and_not_expired() {
+        let t0 = ts("2026-11-24T23:00:00Z");
+        let mut store = Store::open_in_memory().unwrap();
+        let mut tx = store.transaction().unwrap();
+        tx.record_ban(&ban("192.0.2.7", t0, Some(3600)), BanOrigin::Auto, false)
+            .unwrap();
+        tx.record_ban(&ban("2001:db8::/64", t0, None), BanOrigin::Manual, false)
+            .unwrap();
+        tx.record_ban(&ban("192.0.2.8", t0, Some(60)), BanOrigin::Auto, false)
+            .unwrap();
+        tx.record_ban(&ban("192.0.2.9", t0, Some(3600)), BanOrigin::Auto, true)
+            .unwrap();
+        tx.commit().unwrap();
+
+        let mut fw = MemoryFirewall::default();
+        fw.setup().unwrap();
+        // `nft flush ruleset`: the whole table is gone.
+        fw.flush_ruleset();
+        let now = ts("2026-11-24T23:10:00.5Z");
+        let report = reconcile(&mut fw, &store, now).unwrap();
+        assert_eq!(
+            report,
+            ReconcileReport {
+                table_recreated: true,
+                live_in_store: 2,
+                already_present: 0,
+                restored: 2,
+                expired: 1,
+                unknown_in_kernel: 0,
+            }
+        );
+        assert_eq!(fw.setups, 2);
+        // 50 min minus half a second left, rounded up.
+        assert_eq!(
+            fw.timeout_of(net("192.0.2.7")),
+            Some(Some(SignedDuration::from_secs(50 * 60)))
+        );
+        assert_eq!(fw.timeout_of(net("2001:db8::/64")), Some(None));
+        assert_eq!(fw.timeout_of(net("192.0.2.8")), None, "expired");
+        assert_eq!(fw.timeout_of(net("192.0.2.9")), None, "dry-run");
+
+        // A second pass finds everything in place and changes nothing.
+        let again = reconcile(&mut fw, &store, now).unwrap();
+        assert!(!again.repaired());
+        assert_eq!(again.already_present, 2);
+        assert_eq!(fw.ban_calls, 1);
+    }
+
+    #[test]
+    fn hand_added_elements_are_counted_and_kept() {
+        let store = Store::open_in_memory().unwrap();
+        let mut fw = MemoryFirewall::default();
+        fw.setup().unwrap();
+        fw.ban(&[BanElement {
+            target: net("203.0.113.5"),
+            timeout: None,
+        }])
+        .unwrap();
+        let report = reconcile(&mut fw, &store, ts("2026-11-24T23:00:00Z")).unwrap();
+        assert_eq!(report.unknown_in_kernel, 1);
+        assert_eq!(fw.timeout_of(net("203.0.113.5")), Some(None));
+    }
+
+    #[test]
+    fn firewall_errors_surface() {
+        let store = Store::open_in_memory().unwrap();
+        let mut fw = MemoryFirewall {
+            fail_with_not_permitted: true,
+            ..MemoryFirewall::default()
+        };
+        let err = reconcile(&mut fw, &store, ts("2026-11-24T23:00:00Z")).unwrap_err();
+        assert!(err.to_string().contains("root"), "{err}");
+    }
+}
