@@ -464,6 +464,8 @@ fn demo(args: &Args, interrupted: Arc<AtomicBool>) -> Result<(), DemoError> {
     heading(5, "Start the daemon in the target");
     let daemon_log = work.path.join("daemon.log");
     let mut daemon_cmd = portwarden_in(&lab.target, &exe, &config_path, &["-v", "daemon"]);
+    // Plain text in the log file (tracing colours its output otherwise).
+    daemon_cmd.env("NO_COLOR", "1");
     println!("$ {} &", display(&daemon_cmd));
     let mut daemon = Some(spawn_daemon(&mut daemon_cmd, &daemon_log)?);
     runner.sleep(DAEMON_SETTLE)?;
