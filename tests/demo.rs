@@ -47,11 +47,18 @@ fn demo_bans_the_scanner_and_the_rescan_sees_12_filtered_ports() {
         stdout.contains("second scan: 12 of 12 ports filtered"),
         "the second scan was not all filtered"
     );
-    assert_eq!(
-        stdout.matches("/tcp filtered").count(),
-        12,
-        "nmap's own output must show 12 filtered ports"
-    );
+    let nmap_lines = |state: &str| {
+        stdout
+            .lines()
+            .filter(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.len() >= 2 && w[0].ends_with("/tcp") && w[1] == state
+            })
+            .count()
+    };
+    // nmap's own lines: the first scan's 12 closed ports, the second's 12 filtered ones.
+    assert_eq!(nmap_lines("closed"), 12, "first scan");
+    assert_eq!(nmap_lines("filtered"), 12, "second scan");
     // The namespaces it announced are gone.
     let left = namespaces();
     for word in stdout.split_whitespace() {
