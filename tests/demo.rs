@@ -17,12 +17,10 @@ fn namespaces() -> String {
     .into_owned()
 }
 
-#[test]
-fn demo_bans_the_scanner_and_the_rescan_sees_12_filtered_ports() {
-    if !common::e2e_ready(
-        "demo_bans_the_scanner_and_the_rescan_sees_12_filtered_ports",
-        &["nft", "nmap", "ip"],
-    ) {
+/// Runs `portwarden demo ARGS` and checks what an operator must see: the ban, the first
+/// scan's 12 closed ports, the second scan's 12 filtered ports, and no namespace left over.
+fn demo_must_ban(test: &str, args: &[&str]) {
+    if !common::e2e_ready(test, &["nft", "nmap", "ip"]) {
         return;
     }
     // Other tests on this machine need the sysctl on at the same time; with it already on, the
@@ -32,12 +30,16 @@ fn demo_bans_the_scanner_and_the_rescan_sees_12_filtered_ports() {
     let started = std::time::Instant::now();
     let out = common::portwarden(state.path())
         .arg("demo")
+        .args(args)
         .output()
         .expect("run portwarden demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n--- stderr ---\n{stderr}");
-    println!("demo took {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "demo {args:?} took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert!(out.status.success(), "demo failed: {}", out.status);
     assert!(
         stdout.contains("ban: 10.250.0.2 in set inet portwarden banned4"),
@@ -67,4 +69,20 @@ fn demo_bans_the_scanner_and_the_rescan_sees_12_filtered_ports() {
             assert!(!left.contains(name), "namespace {name} left behind: {left}");
         }
     }
+}
+
+#[test]
+fn demo_daemon_bans_the_scanner_and_the_rescan_sees_12_filtered_ports() {
+    demo_must_ban(
+        "demo_daemon_bans_the_scanner_and_the_rescan_sees_12_filtered_ports",
+        &[],
+    );
+}
+
+#[test]
+fn demo_cron_mode_bans_the_scanner_and_the_rescan_sees_12_filtered_ports() {
+    demo_must_ban(
+        "demo_cron_mode_bans_the_scanner_and_the_rescan_sees_12_filtered_ports",
+        &["--cron"],
+    );
 }

@@ -8,8 +8,9 @@
 //! 3. a throwaway config: state in a temporary directory, a LOG prefix unique to this run (so
 //!    other LOG traffic on the shared kernel ring never counts), source `kmsg`;
 //! 4. `portwarden setup` inside the target (this very binary, via `ip netns exec`);
-//! 5. `portwarden daemon` inside the target, in the background; when the daemon cannot run,
-//!    the demo falls back to cron mode, one `portwarden run --once` before and after the scan;
+//! 5. `portwarden daemon` inside the target, in the background; with `--cron`, or when the
+//!    daemon cannot run, cron mode instead: one `portwarden run --once` before and one after
+//!    the scan, which is what `/etc/cron.d/portwarden` does every minute;
 //! 6. the seed's `nmap -sS -T3` scan of 12 ports from the attacker;
 //! 7. the detection (the daemon's log, `portwarden list`) and the ban (`nft list set`);
 //! 8. the same scan again: every port must now be `filtered`;
@@ -49,6 +50,10 @@ pub struct Args {
     /// Leave the namespaces, the config and the sysctl in place for exploring.
     #[arg(long)]
     pub keep: bool,
+    /// Cron mode, as in the seed lab: `run --once` before and after the scan instead of the
+    /// daemon.
+    #[arg(long)]
+    pub cron: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -461,14 +466,22 @@ fn demo(args: &Args, interrupted: Arc<AtomicBool>) -> Result<(), DemoError> {
         &config.firewall.table,
     ]))?;
 
-    heading(5, "Start the daemon in the target");
     let daemon_log = work.path.join("daemon.log");
-    let mut daemon_cmd = portwarden_in(&lab.target, &exe, &config_path, &["-v", "daemon"]);
-    // Plain text in the log file (tracing colours its output otherwise).
-    daemon_cmd.env("NO_COLOR", "1");
-    println!("$ {} &", display(&daemon_cmd));
-    let mut daemon = Some(spawn_daemon(&mut daemon_cmd, &daemon_log)?);
-    runner.sleep(DAEMON_SETTLE)?;
+    let mut daemon = None;
+    if args.cron {
+        heading(
+            5,
+            "Cron mode: one pass now (it sets the cursors), one after the scan",
+        );
+    } else {
+        heading(5, "Start the daemon in the target");
+        let mut daemon_cmd = portwarden_in(&lab.target, &exe, &config_path, &["-v", "daemon"]);
+        // Plain text in the log file (tracing colours its output otherwise).
+        daemon_cmd.env("NO_COLOR", "1");
+        println!("$ {} &", display(&daemon_cmd));
+        daemon = Some(spawn_daemon(&mut daemon_cmd, &daemon_log)?);
+        runner.sleep(DAEMON_SETTLE)?;
+    }
     if let Some(d) = daemon.as_mut()
         && let Some(status) = d.child.try_wait().map_err(step_err("watch the daemon"))?
     {
