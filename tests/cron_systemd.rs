@@ -327,3 +327,115 @@ fn real_cron_runs_the_installed_job_which_bans_an_nmap_scanner() {
         scan_started.elapsed().as_secs_f64()
     );
 }
+
+/// The unit's `CapabilityBoundingSet=` as `setpriv --bounding-set` wants it.
+fn unit_bounding_set() -> String {
+    let out = common::portwarden(Path::new("/var/lib/portwarden"))
+        .args(["systemd", "print"])
+        .output()
+        .unwrap();
+    let unit = text(&out.stdout);
+    let caps = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit bounds capabilities");
+    let mut spec = String::from("-all");
+    for cap in caps.split_whitespace() {
+        spec.push_str(",+");
+        spec.push_str(&cap.trim_start_matches("CAP_").to_ascii_lowercase());
+    }
+    spec
+}
+
+/// What the unit promises, checked without systemd: `setup` and the daemon, confined to the
+/// unit's capability bounding set with no_new_privs (as `CapabilityBoundingSet=` and
+/// `NoNewPrivileges=` do), still ban a real nmap scanner and stop cleanly on SIGTERM.
+#[test]
+fn daemon_bans_with_only_the_units_capabilities() {
+    if !common::e2e_ready(
+        "daemon_bans_with_only_the_units_capabilities",
+        &["nft", "nmap", "ip", "setpriv", "kill"],
+    ) {
+        return;
+    }
+    let bounding = unit_bounding_set();
+    println!("setpriv --bounding-set {bounding}");
+    let lab = Lab::create("caps").expect("create lab");
+    netns::enable_log_all_netns().expect("enable nf_log_all_netns");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portwarden.toml");
+    fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[log]\nprefix = \"pwt{}: \"\n[[source]]\nkind = \"kmsg\"\n",
+            dir.path().join("state").display(),
+            netns::unique_tag()
+        ),
+    )
+    .unwrap();
+    let confined = |args: &[&str]| {
+        let mut c = lab.target.command("setpriv");
+        c.args(["--bounding-set", &bounding, "--no-new-privs"])
+            .arg(common::bin())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("PORTWARDEN_CONFIG")
+            .env_remove("PORTWARDEN_STATE_DIR");
+        c
+    };
+    let setup = confined(&["setup"]).output().unwrap();
+    println!("setup: {}{}", text(&setup.stdout), text(&setup.stderr));
+    assert!(
+        setup.status.success(),
+        "setup failed under the unit's capabilities"
+    );
+
+    let mut daemon = common::daemons::Background::spawn(
+        "portwarden daemon",
+        &mut confined(&["daemon"]),
+        &dir.path().join("daemon.log"),
+    )
+    .expect("start the daemon");
+    // Let it open /dev/kmsg (it reads the ring from its saved cursor, so this is not a race
+    // it can lose: records written before it opened the ring are still there).
+    std::thread::sleep(Duration::from_secs(1));
+    lab.attacker
+        .run(
+            "nmap",
+            [
+                "-sS",
+                "-T3",
+                "-Pn",
+                "-n",
+                "-p",
+                "21,22,23,25,53,80,110,135,139,443,445,3389",
+                "10.250.0.1",
+            ],
+        )
+        .expect("nmap");
+    let scanned = Instant::now();
+    let mut banned = false;
+    while scanned.elapsed() < Duration::from_secs(15) && daemon.exited().is_none() {
+        let out = lab
+            .target
+            .run("nft", ["list", "set", "inet", "portwarden", "banned4"])
+            .expect("nft list set");
+        if text(&out.stdout).contains("10.250.0.2 ") {
+            banned = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "ban seen after {:.0} ms",
+        scanned.elapsed().as_secs_f64() * 1000.0
+    );
+    let status = daemon.stop();
+    println!("daemon log:\n{}", daemon.output());
+    assert!(banned, "the confined daemon did not ban 10.250.0.2");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the daemon did not stop cleanly on SIGTERM: {status:?}"
+    );
+}
