@@ -583,12 +583,19 @@ fn demo(args: &Args, interrupted: Arc<AtomicBool>) -> Result<(), DemoError> {
     if args.keep {
         work.keep = true;
         sysctl.keep = true;
+        let restore = if before == "1" {
+            String::new()
+        } else {
+            format!("; sysctl -w net.netfilter.nf_log_all_netns={before}")
+        };
         println!(
             "--keep: left for exploring:\n  namespaces {t} (target) and {a} (attacker): \
-             `ip netns exec {t} nft list ruleset`\n  config and state in {dir}\n\
-             remove with: ip netns delete {t}; ip netns delete {a}; rm -r {dir}; \
-             sysctl -w net.netfilter.nf_log_all_netns={before}",
+             `ip netns exec {t} nft list ruleset`\n  config and state in {dir}: \
+             `ip netns exec {t} {exe} --config {conf} daemon`\n\
+             remove with: ip netns delete {t}; ip netns delete {a}; rm -r {dir}{restore}",
             dir = work.path.display(),
+            exe = exe.display(),
+            conf = config_path.display(),
         );
         // Dropping the Lab would delete the namespaces.
         std::mem::forget(lab);
