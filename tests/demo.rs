@@ -86,3 +86,30 @@ fn demo_cron_mode_bans_the_scanner_and_the_rescan_sees_12_filtered_ports() {
         &["--cron"],
     );
 }
+
+#[test]
+fn demo_names_each_missing_tool_and_its_package_before_touching_anything() {
+    let state = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let out = common::portwarden(state.path())
+        .arg("demo")
+        .env("PATH", empty.path())
+        .output()
+        .expect("run portwarden demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stderr}");
+    assert!(!out.status.success());
+    for hint in [
+        "apt-get install nftables",
+        "apt-get install nmap",
+        "apt-get install iproute2",
+    ] {
+        assert!(stderr.contains(hint), "missing hint `{hint}`: {stderr}");
+    }
+    // Step 1 (the namespaces) prints its heading first: nothing may run before the check.
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
