@@ -1,8 +1,9 @@
 //! `portwarden systemd install|print`: a hardened systemd unit for `portwarden daemon`.
 //!
 //! In: the [`Context`] (config file and state directory, passed through as in `cron`) and
-//! `--dir`. Out: `portwarden.service` (or its text on stdout). The unit runs `portwarden
-//! setup` (idempotent) before the daemon, so that the table exists again after a reboot.
+//! `--dir`. Out: `portwarden.service` (or its text on stdout). No `ExecStartPre=setup`: the
+//! daemon puts its table and live bans back itself on start (the engine's reconcile), and a
+//! failing pre-step would keep it from starting at all.
 //!
 //! The daemon needs two privileges and nothing else: `CAP_NET_ADMIN` to change the nftables
 //! sets (`nft` talks netlink) and `CAP_SYSLOG` to read `/dev/kmsg`. The unit keeps root's uid
@@ -99,8 +100,6 @@ impl DaemonUnit {
              \n\
              [Service]\n\
              Type=simple\n\
-             # setup is idempotent: it creates the table after a reboot and changes nothing else.\n\
-             ExecStartPre={base} setup\n\
              ExecStart={base} daemon\n\
              ExecReload=/bin/kill -HUP $MAINPID\n\
              Restart=on-failure\n\
@@ -215,10 +214,6 @@ mod tests {
         assert_eq!(
             value(&text, "ExecStart"),
             ["/usr/local/bin/portwarden daemon"]
-        );
-        assert_eq!(
-            value(&text, "ExecStartPre"),
-            ["/usr/local/bin/portwarden setup"]
         );
         assert_eq!(value(&text, "ExecReload"), ["/bin/kill -HUP $MAINPID"]);
         for (key, want) in [
