@@ -404,7 +404,7 @@ fn demo(args: &Args, interrupted: Arc<AtomicBool>) -> Result<(), DemoError> {
         source: io::Error::other(e.to_string()),
     })?;
     let tag = netns::unique_tag();
-    // Guards are dropped in reverse order: daemon, lab, sysctl, work dir.
+    // Guards drop in reverse order of creation: daemon, sysctl, lab, work dir.
     let mut work = WorkDir::create(&tag).map_err(step_err("create a temporary directory"))?;
     let mut runner = Runner {
         work: work.path.clone(),
