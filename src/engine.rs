@@ -389,6 +389,14 @@ impl Engine {
         })
     }
 
-    /// How long a record may wait in the daemon before its finding is decided: none.
+    /// How often the daemon saves cursors and detector state when nothing was detected (a
+    /// finding is decided and saved at once).
     pub const DAEMON_CHECKPOINT: SignedDuration = SignedDuration::from_secs(10);
+
+    /// Re-read which ports this host serves (`/proc/net`): a service started after the daemon
+    /// must count as served, or its clients' first connections would look like failures.
+    pub fn refresh_served_ports(&mut self) {
+        self.detector
+            .set_served(ServedPorts::from_config(&self.config.detect));
+    }
 }
