@@ -281,6 +281,13 @@ impl Engine {
                 *summary.not_banned.entry("stale").or_default() += 1;
                 continue;
             }
+            if finding.source.is_ipv6() && self.config.firewall.set6.is_none() {
+                // A borrowed IPv4-only table (the seed lab's `ip filter blocked_ips`): the
+                // kernel has nowhere to put this ban, and trying would fail the whole batch.
+                tracing::warn!(source = %finding.source, "IPv6 scanner, but the firewall has no IPv6 set (firewall.set6): not banned");
+                *summary.not_banned.entry("no IPv6 set").or_default() += 1;
+                continue;
+            }
             let decision = decider.decide(&mut tx, finding)?;
             match &decision {
                 BanDecision::Ban { ban, .. } => summary.banned.push(ban.target.to_string()),
