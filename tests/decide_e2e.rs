@@ -225,3 +225,138 @@ fn the_ban_rate_cap_holds_under_a_burst_of_scanners() {
         "{list}"
     );
 }
+
+#[test]
+fn the_seed_labs_own_table_is_used_and_expiry_is_done_by_portwarden() {
+    if !common::e2e_ready(
+        "the_seed_labs_own_table_is_used_and_expiry_is_done_by_portwarden",
+        &["nft", "ip"],
+    ) {
+        return;
+    }
+    let lab = Lab::create("seedtable").unwrap();
+    // The seed lab's firewall, as its write-up builds it.
+    let nft = |args: &[&str]| lab.target.run("nft", args).unwrap();
+    nft(&["add", "table", "ip", "filter"]);
+    nft(&[
+        "add",
+        "chain",
+        "ip",
+        "filter",
+        "INPUT",
+        "{ type filter hook input priority 0; policy accept; }",
+    ]);
+    nft(&[
+        "add",
+        "set",
+        "ip",
+        "filter",
+        "blocked_ips",
+        "{ type ipv4_addr; flags interval; }",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "ip",
+        "filter",
+        "INPUT",
+        "ip",
+        "saddr",
+        "@blocked_ips",
+        "drop",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "ip",
+        "filter",
+        "INPUT",
+        "tcp",
+        "flags",
+        "syn",
+        "log",
+        "prefix",
+        "\"SYN_SCAN_ATTEMPT--\"",
+    ]);
+    let chain = || {
+        String::from_utf8_lossy(&nft(&["list", "chain", "ip", "filter", "INPUT"]).stdout)
+            .into_owned()
+    };
+    let set = || {
+        String::from_utf8_lossy(&nft(&["list", "set", "ip", "filter", "blocked_ips"]).stdout)
+            .into_owned()
+    };
+    let chain_before = chain();
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kern.log");
+    std::fs::write(&log, "").unwrap();
+    let config = dir.path().join("portwarden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[log]\nprefix = \"SYN_SCAN_ATTEMPT--\"\n[[source]]\nkind = \"file\"\npath = \"{}\"\n\
+             [firewall]\nfamily = \"ip\"\ntable = \"filter\"\nset4 = \"blocked_ips\"\n\
+             [ban]\nduration = \"2s\"\nallowlist_host = false\n",
+            dir.path().join("state").display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let target = Target { lab: &lab, config };
+    let (ok, out) = target.portwarden(&["setup"]);
+    assert!(
+        ok && out.contains("not managed by portwarden"),
+        "setup: {out}"
+    );
+
+    // The lab's blocked_ips.txt is taken over; its bad line is reported, not fatal.
+    let list = dir.path().join("blocked_ips.txt");
+    std::fs::write(&list, "192.0.2.50\n# banned by hand\nnot-an-address\n").unwrap();
+    let (ok, out) = target.portwarden(&["import", list.to_str().unwrap()]);
+    assert!(ok, "import: {out}");
+    assert!(
+        out.contains("not-an-address"),
+        "the bad line must be named: {out}"
+    );
+    assert!(set().contains("192.0.2.50"), "{}", set());
+
+    // An IPv4 and an IPv6 scanner: the first goes into the lab's set (no timeout: the set has
+    // no timeout flag), the second has no set to go to and is reported, not sent to nft.
+    let mut lines = scan_lines(
+        "SYN_SCAN_ATTEMPT--",
+        lab.attacker_ip(false),
+        lab.target_ip(false),
+    );
+    lines.push_str(&scan_lines(
+        "SYN_SCAN_ATTEMPT--",
+        lab.attacker_ip(true),
+        lab.target_ip(true),
+    ));
+    std::fs::write(&log, lines).unwrap();
+    let (ok, out) = target.portwarden(&["run", "--once"]);
+    assert!(ok, "run --once: {out}");
+    println!("{out}");
+    assert!(
+        out.contains("1 ban(s) [10.250.0.2/32]") && out.contains("1 no IPv6 set"),
+        "{out}"
+    );
+    let s = set();
+    assert!(s.contains("10.250.0.2") && !s.contains("timeout"), "{s}");
+
+    // The kernel cannot expire it; the next pass after the ban's end lifts it.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (ok, out) = target.portwarden(&["run", "--once"]);
+    assert!(ok, "run --once: {out}");
+    println!("{out}");
+    assert!(
+        !set().contains("10.250.0.2"),
+        "expired ban still in the lab's set: {}",
+        set()
+    );
+    assert_eq!(
+        chain(),
+        chain_before,
+        "the lab's own rules must be left alone"
+    );
+}
