@@ -390,3 +390,300 @@ fn forged_records_ban_nobody() {
     );
     assert_eq!(summary.num("parsed"), 40);
 }
+
+/// `n` kernel-looking syslog lines (RFC 3339 stamp, tag `kernel`), each from its own source
+/// (one probe each: no finding), numbered from `first`.
+fn kernel_lines(prefix: &str, first: u32, n: u32) -> String {
+    let now = jiff::Timestamp::now();
+    (first..first + n)
+        .map(|i| {
+            let src = format!("10.251.{}.{}", i / 250, i % 250 + 1);
+            format!(
+                "{} vm kernel: {}\n",
+                now.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"),
+                log_body(prefix, &src, 22, i)
+            )
+        })
+        .collect()
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// 5. Rotation by rename and by copytruncate between `run --once` passes over a file source:
+/// each record is read exactly once.
+#[test]
+fn run_once_follows_rotation_without_loss_or_repeat() {
+    if !common::e2e_ready(
+        "run_once_follows_rotation_without_loss_or_repeat",
+        &["nft", "ip"],
+    ) {
+        return;
+    }
+    let ns = Netns::create(&format!("pwrot{}", portwarden::netns::unique_tag())).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("kern.log");
+    let rotated = tmp.path().join("kern.log.1");
+    let s = Setup::in_dir(
+        tmp,
+        format!("pwt{}: ", portwarden::netns::unique_tag()),
+        &file_source(&log),
+    );
+    s.setup(&ns);
+    let p = s.prefix.clone();
+    let mut next = 0u32;
+    let mut lines = |n: u32| {
+        let text = kernel_lines(&p, next, n);
+        next += n;
+        text
+    };
+    let mut written = 0u64;
+    let mut read = 0u64;
+    let pass = |what: &str, expect: u64, written: u64, read: &mut u64| {
+        let (summary, took) = s.run_once(&ns);
+        println!("{what}: {} record(s) in {took:?}", summary.num("parsed"));
+        assert_eq!(summary.num("parsed"), expect, "{what}: {}", summary.0);
+        assert_eq!(summary.num("records"), expect, "{what}: {}", summary.0);
+        assert_eq!(summary.num("lost"), 0, "{what}");
+        assert_eq!(summary.num("findings"), 0, "{what}");
+        *read += summary.num("parsed");
+        assert_eq!(*read, written, "{what}: read so far vs written");
+    };
+
+    append(&log, &lines(10));
+    written += 10;
+    pass("first pass", 10, written, &mut read);
+
+    // Rename: 5 more lines, the file is renamed away, the writer appends 3 more to it before
+    // it reopens, and the new file gets 7.
+    append(&log, &lines(5));
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &lines(3));
+    append(&log, &lines(7));
+    written += 15;
+    pass("after a rename rotation", 15, written, &mut read);
+    pass("nothing new", 0, written, &mut read);
+
+    // A line being written (no newline yet) is not read until it is complete.
+    let partial = lines(1);
+    let (head, tail) = partial.split_at(partial.len() / 2);
+    append(&log, &lines(4));
+    append(&log, head);
+    written += 4;
+    pass("with a partial last line", 4, written, &mut read);
+    append(&log, tail);
+    written += 1;
+    pass("the line completed", 1, written, &mut read);
+
+    // copytruncate: copied away, truncated to 0, then 2 new lines (shorter than before).
+    std::fs::rename(&rotated, s.dir().join("kern.log.2")).unwrap();
+    std::fs::copy(&log, &rotated).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&log, &lines(2));
+    written += 2;
+    pass("after copytruncate", 2, written, &mut read);
+
+    // copytruncate again, this time rewritten past the old offset before the next pass: told
+    // apart by the hash of the first line.
+    append(&log, &lines(3));
+    written += 3;
+    pass("before the second copytruncate", 3, written, &mut read);
+    std::fs::copy(&log, &rotated).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&log, &lines(20));
+    written += 20;
+    pass(
+        "after copytruncate and a longer rewrite",
+        20,
+        written,
+        &mut read,
+    );
+
+    // Rename to a new empty file, then lines only in the new file.
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&log, "");
+    pass("rotated to an empty file", 0, written, &mut read);
+    append(&log, &lines(6));
+    written += 6;
+    pass("lines in the new file", 6, written, &mut read);
+    println!("{written} lines written, {read} records read, each once");
+}
+
+/// 6. A scan split across two `run --once` passes: 4 probes, a pass (no ban), 4 more, a pass
+/// (ban: 8 failed probes within the 60 s window, the threshold is 6). The detector state the
+/// first pass saved carries the first 4.
+#[test]
+fn a_scan_split_across_two_passes_is_caught() {
+    if !common::e2e_ready(
+        "a_scan_split_across_two_passes_is_caught",
+        &["nft", "ip", "nmap"],
+    ) {
+        return;
+    }
+    let lab = lab("s");
+    let s = Setup::new(KMSG_SOURCE);
+    let target = lab.target_v4.to_string();
+    let attacker = lab.attacker_v4.to_string();
+    s.setup(&lab.target);
+
+    let started = Instant::now();
+    let (_, closed, _, _, text) = nmap(&lab.attacker, &target, "21,22,23,25");
+    assert_eq!(closed, 4, "{text}");
+    let (first, took1) = s.run_once(&lab.target);
+    assert_eq!(first.num("parsed"), 4, "{}", first.0);
+    assert_eq!(first.num("findings"), 0);
+    assert!(first.banned().is_empty());
+    assert!(banned4(&lab.target).is_empty());
+
+    let (_, closed, _, _, text) = nmap(&lab.attacker, &target, "53,80,110,135");
+    assert_eq!(closed, 4, "{text}");
+    let (second, took2) = s.run_once(&lab.target);
+    println!(
+        "passes took {took1:?} and {took2:?}; the scan's halves {:?} apart at most",
+        started.elapsed()
+    );
+    assert_eq!(second.num("parsed"), 4, "{}", second.0);
+    assert_eq!(second.banned(), vec![format!("{attacker}/32")]);
+    assert!(banned4(&lab.target).contains(&attacker));
+    let (filtered, closed, _, _, text) = nmap(&lab.attacker, &target, SEED_PORTS);
+    assert_eq!((filtered, closed), (12, 0), "{text}");
+}
+
+/// One entry of a journal export stream (the format `systemd-journal-remote` reads).
+fn export_entry(realtime_us: i64, boot_id: &str, transport: &str, message: &str) -> String {
+    format!(
+        "__REALTIME_TIMESTAMP={realtime_us}\n__MONOTONIC_TIMESTAMP={realtime_us}\n\
+         _BOOT_ID={boot_id}\n_TRANSPORT={transport}\nSYSLOG_IDENTIFIER=kernel\nPRIORITY=4\n\
+         MESSAGE={message}\n\n"
+    )
+}
+
+/// 7. The journal source with the real `journalctl` over a real journal file.
+#[test]
+fn journal_source_counts_kernel_entries_and_resumes_after_its_cursor() {
+    const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+    if !common::e2e_ready(
+        "journal_source_counts_kernel_entries_and_resumes_after_its_cursor",
+        &["nft", "ip", "journalctl", JOURNAL_REMOTE],
+    ) {
+        return;
+    }
+    let ns = Netns::create(&format!("pwjr{}", portwarden::netns::unique_tag())).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let prefix = format!("pwt{}: ", portwarden::netns::unique_tag());
+    let journal_source = |extra: &str| {
+        format!(
+            "[[source]]\nkind = \"journal\"\njournalctl = \"journalctl\"\nargs = [\"--directory={}\"{extra}]\n",
+            dir.display()
+        )
+    };
+    let s = Setup::in_dir(tmp, prefix.clone(), &journal_source(""));
+    // The same journal read with the syslog entries too (journalctl ORs the two matches), in
+    // dry run: the parser must refuse them itself.
+    let with_syslog = Setup::in_dir(
+        tempfile::tempdir().unwrap(),
+        prefix.clone(),
+        &format!(
+            "{}\n[ban]\ndry_run = true\n",
+            journal_source(", \"_TRANSPORT=syslog\"")
+        ),
+    );
+    s.setup(&ns);
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .replace('-', "");
+    let scanner = "10.250.0.77";
+    let forger = "10.250.0.88";
+    let now = jiff::Timestamp::now().as_microsecond();
+    // Kernel entries from the scanner to `ports`, and syslog entries of the same text from the
+    // forger to twice as many ports.
+    let batch = |ports: std::ops::Range<u32>, t0: i64| {
+        let mut text = String::new();
+        for (k, p) in ports.clone().enumerate() {
+            let t = t0 + k as i64 * 1000;
+            text.push_str(&export_entry(
+                t,
+                &boot_id,
+                "kernel",
+                &log_body(&prefix, scanner, p, p),
+            ));
+            for q in [p, p + 100] {
+                text.push_str(&export_entry(
+                    t + 1,
+                    &boot_id,
+                    "syslog",
+                    &log_body(&prefix, forger, q, q),
+                ));
+            }
+        }
+        text
+    };
+    let journal_file = dir.join("remote.journal");
+    let write_journal = |name: &str, text: &str| {
+        let export = s.dir().join(name);
+        std::fs::write(&export, text).unwrap();
+        let out = std::process::Command::new(JOURNAL_REMOTE)
+            .arg("-o")
+            .arg(&journal_file)
+            .arg(&export)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    write_journal("first.export", &batch(21..25, now - 2_000_000));
+    let (a1, took) = s.run_once(&ns);
+    println!("journal pass 1 took {took:?}");
+    assert_eq!(
+        (a1.num("records"), a1.num("parsed")),
+        (4, 4),
+        "only kernel entries are asked for: {}",
+        a1.0
+    );
+    assert_eq!(a1.num("findings"), 0);
+    let (b1, _) = with_syslog.run_once(&ns);
+    assert_eq!(b1.num("records"), 12, "{}", b1.0);
+    assert_eq!(b1.num("parsed"), 4);
+    assert_eq!(b1.rejected("untrusted"), 8);
+    assert!(b1.banned().is_empty());
+
+    // Appended to the same journal file: the next passes see only the new entries.
+    write_journal("second.export", &batch(25..29, now - 1_000_000));
+    let (a2, took) = s.run_once(&ns);
+    println!("journal pass 2 took {took:?}");
+    assert_eq!((a2.num("records"), a2.num("parsed")), (4, 4), "{}", a2.0);
+    assert_eq!(a2.banned(), vec![format!("{scanner}/32")]);
+    assert!(banned4(&ns).contains(&scanner.to_string()));
+    assert!(!banned4(&ns).contains(&forger.to_string()));
+    let (b2, _) = with_syslog.run_once(&ns);
+    assert_eq!(b2.num("records"), 12, "{}", b2.0);
+    assert_eq!(b2.rejected("untrusted"), 8);
+    assert_eq!(b2.banned(), vec![format!("{scanner}/32 (dry run)")]);
+
+    let (a3, _) = s.run_once(&ns);
+    assert_eq!(a3.num("records"), 0, "{}", a3.0);
+}
