@@ -687,3 +687,119 @@ fn journal_source_counts_kernel_entries_and_resumes_after_its_cursor() {
     let (a3, _) = s.run_once(&ns);
     assert_eq!(a3.num("records"), 0, "{}", a3.0);
 }
+
+/// Six probes of one scanner to ports 1..=6: a finding, so the daemon checkpoints and says so.
+fn scan_lines(prefix: &str, scanner: &str) -> String {
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00");
+    (1..=6)
+        .map(|p| format!("{now} vm kernel: {}\n", log_body(prefix, scanner, p, p)))
+        .collect()
+}
+
+/// 5b. The same rotations while the daemon follows the file. Each step ends with a small scan
+/// from a step's own scanner: once the daemon has banned it, it has read everything before it,
+/// and the next step may rotate. At the end the store's run records add up to every line
+/// written, once.
+#[test]
+fn daemon_follows_rotation_without_loss_or_repeat() {
+    if !common::e2e_ready(
+        "daemon_follows_rotation_without_loss_or_repeat",
+        &["nft", "ip"],
+    ) {
+        return;
+    }
+    let ns = Netns::create(&format!("pwdrot{}", portwarden::netns::unique_tag())).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("kern.log");
+    let rotated = tmp.path().join("kern.log.1");
+    let s = Setup::in_dir(
+        tmp,
+        format!("pwt{}: ", portwarden::netns::unique_tag()),
+        &file_source(&log),
+    );
+    s.setup(&ns);
+    append(&log, "");
+    let mut daemon = s.daemon(&ns);
+    let p = s.prefix.clone();
+    let mut next = 0u32;
+    let mut written = 0u64;
+    let mut lines = |n: u32| {
+        let text = kernel_lines(&p, next, n);
+        next += n;
+        written += u64::from(n);
+        text
+    };
+    let mut step = 0u32;
+    let mut scan_and_wait = |path: &std::path::Path, what: &str| {
+        step += 1;
+        let scanner = format!("10.252.{step}.1");
+        append(path, &scan_lines(&s.prefix, &scanner));
+        let needle = format!("[{scanner}/32]");
+        let seen = wait_for(Duration::from_secs(20), || {
+            daemon.output().contains(&needle).then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "{what}: {scanner} not banned:\n{}",
+            daemon.output()
+        );
+        println!("{what}: read up to its end");
+    };
+
+    append(&log, &lines(10));
+    scan_and_wait(&log, "first lines");
+
+    append(&log, &lines(5));
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &lines(3));
+    append(&log, &lines(7));
+    scan_and_wait(&log, "rename rotation");
+
+    let partial = lines(1);
+    let (head, tail) = partial.split_at(partial.len() / 2);
+    append(&log, &lines(4));
+    append(&log, head);
+    std::thread::sleep(Duration::from_millis(500));
+    append(&log, tail);
+    scan_and_wait(&log, "a line written in two parts");
+
+    std::fs::copy(&log, &rotated).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&log, &lines(2));
+    scan_and_wait(&log, "copytruncate");
+
+    std::fs::copy(&log, &rotated).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&log, &lines(40));
+    scan_and_wait(&log, "copytruncate and a longer rewrite");
+
+    let status = daemon.stop(Duration::from_secs(10)).unwrap();
+    println!("daemon output:\n{}", daemon.output());
+    assert!(status.success());
+    let scans = u64::from(step) * 6;
+    let (records, probes): (i64, i64) = s
+        .store()
+        .connection()
+        .query_row(
+            "SELECT COALESCE(SUM(records), 0), COALESCE(SUM(probes), 0) FROM runs WHERE mode = 'daemon'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    println!(
+        "{} lines written ({written} + {scans} scan lines); the daemon's runs: {records} records, {probes} parsed",
+        written + scans
+    );
+    assert_eq!(probes as u64, written + scans);
+    assert_eq!(records as u64, written + scans);
+}
