@@ -46,7 +46,7 @@ fn lab(label: &str) -> Lab {
     Lab::create(label).unwrap()
 }
 
-/// 1. The seed lab's scenario with the daemon following /dev/kmsg.
+/// Test 1: The seed lab's scenario with the daemon following /dev/kmsg.
 #[test]
 fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
     if !common::e2e_ready(
@@ -119,7 +119,7 @@ fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
     );
 }
 
-/// 2. Cron mode over the kern.log a real rsyslogd writes.
+/// Test 2: Cron mode over the kern.log a real rsyslogd writes.
 #[test]
 fn run_once_over_rsyslog_kern_log_bans_the_seed_scan() {
     if !common::e2e_ready(
@@ -180,7 +180,7 @@ fn listens(ns: &Netns, port: u16) -> bool {
     String::from_utf8_lossy(&out.stdout).contains(&needle)
 }
 
-/// 3. A busy client of a served port (and a few closed ones) is never banned by the daemon,
+/// Test 3: A busy client of a served port (and a few closed ones) is never banned by the daemon,
 /// which learns the served port from the namespace's /proc/net; the service starts after the
 /// daemon, as a service restarted while portwarden runs would.
 #[test]
@@ -294,7 +294,7 @@ fn log_body(prefix: &str, src: &str, dport: u32, id: u32) -> String {
     )
 }
 
-/// 4. Forged records ban nobody.
+/// Test 4: Forged records ban nobody.
 #[test]
 fn forged_records_ban_nobody() {
     if !common::e2e_ready(
@@ -417,7 +417,7 @@ fn append(path: &std::path::Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
-/// 5. Rotation by rename and by copytruncate between `run --once` passes over a file source:
+/// Test 5: Rotation by rename and by copytruncate between `run --once` passes over a file source:
 /// each record is read exactly once.
 #[test]
 fn run_once_follows_rotation_without_loss_or_repeat() {
@@ -526,7 +526,7 @@ fn run_once_follows_rotation_without_loss_or_repeat() {
     println!("{written} lines written, {read} records read, each once");
 }
 
-/// 6. A scan split across two `run --once` passes: 4 probes, a pass (no ban), 4 more, a pass
+/// Test 6: A scan split across two `run --once` passes: 4 probes, a pass (no ban), 4 more, a pass
 /// (ban: 8 failed probes within the 60 s window, the threshold is 6). The detector state the
 /// first pass saved carries the first 4.
 #[test]
@@ -575,7 +575,7 @@ fn export_entry(realtime_us: i64, boot_id: &str, transport: &str, message: &str)
     )
 }
 
-/// 7. The journal source with the real `journalctl` over a real journal file.
+/// Test 7: The journal source with the real `journalctl` over a real journal file.
 #[test]
 fn journal_source_counts_kernel_entries_and_resumes_after_its_cursor() {
     const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
@@ -696,7 +696,7 @@ fn scan_lines(prefix: &str, scanner: &str) -> String {
         .collect()
 }
 
-/// 5b. The same rotations while the daemon follows the file. Each step ends with a small scan
+/// Test 5b: The same rotations while the daemon follows the file. Each step ends with a small scan
 /// from a step's own scanner: once the daemon has banned it, it has read everything before it,
 /// and the next step may rotate. At the end the store's run records add up to every line
 /// written, once.

@@ -404,7 +404,7 @@ impl Rsyslogd {
         let started = Instant::now();
         let mut polls = 0u32;
         let ready = wait_for(Duration::from_secs(20), || {
-            if polls % 20 == 0 {
+            if polls.is_multiple_of(20) {
                 let _ = fs::write("/dev/kmsg", format!("{marker}\n"));
             }
             polls += 1;
