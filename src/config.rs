@@ -423,10 +423,10 @@ impl Validator<'_> {
         let Some(text) = value else {
             return Ok(default);
         };
-        let d: SignedDuration = text.trim().parse().map_err(|e| {
+        let d = parse_duration(&text).ok_or_else(|| {
             self.invalid(
                 key,
-                format!("`{text}` is not a duration ({e})"),
+                format!("`{text}` is not a duration"),
                 "write it like \"90s\", \"10m\", \"1h 30m\" or \"7d\"",
             )
         })?;
@@ -757,6 +757,17 @@ impl Validator<'_> {
     }
 }
 
+/// `90s`, `1h 30m`, or with days and weeks taken as 24 h and 7 d (`7d`, `2w`).
+pub fn parse_duration(text: &str) -> Option<SignedDuration> {
+    let text = text.trim();
+    text.parse::<SignedDuration>().ok().or_else(|| {
+        text.parse::<jiff::Span>()
+            .ok()?
+            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+            .ok()
+    })
+}
+
 /// `tcp/22`, `udp/53`, or a bare `443` (TCP).
 pub fn parse_served_port(s: &str) -> Option<(Proto, u16)> {
     let (proto, port) = match s.split_once('/') {
@@ -793,6 +804,17 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, Path::new("/etc/portwarden/portwarden.toml"))
+    }
+
+    #[test]
+    fn the_documented_example_is_the_defaults() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/portwarden.example.toml"
+        ));
+        let mut example = Config::from_file(path).unwrap();
+        example.path = None;
+        assert_eq!(example, Config::default());
     }
 
     #[test]

@@ -30,7 +30,23 @@ fn ban_flush_reconcile_unban_in_a_namespace() {
     let net = |s: &str| parse_net(s).unwrap();
     let now = Timestamp::now();
 
-    // A manual ban creates the table (reconcile runs setup) and the element.
+    // Without a table, a manual ban refuses and says to run setup; it never creates one itself.
+    let refused = ban_target(
+        Some(&mut fw),
+        &mut store,
+        &allow,
+        net("198.51.100.0/24"),
+        None,
+        "e2e",
+        false,
+        now,
+    )
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("portwarden setup"),
+        "{refused}"
+    );
+    fw.setup().unwrap();
     ban_target(
         Some(&mut fw),
         &mut store,

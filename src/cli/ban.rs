@@ -17,13 +17,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ipnet::IpNet;
-use jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use super::Context;
 use crate::config::parse_net;
 use crate::decide::{AllowReason, HostAllowlist};
-use crate::enforce::{BanElement, EnforceError, Firewall};
+use crate::enforce::{BanElement, EnforceError, Firewall, TableState};
 use crate::record::Ban;
 use crate::store::{
     BanOrigin, Blocklist, ReadStore, ReconcileError, RunRecord, Store, StoreError, parse_blocklist,
@@ -54,6 +54,10 @@ pub enum OperatorError {
         entry: IpNet,
         why: AllowReason,
     },
+    #[error(
+        "the firewall table is not in the kernel: run `portwarden setup` first (it creates the table; the next run or the daemon puts back the bans the store remembers)"
+    )]
+    NoTable,
     #[error(transparent)]
     Enforce(#[from] EnforceError),
     #[error(transparent)]
@@ -112,14 +116,7 @@ pub fn parse_target(text: &str) -> Result<IpNet, OperatorError> {
 /// `90s`, `1h 30m`, or with days and weeks taken as 24 h and 7 d (`7d`, `2w`).
 pub fn parse_duration(text: &str) -> Result<SignedDuration, OperatorError> {
     let bad = || OperatorError::BadDuration(text.to_string());
-    let d = match text.trim().parse::<SignedDuration>() {
-        Ok(d) => d,
-        Err(_) => text
-            .trim()
-            .parse::<Span>()
-            .and_then(|s| s.to_duration(SpanRelativeTo::days_are_24_hours()))
-            .map_err(|_| bad())?,
-    };
+    let d = crate::config::parse_duration(text).ok_or_else(bad)?;
     if d <= SignedDuration::ZERO {
         return Err(bad());
     }
@@ -149,6 +146,21 @@ pub struct BanOutcome {
     pub replaced: bool,
 }
 
+/// Operator commands work on a table that exists: creating the firewall is `setup`'s job, never
+/// a side effect of a manual ban (as root on a host that was never set up, that would silently
+/// install LOG and drop rules). With the table there, bans the kernel lost are put back first.
+fn require_table(
+    fw: &mut dyn Firewall,
+    store: &Store,
+    now: Timestamp,
+) -> Result<(), OperatorError> {
+    if fw.check()? == TableState::Missing {
+        return Err(OperatorError::NoTable);
+    }
+    reconcile(fw, store, now)?;
+    Ok(())
+}
+
 /// Ban `target` by hand. An existing ban of the same target is replaced (the kernel element
 /// gets the new timeout, the store marks the old one lifted).
 #[allow(clippy::too_many_arguments)]
@@ -174,7 +186,7 @@ pub fn ban_target(
     };
     let enforced = fw.is_some();
     if let Some(fw) = fw {
-        reconcile(fw, store, now)?;
+        require_table(fw, store, now)?;
         fw.ban(&[BanElement {
             target,
             timeout: duration,
@@ -211,7 +223,7 @@ pub fn unban_target(
     now: Timestamp,
 ) -> Result<UnbanOutcome, OperatorError> {
     if let Some(fw) = fw {
-        reconcile(fw, store, now)?;
+        require_table(fw, store, now)?;
         fw.unban(&[target])?;
     }
     let mut tx = store.transaction()?;
@@ -276,7 +288,7 @@ pub fn import_blocklist(
         }
     }
     if let Some(fw) = fw {
-        reconcile(fw, store, now)?;
+        require_table(fw, store, now)?;
         if !report.banned.is_empty() {
             let elements: Vec<BanElement> = report
                 .banned
@@ -505,9 +517,30 @@ mod tests {
     }
 
     #[test]
+    fn manual_ban_without_a_table_says_to_run_setup() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut fw = MemoryFirewall::default();
+        let err = ban_target(
+            Some(&mut fw),
+            &mut store,
+            &allowlist(),
+            net("198.51.100.7"),
+            None,
+            "manual ban",
+            false,
+            ts("2026-11-24T23:00:00Z"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, OperatorError::NoTable), "{err}");
+        assert_eq!(fw.setups, 0);
+        assert!(store.active_bans().unwrap().is_empty());
+    }
+
+    #[test]
     fn manual_ban_reconciles_enforces_and_records() {
         let mut store = Store::open_in_memory().unwrap();
         let mut fw = MemoryFirewall::default();
+        fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         let out = ban_target(
             Some(&mut fw),
@@ -522,7 +555,7 @@ mod tests {
         .unwrap();
         assert!(out.enforced && !out.replaced);
         assert_eq!(out.until, Some(ts("2026-11-25T01:00:00Z")));
-        // The table was missing: reconcile set it up first.
+        // Set up once above; the ban itself never runs setup.
         assert_eq!(fw.setups, 1);
         assert_eq!(
             fw.timeout_of(net("198.51.100.0/24")),
@@ -552,6 +585,7 @@ mod tests {
     fn manual_ban_respects_the_allowlist_unless_forced() {
         let mut store = Store::open_in_memory().unwrap();
         let mut fw = MemoryFirewall::default();
+        fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         let err = ban_target(
             Some(&mut fw),
@@ -585,6 +619,7 @@ mod tests {
     fn unban_lifts_kernel_and_store_and_names_a_covering_prefix() {
         let mut store = Store::open_in_memory().unwrap();
         let mut fw = MemoryFirewall::default();
+        fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         for t in ["198.51.100.7", "203.0.113.0/24", "203.0.113.9"] {
             ban_target(
@@ -613,6 +648,7 @@ mod tests {
     fn import_bans_in_one_batch_and_reports_the_rest() {
         let mut store = Store::open_in_memory().unwrap();
         let mut fw = MemoryFirewall::default();
+        fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         ban_target(
             Some(&mut fw),

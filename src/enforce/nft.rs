@@ -8,8 +8,10 @@
 //! - `nft` is run without a shell; scripts go on stdin (`nft -f -`), listings are read as JSON
 //!   (`nft -j list ...`). Only validated names (checked again here), integers and `IpNet`s are
 //!   ever formatted into a script. stderr is always kept and becomes the error. The `nftables`
-//!   crate was not used: it only wraps the same `nft -j` calls, and its JSON schema for
-//!   set elements with timeouts is the part we need to handle by hand anyway.
+//!   crate (a typed model of nft's JSON API plus helpers that spawn `nft -j`) was considered
+//!   and not used: for a dozen fixed rules a typed JSON rule tree is much longer and harder to
+//!   review than the nft script `setup --dry-run` prints, and from listings we read only set
+//!   elements and a few fields, which `serde_json::Value` does directly.
 //! - `setup` is one transaction (`table X {}; delete table X; table X {...}; add element ...`):
 //!   it either builds the whole table or leaves the old one. When the table is already what
 //!   this config makes it does nothing at all, so running it twice changes nothing. Every rule
@@ -19,10 +21,11 @@
 //! - Sets have `flags interval, timeout` so that prefixes fit. nft 1.0.6 refuses an element
 //!   that overlaps another ("interval overlaps with an existing one") and fails the whole
 //!   transaction, so `ban` reads the set first: an address inside a banned prefix is skipped,
-//!   a new prefix absorbs the elements it covers, and an element already present is replaced
-//!   (`add; delete; add` in the same transaction, which also sets the new timeout on kernels
-//!   that do not update timeouts on re-add). `unban` uses `add; delete` so that an element
-//!   expiring between the listing and the transaction is not an error.
+//!   a new prefix absorbs (deletes) the elements it covers, and an element already present is
+//!   deleted and re-added in the same transaction (so it gets the new timeout even on kernels
+//!   that ignore the timeout of a re-added element). `unban` deletes only what the listing
+//!   shows. An element expiring between listing and transaction fails `delete` with ENOENT;
+//!   both then list and plan once more.
 //! - A borrowed table (`manage_table = false`, the seed lab's `ip filter blocked_ips`) is only
 //!   checked, never rewritten; if its set has no `timeout` flag, elements go in without a
 //!   timeout and [`Firewall::supports_timeout`] says `false`: portwarden must unban them itself.
@@ -45,6 +48,10 @@ const LOG_PER_SOURCE_RATE: u32 = 10;
 const LOG_PER_SOURCE_BURST: u32 = 20;
 /// Sources the per-source meter tracks at once, and how long one is remembered.
 const LOG_METER_SIZE: u32 = 65_536;
+/// The longest element timeout given to nft: 365 days. nft 1.0.6 on kernel 6.x refuses
+/// somewhere between 2 and 3.2 years ("value too large"); a longer ban is clamped, and the
+/// store's reconcile re-adds it when the kernel drops it.
+pub const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;
 
 /// What `setup` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,6 +425,25 @@ impl NftFirewall {
         Ok(out)
     }
 
+    /// Plans a transaction from a fresh listing and runs it. An element that expires between
+    /// the listing and the transaction makes `delete` fail with ENOENT (reported like a missing
+    /// table): then list and plan once more; a table that is really gone fails the listing.
+    fn retry_on_vanished(
+        &mut self,
+        mut plan: impl FnMut(&mut Self) -> Result<Option<String>, EnforceError>,
+    ) -> Result<(), EnforceError> {
+        let mut attempt = 0;
+        loop {
+            let Some(script) = plan(self)? else {
+                return Ok(());
+            };
+            match self.run(&["-f", "-"], Some(&script)) {
+                Err(EnforceError::TableMissing(_)) if attempt == 0 => attempt += 1,
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
     /// Appends `VERB element` statements (`add`, `delete`) to `script`, one per set; the
     /// elements' timeouts only with `timeouts` and when the set takes them.
     fn push_elements(
@@ -574,26 +600,27 @@ impl Firewall for NftFirewall {
         if self.timeout_flag.is_none() {
             self.detect_timeout()?;
         }
-        let current = self.list()?;
-        let (adds, replaced) = plan_adds(elements, &current);
-        if adds.is_empty() {
-            return Ok(());
-        }
-        // Elements to replace (present, or covered by a new prefix): `add` first so that one
-        // expiring meanwhile is no error, then `delete`, then the new `add` with its timeout.
-        let mut script = String::new();
-        let replaced: Vec<BanElement> = replaced
-            .into_iter()
-            .map(|target| BanElement {
-                target,
-                timeout: None,
-            })
-            .collect();
-        self.push_elements(&mut script, &replaced, "add", false)?;
-        self.push_elements(&mut script, &replaced, "delete", false)?;
-        self.push_elements(&mut script, &adds, "add", true)?;
-        self.run(&["-f", "-"], Some(&script))?;
-        Ok(())
+        self.retry_on_vanished(|fw| {
+            let current = fw.list()?;
+            let (adds, replaced) = plan_adds(elements, &current);
+            if adds.is_empty() {
+                return Ok(None);
+            }
+            // Elements to replace (present, or covered by a new prefix) are deleted first in
+            // the same transaction. (`add` before `delete`, to tolerate one expiring meanwhile,
+            // makes nft 1.0.6 report a false overlap with a covering prefix: hence the retry.)
+            let replaced: Vec<BanElement> = replaced
+                .into_iter()
+                .map(|target| BanElement {
+                    target,
+                    timeout: None,
+                })
+                .collect();
+            let mut script = String::new();
+            fw.push_elements(&mut script, &replaced, "delete", false)?;
+            fw.push_elements(&mut script, &adds, "add", true)?;
+            Ok(Some(script))
+        })
     }
 
     fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError> {
@@ -604,24 +631,24 @@ impl Firewall for NftFirewall {
         for t in targets {
             self.set_for(t)?;
         }
-        let current = self.list()?;
-        let present: Vec<BanElement> = targets
-            .iter()
-            .map(IpNet::trunc)
-            .filter(|t| current.iter().any(|c| c.target == *t))
-            .map(|target| BanElement {
-                target,
-                timeout: None,
-            })
-            .collect();
-        if present.is_empty() {
-            return Ok(());
-        }
-        let mut script = String::new();
-        self.push_elements(&mut script, &present, "add", false)?;
-        self.push_elements(&mut script, &present, "delete", false)?;
-        self.run(&["-f", "-"], Some(&script))?;
-        Ok(())
+        self.retry_on_vanished(|fw| {
+            let current = fw.list()?;
+            let present: Vec<BanElement> = targets
+                .iter()
+                .map(IpNet::trunc)
+                .filter(|t| current.iter().any(|c| c.target == *t))
+                .map(|target| BanElement {
+                    target,
+                    timeout: None,
+                })
+                .collect();
+            if present.is_empty() {
+                return Ok(None);
+            }
+            let mut script = String::new();
+            fw.push_elements(&mut script, &present, "delete", false)?;
+            Ok(Some(script))
+        })
     }
 
     fn list(&mut self) -> Result<Vec<SetElement>, EnforceError> {
@@ -649,7 +676,8 @@ fn marker(definition: &str) -> String {
 }
 
 /// One element in nft syntax: the address alone for a host, `addr/len` for a prefix, and
-/// `timeout Ns` (whole seconds, at least 1) when it has one and the set takes timeouts.
+/// `timeout Ns` (whole seconds, from 1 to [`MAX_TIMEOUT_SECS`]) when it has one and the set
+/// takes timeouts.
 fn element_text(e: &BanElement, with_timeout: bool) -> String {
     let net = e.target.trunc();
     let mut s = if net.prefix_len() == net.max_prefix_len() {
@@ -658,7 +686,7 @@ fn element_text(e: &BanElement, with_timeout: bool) -> String {
         net.to_string()
     };
     if with_timeout && let Some(t) = e.timeout {
-        let secs = (t.as_secs() + i64::from(t.subsec_nanos() > 0)).max(1);
+        let secs = (t.as_secs() + i64::from(t.subsec_nanos() > 0)).clamp(1, MAX_TIMEOUT_SECS);
         s += &format!(" timeout {secs}s");
     }
     s
@@ -667,8 +695,10 @@ fn element_text(e: &BanElement, with_timeout: bool) -> String {
 /// Given the wanted elements and the set's current ones: which to add, and which present
 /// ones must go first (the same element, to get its new timeout, or one a new prefix covers).
 /// Skipped: elements inside a larger prefix already present or in the batch, and earlier
-/// duplicates in the batch (the last one wins).
+/// duplicates in the batch (the last one wins). Linear in the sizes (times the number of
+/// distinct prefix lengths), so that 100k bans plan in milliseconds.
 fn plan_adds(wanted: &[BanElement], current: &[SetElement]) -> (Vec<BanElement>, Vec<IpNet>) {
+    use std::collections::{BTreeSet, HashMap, HashSet};
     let batch: Vec<BanElement> = wanted
         .iter()
         .map(|e| BanElement {
@@ -676,25 +706,49 @@ fn plan_adds(wanted: &[BanElement], current: &[SetElement]) -> (Vec<BanElement>,
             timeout: e.timeout,
         })
         .collect();
-    let covers = |outer: &IpNet, inner: &IpNet| outer != inner && outer.contains(inner);
-    let mut adds = Vec::new();
-    let mut replaced = Vec::new();
-    for (i, e) in batch.iter().enumerate() {
-        let covered = current.iter().any(|c| covers(&c.target, &e.target))
-            || batch.iter().any(|o| covers(&o.target, &e.target));
-        let superseded = batch[i + 1..].iter().any(|o| o.target == e.target);
-        if covered || superseded {
-            continue;
-        }
-        for c in current {
-            if (c.target == e.target || covers(&e.target, &c.target))
-                && !replaced.contains(&c.target)
-            {
-                replaced.push(c.target);
-            }
-        }
-        adds.push(*e);
-    }
+    let last: HashMap<IpNet, usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.target, i))
+        .collect();
+    // Every prefix (current or wanted), and the lengths that occur, per address family.
+    let all: HashSet<IpNet> = batch
+        .iter()
+        .map(|e| e.target)
+        .chain(current.iter().map(|c| c.target))
+        .collect();
+    let lengths = |nets: &mut dyn Iterator<Item = IpNet>| -> BTreeSet<(bool, u8)> {
+        nets.map(|n| (n.addr().is_ipv6(), n.prefix_len())).collect()
+    };
+    let all_lengths = lengths(&mut all.iter().copied());
+    // A strictly larger prefix of `net` within `set` (whose lengths are `lens`).
+    let covered_by = |net: &IpNet, set: &HashSet<IpNet>, lens: &BTreeSet<(bool, u8)>| {
+        let v6 = net.addr().is_ipv6();
+        lens.iter()
+            .filter(|(f, len)| *f == v6 && *len < net.prefix_len())
+            .any(|(_, len)| {
+                IpNet::new(net.addr(), *len)
+                    .map(|n| set.contains(&n.trunc()))
+                    .unwrap_or(false)
+            })
+    };
+    let adds: Vec<BanElement> = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| {
+            last.get(&e.target) == Some(i) && !covered_by(&e.target, &all, &all_lengths)
+        })
+        .map(|(_, e)| *e)
+        .collect();
+    let add_set: HashSet<IpNet> = adds.iter().map(|e| e.target).collect();
+    let add_lengths = lengths(&mut add_set.iter().copied());
+    let mut seen = HashSet::new();
+    let replaced: Vec<IpNet> = current
+        .iter()
+        .map(|c| c.target)
+        .filter(|t| add_set.contains(t) || covered_by(t, &add_set, &add_lengths))
+        .filter(|t| seen.insert(*t))
+        .collect();
     (adds, replaced)
 }
 
@@ -846,6 +900,13 @@ mod tests {
         assert_eq!(
             element_text(&e("2001:db8::1", Some(SignedDuration::ZERO)), true),
             "2001:db8::1 timeout 1s"
+        );
+        assert_eq!(
+            element_text(
+                &e("192.0.2.7", Some(SignedDuration::from_hours(24 * 3650))),
+                true
+            ),
+            "192.0.2.7 timeout 31536000s"
         );
         assert_eq!(
             element_text(&e("192.0.2.7", Some(SignedDuration::from_secs(9))), false),

@@ -8,9 +8,13 @@
 //!   at the start of that line, and the bytes wait in a [`LineBuffer`] until the newline comes.
 //! * **Rotation by rename** (logrotate's default): after reading the open file to its end, the
 //!   path is stat'ed; a different device/inode there means the file was renamed away. The old
-//!   file is kept open and read again at the start of the next pass (the writer may append a
-//!   few more lines before it reopens); once a pass finds nothing new in it, its unterminated
-//!   last line, if any, is handed out and it is closed. The new file is read from offset 0.
+//!   file is read to its end once more (lines written between our read and the rename), then
+//!   the new file from offset 0, in the same pass. The old file stays open and is read again
+//!   at the start of the next pass, for a writer that keeps appending until it reopens
+//!   (rsyslog until its HUP); such late lines come after the new file's first lines, which is
+//!   the only case where file order is not kept. Once a pass finds nothing new in it, its
+//!   unterminated last line, if any, is handed out and it is closed. Two renames between two
+//!   looks hide the middle file from this (and from any follower); poll often enough.
 //! * **Rotation by copytruncate** (same inode): the file is shorter than our position, or its
 //!   first line (at most [`HEAD_MAX`] bytes, hashed with FNV-1a into the cursor) is not the
 //!   one we read: start again at 0. The hash catches a file truncated and rewritten past our
@@ -360,6 +364,9 @@ impl Source for FileSource {
             if now == (cur.dev, cur.ino) {
                 return Ok(stats);
             }
+            // Renamed: what the writer added between our read and the rename is there now.
+            cur.drain(&mut stats, sink)
+                .map_err(|e| read_error(&self.path, e))?;
             // Rotated by rename: the old file, read to its end, waits one more pass.
             let old = self.current.take();
             if let Some(older) = std::mem::replace(&mut self.previous, old) {

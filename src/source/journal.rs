@@ -203,7 +203,7 @@ impl JournalSource {
     ) {
         match piece {
             Piece::Long { .. } => stats.skipped_long += 1,
-            Piece::Line(line) if line.is_empty() => {}
+            Piece::Line(b"") => {}
             Piece::Line(line) => match entry_cursor(line) {
                 Some(c) => {
                     *cursor = Some(c);

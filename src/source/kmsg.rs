@@ -107,6 +107,16 @@ pub fn record_seq(record: &[u8]) -> Option<u64> {
     std::str::from_utf8(seq).ok()?.parse().ok()
 }
 
+/// Whether a record with sequence number `seq` is new after `last` and, if so, how many
+/// records between them the ring lost (`None`: already handed out, skip it).
+fn records_lost(last: Option<u64>, seq: u64) -> Option<u64> {
+    match last {
+        None => Some(0),
+        Some(last) if seq <= last => None,
+        Some(last) => Some(seq - last - 1),
+    }
+}
+
 /// The record's first line: up to the first newline (continuation lines are dropped).
 fn first_line(record: &[u8]) -> &[u8] {
     match memchr::memchr(b'\n', record) {
@@ -153,11 +163,9 @@ impl Source for KmsgSource {
                 stats.malformed += 1;
                 continue;
             };
-            if let Some(last) = self.last_seq {
-                if seq <= last {
-                    continue;
-                }
-                stats.lost += seq - last - 1;
+            match records_lost(self.last_seq, seq) {
+                None => continue,
+                Some(lost) => stats.lost += lost,
             }
             self.last_seq = Some(seq);
             stats.records += 1;
@@ -202,6 +210,16 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(record_seq(line), want, "{}", String::from_utf8_lossy(line));
         }
+    }
+
+    #[test]
+    fn skips_what_was_read_and_counts_gaps() {
+        assert_eq!(records_lost(None, 500), Some(0));
+        assert_eq!(records_lost(Some(10), 11), Some(0));
+        assert_eq!(records_lost(Some(10), 10), None);
+        assert_eq!(records_lost(Some(10), 3), None);
+        // Resumed from seq 10 but the oldest record left is 25: 11..=24 are gone.
+        assert_eq!(records_lost(Some(10), 25), Some(14));
     }
 
     #[test]

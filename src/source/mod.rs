@@ -164,7 +164,9 @@ pub trait Source: Send {
     fn cursor(&self) -> Option<Cursor>;
 
     /// One pass: hand every record available now to `sink`, in order, and return when caught
-    /// up. A record is handed out once: the cursor moves past it before the next one.
+    /// up. A record is handed out once: the cursor moves past it before the next one. On an
+    /// error the records already handed out stay handed out and [`Source::cursor`] covers
+    /// them, so the caller can still save it.
     fn read_available(
         &mut self,
         sink: &mut dyn FnMut(Record<'_>),
@@ -189,6 +191,27 @@ pub fn open(
         }
         SourceConfig::File { path } => Box::new(FileSource::open(path, cursor)?),
     })
+}
+
+/// The source to read when the config names none: `/dev/kmsg` where this process may read
+/// it (root or CAP_SYSLOG), else the journal when `journalctl` is installed, else
+/// `/var/log/kern.log`. Each choice is logged, so an operator sees why.
+pub fn default_config() -> SourceConfig {
+    let kmsg = PathBuf::from("/dev/kmsg");
+    match KmsgSource::open(&kmsg, None) {
+        Ok(_) => return SourceConfig::Kmsg { path: kmsg },
+        Err(e) => tracing::info!(error = %e, "/dev/kmsg is not readable; trying the journal"),
+    }
+    if crate::netns::on_path("journalctl") {
+        return SourceConfig::Journal {
+            journalctl: PathBuf::from("journalctl"),
+            args: Vec::new(),
+        };
+    }
+    tracing::info!("journalctl is not installed; reading /var/log/kern.log");
+    SourceConfig::File {
+        path: PathBuf::from("/var/log/kern.log"),
+    }
 }
 
 /// The stable id of the source `cfg` describes, without opening it (for the store).
@@ -441,6 +464,17 @@ mod tests {
         let over = vec![b'y'; MAX_LINE + 1];
         let (out, _) = cut(&[&over[..10], &over[10..], b"\n"]);
         assert_eq!(out, [format!("<long {}>", MAX_LINE + 2)]);
+    }
+
+    #[test]
+    fn default_is_kmsg_where_it_is_readable() {
+        let readable = std::fs::File::open("/dev/kmsg").is_ok();
+        let chosen = default_config();
+        assert_eq!(
+            matches!(chosen, SourceConfig::Kmsg { .. }),
+            readable,
+            "{chosen:?}"
+        );
     }
 
     #[test]

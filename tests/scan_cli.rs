@@ -1,0 +1,145 @@
+//! `portwarden scan` through the real binary: the captured seed-lab scan is reported with its
+//! evidence, forged lines are counted as refused, gzip and stdin work, and an unreadable file
+//! is an error that names it.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn samples(name: &str) -> String {
+    format!("{}/testdata/samples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scan(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd: Command = common::portwarden(dir.path());
+    cmd.arg("scan")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn the_seed_scan_is_reported_with_its_evidence() {
+    let (code, out, err) = scan(
+        &[
+            "--json",
+            &samples("syslog-rfc3339-nmap-sS-seed-12ports.txt"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    let scanners = v["scanners"].as_array().unwrap();
+    assert_eq!(scanners.len(), 1, "{out}");
+    let s = &scanners[0];
+    assert_eq!(s["source"], "10.250.0.2");
+    assert_eq!(s["kind"], "fast_scan");
+    assert_eq!(s["scan_type"], "SYN");
+    assert_eq!(s["ports"], 12);
+    assert_eq!(s["records"], 12);
+    assert_eq!(s["first_seen"], "2026-11-24T23:06:53.947768Z");
+    assert_eq!(s["last_seen"], "2026-11-24T23:06:53.947793Z");
+    assert_eq!(v["lines"], 12);
+    assert_eq!(v["records"], 12);
+}
+
+#[test]
+fn table_output_names_source_type_and_ports() {
+    let (code, out, err) = scan(&[&samples("kmsg-nmap-sX.txt")], None);
+    assert_eq!(code, 0, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("10.250.0.2"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("XMAS") && row.contains("tcp/22"), "{row}");
+    assert!(
+        out.contains("1 scanner(s); 4 line(s) read, 4 LOG record(s) parsed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn forged_lines_are_refused_and_counted() {
+    let mut log = String::new();
+    for port in 1..=20 {
+        // What `logger -t portscan "portwarden: ..."` leaves in /var/log/syslog.
+        log.push_str(&format!(
+            "2026-11-24T23:06:53.947768+00:00 vm root: portwarden: IN=vt OUT= MAC= SRC=198.51.100.7 DST=10.250.0.1 LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID=1 PROTO=TCP SPT=4000 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0 \n"
+        ));
+    }
+    let (code, out, err) = scan(&["--json", "-"], Some(log.as_bytes()));
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["scanners"].as_array().unwrap().len(), 0, "{out}");
+    assert_eq!(v["rejected"]["untrusted"], 20, "{out}");
+}
+
+#[test]
+fn gzip_and_stdin_give_the_same_answer_as_the_file() {
+    let path = samples("kmsg-nmap-sS-seed-12ports.txt");
+    let raw = std::fs::read(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("kmsg.txt.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&raw).unwrap();
+    enc.finish().unwrap();
+    let ports = |out: &str| json(out)["scanners"][0]["ports"].clone();
+    let (_, from_file, _) = scan(&["--json", &path], None);
+    let (c1, from_gz, e1) = scan(&["--json", gz.to_str().unwrap()], None);
+    let (c2, from_stdin, e2) = scan(&["--json", "-"], Some(&raw));
+    assert_eq!((c1, c2), (0, 0), "{e1} {e2}");
+    assert_eq!(ports(&from_file), 12);
+    assert_eq!(ports(&from_gz), 12);
+    assert_eq!(ports(&from_stdin), 12);
+}
+
+#[test]
+fn an_unreadable_file_is_a_clear_error() {
+    let (code, out, err) = scan(&["/nonexistent/kern.log"], None);
+    assert_ne!(code, 0);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("/nonexistent/kern.log") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_seed_prefix_is_accepted_on_the_command_line() {
+    let log = std::fs::read_to_string(samples("syslog-rfc3339-nmap-sS-seed-12ports.txt"))
+        .unwrap()
+        .replace("portwarden: ", "SYN_SCAN_ATTEMPT--");
+    let (_, default_prefix, _) = scan(&["--json", "-"], Some(log.as_bytes()));
+    assert_eq!(
+        json(&default_prefix)["scanners"].as_array().unwrap().len(),
+        0
+    );
+    let (code, out, err) = scan(
+        &["--json", "--prefix", "SYN_SCAN_ATTEMPT--", "-"],
+        Some(log.as_bytes()),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["scanners"][0]["ports"], 12, "{out}");
+}
