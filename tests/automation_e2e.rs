@@ -101,7 +101,7 @@ fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
     let (filtered, closed, _, _, text) = nmap(&lab.attacker, &target, SEED_PORTS);
     assert_eq!((filtered, closed), (12, 0), "after the restore:\n{text}");
 
-    let status = daemon.stop(Duration::from_secs(10)).expect("daemon status");
+    let status = daemon.stop().expect("daemon status");
     println!("daemon output:\n{}", daemon.output());
     assert!(status.success(), "daemon exit: {status}");
     assert!(daemon.output().contains("stopped; state saved"));
@@ -211,7 +211,8 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
         "--directory",
     ])
     .arg(&www);
-    let _http = lab::Spawned::start("http.server", &mut http, &s.dir().join("http.log")).unwrap();
+    let _http =
+        lab::Background::spawn("http.server", &mut http, &s.dir().join("http.log")).unwrap();
     assert!(
         wait_for(Duration::from_secs(20), || listens(&lab.target, 8080)
             .then_some(()))
@@ -281,7 +282,7 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
         "scan not banned; daemon:\n{}",
         daemon.output()
     );
-    let status = daemon.stop(Duration::from_secs(10)).unwrap();
+    let status = daemon.stop().unwrap();
     println!("daemon output:\n{}", daemon.output());
     assert!(status.success());
 }
@@ -783,7 +784,7 @@ fn daemon_follows_rotation_without_loss_or_repeat() {
     append(&log, &lines(40));
     scan_and_wait(&log, "copytruncate and a longer rewrite");
 
-    let status = daemon.stop(Duration::from_secs(10)).unwrap();
+    let status = daemon.stop().unwrap();
     println!("daemon output:\n{}", daemon.output());
     assert!(status.success());
     let scans = u64::from(step) * 6;

@@ -5,7 +5,7 @@
 //!
 //! Everything portwarden does runs INSIDE the test's namespace (`ip netns exec NS portwarden
 //! --config ...`), so the only nftables ruleset it ever sees is the namespace's. Processes are
-//! stopped on drop (SIGTERM, then SIGKILL), also when a test panics. rsyslogd runs in the host
+//! stopped on drop (SIGTERM, then SIGKILL: [`super::daemons::Background`]), also when a test panics. rsyslogd runs in the host
 //! namespace (it only reads the global `/dev/kmsg` and writes files in a tempdir) with its own
 //! config (`-f`), pid file (`-i`), work directory and, when asked, its own `/dev/log`-like
 //! socket: the host's syslog is never touched.
@@ -13,90 +13,16 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use portwarden::netns::Netns;
 
+pub use super::daemons::Background;
+
 /// The seed lab's ports.
 pub const SEED_PORTS: &str = "21,22,23,25,53,80,110,135,139,443,445,3389";
-
-/// A program running in the background, output to a file; SIGTERM then SIGKILL on drop.
-pub struct Spawned {
-    pub what: String,
-    child: Option<Child>,
-    pub log: PathBuf,
-}
-
-impl Spawned {
-    pub fn start(what: &str, cmd: &mut Command, log: &Path) -> io::Result<Spawned> {
-        let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
-        let err = out.try_clone()?;
-        let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn()?;
-        Ok(Spawned {
-            what: what.to_string(),
-            child: Some(child),
-            log: log.to_path_buf(),
-        })
-    }
-
-    pub fn output(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// `Some(status)` once it has exited by itself.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
-    }
-
-    /// Sends `signal` (`"HUP"`, `"TERM"`) to the process. `ip netns exec` execs the program,
-    /// so the child's pid is the program's own.
-    pub fn signal(&self, signal: &str) {
-        if let Some(pid) = self.pid() {
-            let _ = Command::new("kill")
-                .args([&format!("-{signal}"), &pid.to_string()])
-                .status();
-        }
-    }
-
-    /// SIGTERM, wait up to `grace`, then SIGKILL. The exit status (`None` if already reaped).
-    pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "{}: still running {grace:?} after SIGTERM; killing it",
-            self.what
-        );
-        let _ = child.kill();
-        child.wait().ok()
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        self.stop(Duration::from_secs(5));
-    }
-}
 
 /// Polls `f` every 50 ms until it gives `Some`, for at most `limit`.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -221,9 +147,9 @@ impl Setup {
     }
 
     /// Starts `portwarden daemon` in `ns` and waits until it says it follows its sources.
-    pub fn daemon(&self, ns: &Netns) -> Spawned {
+    pub fn daemon(&self, ns: &Netns) -> Background {
         let log = self.dir().join(format!("daemon-{}.log", ns.name()));
-        let mut d = Spawned::start(
+        let mut d = Background::spawn(
             "portwarden daemon",
             &mut self.command(ns, &["daemon"]),
             &log,
@@ -351,7 +277,7 @@ pub fn nmap(
 /// every line of any facility carrying `prefix` to `syslog` (as `*.*;auth,authpriv.none` does),
 /// both in RSYSLOG_FileFormat. Also a `log` socket (imuxsock) for `logger -u`.
 pub struct Rsyslogd {
-    pub process: Spawned,
+    pub process: Background,
     pub kern_log: PathBuf,
     pub syslog: PathBuf,
     pub socket: PathBuf,
@@ -391,7 +317,7 @@ impl Rsyslogd {
             .arg(&conf)
             .arg("-i")
             .arg(work.join("rsyslogd.pid"));
-        let process = Spawned::start("rsyslogd", &mut cmd, &work.join("rsyslogd.out")).unwrap();
+        let process = Background::spawn("rsyslogd", &mut cmd, &work.join("rsyslogd.out")).unwrap();
         let r = Rsyslogd {
             process,
             kern_log,
