@@ -804,3 +804,103 @@ fn daemon_follows_rotation_without_loss_or_repeat() {
     assert_eq!(probes as u64, written + scans);
     assert_eq!(records as u64, written + scans);
 }
+
+/// Beyond the seven: the daemon's other duties. A dry-run daemon decides without touching the
+/// set; SIGHUP with dry run switched off reloads the config and the next scanner (the
+/// attacker's IPv6 address) is banned for real; `run --once` meanwhile finds the lock taken
+/// (exit 75); after SIGTERM a restarted daemon resumes after its cursor, finds the live ban in
+/// the store and re-detects nothing.
+#[test]
+fn daemon_reloads_on_sighup_holds_the_lock_and_resumes() {
+    if !common::e2e_ready(
+        "daemon_reloads_on_sighup_holds_the_lock_and_resumes",
+        &["nft", "ip", "nmap", "kill"],
+    ) {
+        return;
+    }
+    let lab = lab("h");
+    let s = Setup::new(&format!("{KMSG_SOURCE}\n[ban]\ndry_run = true\n"));
+    let attacker = lab.attacker_v4.to_string();
+    let attacker6 = lab.attacker_v6.to_string();
+    s.setup(&lab.target);
+    let mut daemon = s.daemon(&lab.target);
+
+    let (_, closed, _, _, text) = nmap(&lab.attacker, &lab.target_v4.to_string(), SEED_PORTS);
+    assert_eq!(closed, 12, "{text}");
+    let needle = format!("[{attacker}/32 (dry run)]");
+    let decided = wait_for(Duration::from_secs(20), || {
+        daemon.output().contains(&needle).then_some(())
+    });
+    assert!(
+        decided.is_some(),
+        "no dry-run decision:\n{}",
+        daemon.output()
+    );
+    assert!(banned4(&lab.target).is_empty(), "dry run touched the set");
+
+    // While the daemon runs, a cron pass steps aside.
+    let locked = s.command(&lab.target, &["run", "--once"]).output().unwrap();
+    println!(
+        "run --once beside the daemon: {} {}",
+        locked.status,
+        String::from_utf8_lossy(&locked.stderr).trim()
+    );
+    assert_eq!(locked.status.code(), Some(75));
+
+    // Reload with dry run off.
+    s.write_config(KMSG_SOURCE);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let reloaded = wait_for(Duration::from_secs(20), || {
+        daemon
+            .output()
+            .contains("configuration reloaded")
+            .then_some(())
+    });
+    assert!(reloaded.is_some(), "no reload:\n{}", daemon.output());
+    let (_, closed, _, _, text) = nmap(&lab.attacker, &lab.target_v6.to_string(), SEED_PORTS);
+    assert_eq!(closed, 12, "{text}");
+    let scanned = Instant::now();
+    let banned = wait_for(Duration::from_secs(20), || {
+        lab::banned6(&lab.target).contains(&attacker6).then_some(())
+    });
+    assert!(
+        banned.is_some(),
+        "IPv6 scanner not banned after the reload:\n{}",
+        daemon.output()
+    );
+    println!("IPv6 ban {:?} after nmap ended", scanned.elapsed());
+    assert!(banned4(&lab.target).is_empty());
+
+    let status = daemon.stop().unwrap();
+    assert!(status.success(), "{status}:\n{}", daemon.output());
+    println!("first daemon:\n{}", daemon.output());
+    // Each LOG record of the two scans was parsed exactly once, across the reload.
+    let in_ring = lab::kmsg_records_with(&[&s.prefix, "SRC="]);
+    let parsed = s.daemon_parsed_since(jiff::Timestamp::UNIX_EPOCH);
+    println!("{in_ring} LOG records with the prefix in the ring; the daemon parsed {parsed}");
+    assert!(in_ring >= 24);
+    assert_eq!(parsed as usize, in_ring, "records lost or read twice");
+
+    // Restarted: the store's live ban is counted, and nothing read before is read again.
+    let restarted = jiff::Timestamp::now();
+    let mut again = s.daemon(&lab.target);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = again.stop().unwrap();
+    let out = again.output();
+    println!("second daemon:\n{out}");
+    assert!(status.success());
+    assert!(out.contains("1 live ban(s) in the store"), "{out}");
+    assert!(
+        !out.contains("finding(s)"),
+        "re-detected after a restart:\n{out}"
+    );
+    assert_eq!(
+        s.daemon_parsed_since(restarted),
+        0,
+        "the restarted daemon read old records again"
+    );
+}

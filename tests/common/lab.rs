@@ -148,7 +148,9 @@ impl Setup {
 
     /// Starts `portwarden daemon` in `ns` and waits until it says it follows its sources.
     pub fn daemon(&self, ns: &Netns) -> Background {
-        let log = self.dir().join(format!("daemon-{}.log", ns.name()));
+        let log = self
+            .dir()
+            .join(format!("daemon-{}.log", portwarden::netns::unique_tag()));
         let mut d = Background::spawn(
             "portwarden daemon",
             &mut self.command(ns, &["daemon"]),
@@ -167,6 +169,22 @@ impl Setup {
         assert!(ready.is_some(), "daemon not ready:\n{}", d.output());
         println!("daemon following its sources after {:?}", started.elapsed());
         d
+    }
+
+    /// LOG records the daemon parsed (the `probes` of its run records) in runs started at
+    /// `since` or later.
+    pub fn daemon_parsed_since(&self, since: jiff::Timestamp) -> u64 {
+        use portwarden::store::ReadStore as _;
+        let n: i64 = self
+            .store()
+            .connection()
+            .query_row(
+                "SELECT COALESCE(SUM(probes), 0) FROM runs WHERE mode = 'daemon' AND started_us >= ?1",
+                [since.as_microsecond()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        n as u64
     }
 
     /// The store, opened read-only-in-spirit (the caller only reads).
@@ -199,10 +217,10 @@ impl Summary {
     }
 }
 
-/// `nft -j list set inet portwarden banned4` in `ns`: the JSON text (empty if the set is gone).
-pub fn banned4_json(ns: &Netns) -> String {
+/// `nft -j list set inet portwarden SET` in `ns`: the JSON text (empty if the set is gone).
+pub fn set_json(ns: &Netns, set: &str) -> String {
     ns.command("nft")
-        .args(["-j", "list", "set", "inet", "portwarden", "banned4"])
+        .args(["-j", "list", "set", "inet", "portwarden", set])
         .stdin(Stdio::null())
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
@@ -211,7 +229,16 @@ pub fn banned4_json(ns: &Netns) -> String {
 
 /// The addresses (and prefixes, as `ADDR/LEN`) in `inet portwarden banned4` of `ns`.
 pub fn banned4(ns: &Netns) -> Vec<String> {
-    let text = banned4_json(ns);
+    set_elements(ns, "banned4")
+}
+
+/// The addresses (and prefixes) in `inet portwarden banned6` of `ns`.
+pub fn banned6(ns: &Netns) -> Vec<String> {
+    set_elements(ns, "banned6")
+}
+
+fn set_elements(ns: &Netns, set: &str) -> Vec<String> {
+    let text = set_json(ns, set);
     let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
         return Vec::new();
     };
@@ -240,20 +267,49 @@ pub fn banned4(ns: &Netns) -> Vec<String> {
     out
 }
 
-/// nmap `-sS -T3 -Pn -n -p PORTS` from `attacker`: (ports `filtered`, ports `closed`, ports
-/// `open`, how long it took, the grepable output).
+/// Records in the kernel ring (`/dev/kmsg`, read without blocking from its oldest record)
+/// whose message contains every one of `needles`.
+pub fn kmsg_records_with(needles: &[&str]) -> usize {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .unwrap();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut n = 0;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(len) => {
+                let rec = String::from_utf8_lossy(&buf[..len]);
+                if needles.iter().all(|x| rec.contains(x)) {
+                    n += 1;
+                }
+            }
+            // EPIPE: the ring overwrote the record we were at; go on with the next.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("reading /dev/kmsg: {e}"),
+        }
+    }
+    n
+}
+
+/// nmap `-sS -T3 -Pn -n -p PORTS` from `attacker` (with `-6` for an IPv6 target): (ports
+/// `filtered`, ports `closed`, ports `open`, how long it took, the grepable output).
 pub fn nmap(
     attacker: &Netns,
     target: &str,
     ports: &str,
 ) -> (usize, usize, usize, Duration, String) {
     let started = Instant::now();
-    let out = attacker
-        .run(
-            "nmap",
-            ["-sS", "-T3", "-Pn", "-n", "-p", ports, "-oG", "-", target],
-        )
-        .unwrap();
+    let mut args = vec!["-sS", "-T3", "-Pn", "-n", "-p", ports, "-oG", "-", target];
+    if target.contains(':') {
+        args.insert(0, "-6");
+    }
+    let out = attacker.run("nmap", &args).unwrap();
     let took = started.elapsed();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     // `Ports: 21/closed/tcp//ftp///, ...` and, for the rest, `Ignored State: filtered (12)`.
