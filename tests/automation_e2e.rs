@@ -105,6 +105,11 @@ fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
     println!("daemon output:\n{}", daemon.output());
     assert!(status.success(), "daemon exit: {status}");
     assert!(daemon.output().contains("stopped; state saved"));
+    // Every LOG record was parsed once (the rescans were dropped before the LOG rule).
+    let in_ring = lab::kmsg_records_with(&[&s.prefix, "SRC="]);
+    let parsed = s.daemon_parsed_since(jiff::Timestamp::UNIX_EPOCH);
+    println!("{in_ring} LOG records with the prefix in the ring; the daemon parsed {parsed}");
+    assert_eq!(parsed as usize, in_ring);
     let live = s
         .store()
         .live_bans(jiff::Timestamp::now())
