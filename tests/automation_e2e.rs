@@ -909,3 +909,126 @@ fn daemon_reloads_on_sighup_holds_the_lock_and_resumes() {
         "the restarted daemon read old records again"
     );
 }
+
+const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+
+/// Appends the entries of the export stream `text` to the journal file `journal`.
+fn append_journal(journal: &std::path::Path, export: &std::path::Path, text: &str) {
+    std::fs::write(export, text).unwrap();
+    let out = std::process::Command::new(JOURNAL_REMOTE)
+        .arg("-o")
+        .arg(journal)
+        .arg(export)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Test 7b: the daemon follows the journal (`journalctl --follow`): kernel entries appended
+/// while it runs are banned on, syslog entries of the same text are not even asked for, and
+/// an entry already read before a restart is not read again.
+#[test]
+fn daemon_follows_the_journal() {
+    if !common::e2e_ready(
+        "daemon_follows_the_journal",
+        &["nft", "ip", "journalctl", JOURNAL_REMOTE],
+    ) {
+        return;
+    }
+    let ns = Netns::create(&format!("pwjd{}", portwarden::netns::unique_tag())).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("remote.journal");
+    let prefix = format!("pwt{}: ", portwarden::netns::unique_tag());
+    let s = Setup::in_dir(
+        tmp,
+        prefix.clone(),
+        &format!(
+            "[[source]]\nkind = \"journal\"\nargs = [\"--directory={}\"]\n",
+            dir.display()
+        ),
+    );
+    s.setup(&ns);
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .replace('-', "");
+    let entries = |src: &str, transport: &str, ports: std::ops::Range<u32>| -> String {
+        let now = jiff::Timestamp::now().as_microsecond();
+        ports
+            .map(|p| {
+                export_entry(
+                    now + i64::from(p),
+                    &boot_id,
+                    transport,
+                    &log_body(&prefix, src, p, p),
+                )
+            })
+            .collect()
+    };
+    // The journal must exist before journalctl is asked to follow it.
+    append_journal(
+        &journal,
+        &s.dir().join("0.export"),
+        &entries("10.250.0.90", "kernel", 1..2),
+    );
+    let mut daemon = s.daemon(&ns);
+
+    append_journal(
+        &journal,
+        &s.dir().join("1.export"),
+        &format!(
+            "{}{}",
+            entries("10.250.0.88", "syslog", 1..13),
+            entries("10.250.0.77", "kernel", 21..24)
+        ),
+    );
+    append_journal(
+        &journal,
+        &s.dir().join("2.export"),
+        &entries("10.250.0.77", "kernel", 24..30),
+    );
+    let appended = Instant::now();
+    let banned = wait_for(Duration::from_secs(30), || {
+        banned4(&ns)
+            .contains(&"10.250.0.77".to_string())
+            .then_some(())
+    });
+    assert!(banned.is_some(), "not banned:\n{}", daemon.output());
+    println!(
+        "banned {:?} after the entries were appended",
+        appended.elapsed()
+    );
+    assert!(!banned4(&ns).contains(&"10.250.0.88".to_string()));
+    let status = daemon.stop().unwrap();
+    println!("daemon:\n{}", daemon.output());
+    assert!(status.success());
+    // 1 + 3 + 6 kernel entries, each parsed once.
+    assert_eq!(s.daemon_parsed_since(jiff::Timestamp::UNIX_EPOCH), 10);
+
+    let restarted = jiff::Timestamp::now();
+    let mut again = s.daemon(&ns);
+    append_journal(
+        &journal,
+        &s.dir().join("3.export"),
+        &entries("10.250.0.91", "kernel", 40..42),
+    );
+    // Nothing is banned on: wait for the daemon's periodic checkpoint to record the reads.
+    let seen = wait_for(Duration::from_secs(30), || {
+        (s.daemon_parsed_since(restarted) >= 2).then_some(())
+    });
+    assert!(seen.is_some(), "new entries not read:\n{}", again.output());
+    let status = again.stop().unwrap();
+    println!("restarted daemon:\n{}", again.output());
+    assert!(status.success());
+    assert_eq!(
+        s.daemon_parsed_since(restarted),
+        2,
+        "after a restart, only the 2 new entries"
+    );
+}
