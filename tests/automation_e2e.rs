@@ -134,10 +134,11 @@ fn run_once_over_rsyslog_kern_log_bans_the_seed_scan() {
         return;
     }
     let lab = lab("r");
-    let tmp = tempfile::tempdir().unwrap();
-    let prefix = format!("pwt{}: ", portwarden::netns::unique_tag());
-    let rsyslogd = Rsyslogd::start(tmp.path(), &prefix);
-    let s = Setup::in_dir(tmp, prefix.clone(), &file_source(&rsyslogd.kern_log));
+    // Declared before rsyslogd, so that rsyslogd is stopped before its directory is removed.
+    let s = Setup::new("");
+    let prefix = s.prefix.clone();
+    let rsyslogd = Rsyslogd::start(s.dir(), &prefix);
+    s.write_config(&file_source(&rsyslogd.kern_log));
     let target = lab.target_v4.to_string();
     let attacker = lab.attacker_v4.to_string();
     s.setup(&lab.target);
@@ -310,14 +311,11 @@ fn forged_records_ban_nobody() {
         return;
     }
     let lab = lab("f");
-    let tmp = tempfile::tempdir().unwrap();
-    let prefix = format!("pwt{}: ", portwarden::netns::unique_tag());
-    let rsyslogd = Rsyslogd::start(tmp.path(), &prefix);
-    let s = Setup::in_dir(
-        tmp,
-        prefix.clone(),
-        &format!("{KMSG_SOURCE}\n{}", file_source(&rsyslogd.kern_log)),
-    );
+    let s = Setup::new("");
+    let prefix = s.prefix.clone();
+    let rsyslogd = Rsyslogd::start(s.dir(), &prefix);
+    let sources = format!("{KMSG_SOURCE}\n{}", file_source(&rsyslogd.kern_log));
+    s.write_config(&sources);
     s.setup(&lab.target);
     let forger = "10.250.0.66";
 
@@ -370,8 +368,13 @@ fn forged_records_ban_nobody() {
     assert_eq!(summary.num("parsed"), 0);
     assert_eq!(summary.rejected("untrusted"), 20, "{}", summary.0);
     assert!(banned4(&lab.target).is_empty());
-    let human = s.run(&lab.target, &["run", "--once"]);
-    println!("{}", String::from_utf8_lossy(&human.stdout).trim());
+    // The cron log's line says so too (a fresh state reads the same records again).
+    let fresh = Setup::in_dir(tempfile::tempdir().unwrap(), prefix.clone(), &sources);
+    let human = fresh.run(&lab.target, &["run", "--once"]);
+    let line = String::from_utf8_lossy(&human.stdout).trim().to_string();
+    println!("{line}");
+    assert!(line.contains("untrusted=20"), "{line}");
+    assert!(line.contains(" 0 ban(s)"), "{line}");
 
     // The syslog file holds all 40, with the very header of a kernel line: nothing in it tells
     // them apart, which is why the file source warns about /var/log/syslog and the docs point
