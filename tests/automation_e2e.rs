@@ -78,6 +78,17 @@ fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
         "ban in the kernel set {:?} after nmap ended",
         scanned.elapsed()
     );
+    // The element expires in the kernel: the default first ban is 1 h.
+    let set: serde_json::Value =
+        serde_json::from_str(&lab::set_json(&lab.target, "banned4")).unwrap();
+    let timeouts: Vec<u64> = set["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| i["set"]["elem"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["elem"]["timeout"].as_u64())
+        .collect();
+    assert_eq!(timeouts, vec![3600], "{set}");
 
     let (filtered, closed, _, _, text) = nmap(&lab.attacker, &target, SEED_PORTS);
     assert_eq!((filtered, closed), (12, 0), "after the ban:\n{text}");
