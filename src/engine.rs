@@ -278,9 +278,7 @@ impl Engine {
         {
             return;
         }
-        self.served = ServedPorts::from_config(&self.config.detect);
-        self.served_read_at = Instant::now();
-        self.detector.set_served(self.served.clone());
+        self.refresh_served_ports();
     }
 
     pub fn has_pending(&self) -> bool {
@@ -423,11 +421,22 @@ impl Engine {
         })
     }
 
-    /// At most one read of `/proc/net/{tcp,tcp6,udp,udp6}` per this interval: a service is
-    /// known as served from 250 ms after it started listening, and a flood of probes to closed
-    /// ports costs at most four reads a second.
+    /// At most one read of `/proc/net/{tcp,tcp6,udp,udp6}` per this interval when probes reach
+    /// ports not known as served: a service is known as served from 250 ms after it started
+    /// listening, and a flood of probes to closed ports costs at most four reads a second.
     pub const SERVED_REFRESH: Duration = Duration::from_millis(250);
 
-    /// How long a record may wait in the daemon before its finding is decided: none.
+    /// How often the daemon saves cursors and detector state when nothing was detected (a
+    /// finding is decided and saved at once).
     pub const DAEMON_CHECKPOINT: SignedDuration = SignedDuration::from_secs(10);
+
+    /// Re-read which ports this host serves (`/proc/net`): a service started after the daemon
+    /// must count as served, or its clients' first connections would look like failures.
+    /// The daemon also calls this now and then, so that a port that stopped being served
+    /// counts as closed again (a newly served one is noticed at once, see the module doc).
+    pub fn refresh_served_ports(&mut self) {
+        self.served = ServedPorts::from_config(&self.config.detect);
+        self.served_read_at = Instant::now();
+        self.detector.set_served(self.served.clone());
+    }
 }

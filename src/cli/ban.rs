@@ -30,13 +30,9 @@ use crate::store::{
     reconcile,
 };
 
-/// The one place the CLI makes the real firewall (nftables, from `[firewall]` and the LOG
-/// prefixes of `[log]`). Integration point with `enforce::nft`.
+/// The real firewall behind the trait, for the commands that only need the trait.
 pub fn firewall(ctx: &Context) -> Box<dyn Firewall> {
-    Box::new(crate::enforce::nft::NftFirewall::new(
-        &ctx.config.firewall,
-        &ctx.config.log.prefixes,
-    ))
+    Box::new(super::setup::firewall(ctx))
 }
 
 /// Errors of the operator commands.

@@ -33,6 +33,8 @@ pub struct Args {}
 
 /// How often the daemon checks that its table is still in the kernel.
 pub const TABLE_CHECK: Duration = Duration::from_secs(2);
+/// How often the daemon re-reads the ports this host serves.
+pub const SERVED_PORTS_REFRESH: Duration = Duration::from_secs(30);
 /// How long a reader blocks before it looks at the stop flag.
 const READER_WAIT: Duration = Duration::from_millis(250);
 
@@ -285,6 +287,7 @@ fn serve(
 ) -> anyhow::Result<()> {
     let mut last_checkpoint = Instant::now();
     let mut last_table_check = Instant::now();
+    let mut last_served_refresh = Instant::now();
     let checkpoint_every = Duration::from_secs(Engine::DAEMON_CHECKPOINT.as_secs() as u64);
     while !term.load(Ordering::Relaxed) && !hup.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(200)) {
@@ -307,6 +310,10 @@ fn serve(
         if last_checkpoint.elapsed() >= checkpoint_every {
             session.checkpoint(engine, ids)?;
             last_checkpoint = Instant::now();
+        }
+        if last_served_refresh.elapsed() >= SERVED_PORTS_REFRESH {
+            last_served_refresh = Instant::now();
+            engine.refresh_served_ports();
         }
         if last_table_check.elapsed() >= TABLE_CHECK {
             last_table_check = Instant::now();

@@ -20,7 +20,9 @@ pub struct SetupArgs {
     pub dry_run: bool,
 }
 
-fn firewall(ctx: &Context) -> NftFirewall {
+/// The one place the CLI makes the real firewall: nftables, from `[firewall]` and the LOG
+/// prefixes of `[log]`.
+pub fn firewall(ctx: &Context) -> NftFirewall {
     NftFirewall::new(&ctx.config.firewall, &ctx.config.log.prefixes)
 }
 

@@ -1,0 +1,227 @@
+//! The decide stage against a real host view and a real kernel set, in a namespace: the
+//! allowlist holds for the target's default gateway, its own addresses and its resolvers (an
+//! nmap decoy scan can name any of them), and the ban-rate cap holds under a burst of scanners.
+//!
+//! The records come from a kern.log-style file that the test writes (kernel-tagged lines are
+//! trusted from a file source), so that the sources can be addresses no packet could carry
+//! (the target's own), and so that the test controls exactly how many scanners there are.
+//! `portwarden setup` and `run --once` run inside the target namespace: the allowlist is read
+//! from that namespace's /proc/net and the bans land in that namespace's table.
+
+mod common;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use portwarden::netns::{Lab, unique_tag};
+
+const PORTS: [u16; 12] = [21, 22, 23, 25, 53, 80, 110, 135, 139, 443, 445, 3389];
+
+/// Kernel-tagged LOG lines of a 12-port SYN scan from `src` to `dst`, stamped now.
+fn scan_lines(prefix: &str, src: IpAddr, dst: IpAddr) -> String {
+    let now = jiff::Timestamp::now();
+    let stamp = now.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00");
+    let mut out = String::new();
+    for (i, port) in PORTS.iter().enumerate() {
+        let (ipver, rest) = match src {
+            IpAddr::V4(_) => ("", format!("LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID={i}")),
+            IpAddr::V6(_) => ("", "LEN=64 TC=0 HOPLIMIT=255 FLOWLBL=0".to_string()),
+        };
+        let (s, d) = (expand(src), expand(dst));
+        out.push_str(&format!(
+            "{stamp} target kernel: [  635.{i:06}] {prefix}{ipver}IN=vt OUT= MAC=be:9f:a3:6c:b5:1c:fe:41:27:a3:2a:4d:08:00 SRC={s} DST={d} {rest} PROTO=TCP SPT=44285 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0 \n"
+        ));
+    }
+    out
+}
+
+/// The kernel prints IPv6 addresses fully expanded.
+fn expand(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => a
+            .segments()
+            .iter()
+            .map(|s| format!("{s:04x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    }
+}
+
+struct Target<'a> {
+    lab: &'a Lab,
+    config: std::path::PathBuf,
+}
+
+impl Target<'_> {
+    fn portwarden(&self, args: &[&str]) -> (bool, String) {
+        let out = self
+            .lab
+            .target
+            .command(common::bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("PORTWARDEN_STATE_DIR")
+            .env_remove("PORTWARDEN_CONFIG")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    fn banned(&self, set: &str) -> String {
+        let out = self
+            .lab
+            .target
+            .run("nft", ["list", "set", "inet", "portwarden", set])
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn setup<'a>(lab: &'a Lab, dir: &Path, extra: &str) -> (Target<'a>, String, std::path::PathBuf) {
+    let prefix = format!("pwt{}: ", unique_tag());
+    let log = dir.join("kern.log");
+    std::fs::write(&log, "").unwrap();
+    let config = dir.join("portwarden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[log]\nprefix = \"{prefix}\"\n[[source]]\nkind = \"file\"\npath = \"{}\"\n{extra}",
+            dir.join("state").display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let target = Target { lab, config };
+    let (ok, out) = target.portwarden(&["setup"]);
+    assert!(ok, "setup: {out}");
+    (target, prefix, log)
+}
+
+fn resolvers() -> Vec<IpAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn gateway_own_addresses_and_resolvers_are_never_banned() {
+    if !common::e2e_ready(
+        "gateway_own_addresses_and_resolvers_are_never_banned",
+        &["nft", "ip"],
+    ) {
+        return;
+    }
+    let lab = Lab::create("allow").unwrap();
+    // The attacker's address is the target's default gateway (IPv4 and IPv6).
+    lab.target
+        .run("ip", ["route", "add", "default", "via", "10.250.0.2"])
+        .unwrap();
+    lab.target
+        .run(
+            "ip",
+            ["-6", "route", "add", "default", "via", "fd00:250::2"],
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (target, prefix, log) = setup(&lab, dir.path(), "");
+
+    let control: IpAddr = "198.51.100.9".parse().unwrap();
+    let mut protected: Vec<IpAddr> = vec![
+        lab.attacker_ip(false), // gateway
+        lab.attacker_ip(true),  // IPv6 gateway
+        lab.target_ip(false),   // own address (a decoy can name it)
+        lab.target_ip(true),
+        "127.0.0.1".parse().unwrap(),
+    ];
+    protected.extend(resolvers().into_iter().take(2));
+    let mut lines = String::new();
+    for src in protected.iter().chain([&control]) {
+        let dst = if src.is_ipv6() {
+            lab.target_ip(true)
+        } else {
+            lab.target_ip(false)
+        };
+        lines.push_str(&scan_lines(&prefix, *src, dst));
+    }
+    std::fs::write(&log, lines).unwrap();
+
+    let (ok, out) = target.portwarden(&["run", "--once"]);
+    assert!(ok, "run --once: {out}");
+    println!("{out}");
+    assert!(
+        out.contains(&format!("{} allowlisted", protected.len())),
+        "{out}"
+    );
+    let (v4, v6) = (target.banned("banned4"), target.banned("banned6"));
+    assert!(
+        v4.contains("198.51.100.9"),
+        "the control scanner must be banned: {v4}"
+    );
+    for p in &protected {
+        assert!(
+            !v4.contains(&p.to_string()) && !v6.contains(&p.to_string()),
+            "{p} was banned: {v4}{v6}"
+        );
+    }
+}
+
+#[test]
+fn the_ban_rate_cap_holds_under_a_burst_of_scanners() {
+    if !common::e2e_ready(
+        "the_ban_rate_cap_holds_under_a_burst_of_scanners",
+        &["nft", "ip"],
+    ) {
+        return;
+    }
+    let lab = Lab::create("ratecap").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (target, prefix, log) = setup(
+        &lab,
+        dir.path(),
+        "[ban]\nmax_bans_per_minute = 5\nallowlist_host = false\n",
+    );
+    // 30 scanners, each in its own /24 so that no prefix escalation folds them together.
+    let mut lines = String::new();
+    for i in 1..=30u8 {
+        lines.push_str(&scan_lines(
+            &prefix,
+            IpAddr::from([100, 64, i, 7]),
+            lab.target_ip(false),
+        ));
+    }
+    std::fs::write(&log, lines).unwrap();
+
+    let (ok, out) = target.portwarden(&["run", "--once"]);
+    assert!(ok, "run --once: {out}");
+    println!("{out}");
+    assert!(out.contains("30 finding(s), 5 ban(s)"), "{out}");
+    assert!(out.contains("25 rate-limited"), "{out}");
+    let v4 = target.banned("banned4");
+    let elements = v4.matches("100.64.").count();
+    assert_eq!(
+        elements, 5,
+        "exactly the cap must be in the kernel set: {v4}"
+    );
+
+    // `list` shows the same 5 bans, in the kernel and in the store alike.
+    let (ok, list) = target.portwarden(&["list", "--json"]);
+    assert!(ok, "{list}");
+    let listing: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let bans = listing["bans"].as_array().unwrap();
+    assert_eq!(bans.len(), 5, "{list}");
+    assert!(
+        bans.iter()
+            .all(|b| b["in_kernel"] == true && b["in_store"] == true),
+        "{list}"
+    );
+}
