@@ -16,10 +16,13 @@
 //!    indistinguishable from kernel lines (the documented reason not to read it).
 //! 5. rotation by rename and by copytruncate between `run --once` passes: every record read
 //!    exactly once.
+//! 5b. the same rotations while the daemon follows the file.
 //! 6. a scan split across two `run --once` passes is caught by the second.
 //! 7. the journal source against the real `journalctl` on a journal file made by
 //!    `systemd-journal-remote`: kernel entries count, syslog ones are refused, the cursor
-//!    resumes exactly.
+//!    resumes exactly; 7b. the daemon following it (`journalctl --follow`).
+//! 8. the daemon's SIGHUP reload, its lock (a cron pass beside it exits 75), and a restart that
+//!    resumes after its cursor (each ring record parsed exactly once).
 //!
 //! No timed assertions: timings are printed. Deadlines (20-60 s) only stop a test that would
 //! otherwise hang.
