@@ -16,7 +16,7 @@
 //!    indistinguishable from kernel lines (the documented reason not to read it).
 //! 5. rotation by rename and by copytruncate between `run --once` passes: every record read
 //!    exactly once.
-//! 5b. the same rotations while the daemon follows the file.
+//!    5b: the same rotations while the daemon follows the file.
 //! 6. a scan split across two `run --once` passes is caught by the second.
 //! 7. the journal source against the real `journalctl` on a journal file made by
 //!    `systemd-journal-remote`: kernel entries count, syslog ones are refused, the cursor
