@@ -16,6 +16,11 @@
 //! before the commit, the next run re-detects the scan and finds the kernel element already
 //! there (a ban is idempotent). Nothing is lost and nothing is banned twice in the store.
 //!
+//! Served ports are read from `/proc/net` at open and read again (at most once per
+//! [`Engine::SERVED_REFRESH`]) when a probe reaches a port not known as served: a service
+//! started after the daemon must not turn its first clients into failed probes, and a pass that
+//! only sees served ports never rereads the tables.
+//!
 //! Findings far older than the ban they would earn (a first run over a week of kmsg history) are
 //! recorded in the log but not banned: banning today for a scan last week protects nothing and
 //! surprises the operator.
@@ -23,6 +28,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use jiff::{SignedDuration, Timestamp};
@@ -34,7 +40,7 @@ use crate::decide::{BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
 use crate::enforce::{Firewall, TableState};
 use crate::parse::{ParseContext, ParseStats, Parser, Reject};
-use crate::record::{Finding, Record};
+use crate::record::{Finding, Probe, Proto, Record};
 use crate::source::{self, Cursor, Mode, ReadStats, Source};
 use crate::store::{ReadStore, ReconcileReport, RunRecord, Store, reconcile};
 
@@ -145,6 +151,9 @@ pub struct Engine {
     config: Config,
     parser: Parser,
     detector: PortScanDetector,
+    /// The detector's served ports, and when they were read.
+    served: ServedPorts,
+    served_read_at: Instant,
     allowlist: HostAllowlist,
     store: Store,
     firewall: Box<dyn Firewall>,
@@ -165,19 +174,22 @@ impl Engine {
         let store = Store::open(state_dir)
             .with_context(|| format!("opening the store in {}", state_dir.display()))?;
         let served = ServedPorts::from_config(&config.detect);
+        let served_read_at = Instant::now();
         let detector = match store.detector_state()? {
             Some(text) => match serde_json::from_str::<DetectorState>(&text) {
-                Ok(state) => PortScanDetector::restore(&config.detect, served, state),
+                Ok(state) => PortScanDetector::restore(&config.detect, served.clone(), state),
                 Err(e) => {
                     tracing::warn!("stored detector state is unreadable ({e}); starting afresh");
-                    PortScanDetector::new(&config.detect, served)
+                    PortScanDetector::new(&config.detect, served.clone())
                 }
             },
-            None => PortScanDetector::new(&config.detect, served),
+            None => PortScanDetector::new(&config.detect, served.clone()),
         };
         let mut engine = Engine {
             parser: Parser::new(&config.log, ParseContext::system()),
             detector,
+            served,
+            served_read_at,
             allowlist: HostAllowlist::from_config(&config.ban),
             store,
             firewall,
@@ -237,6 +249,7 @@ impl Engine {
         let result = self.parser.parse(record);
         self.stats.count(&result);
         let probe = result.ok()?;
+        self.refresh_served_for(&probe);
         let finding = self.detector.observe(&probe)?;
         tracing::info!(
             source = %finding.source,
@@ -247,6 +260,25 @@ impl Engine {
         );
         self.pending.push(finding);
         self.pending.last()
+    }
+
+    /// Read the served ports again if `probe` reaches a port not known as served and the last
+    /// read is older than [`Engine::SERVED_REFRESH`] (see the module doc).
+    fn refresh_served_for(&mut self, probe: &Probe) {
+        if !self.config.detect.served_ports_from_proc {
+            return;
+        }
+        let port = match probe.proto {
+            Proto::Tcp | Proto::Udp | Proto::Sctp => probe.dport,
+            Proto::Icmp | Proto::Icmpv6 | Proto::Other(_) => None,
+        };
+        let Some(port) = port else { return };
+        if self.served.is_served(probe.proto, port)
+            || self.served_read_at.elapsed() < Self::SERVED_REFRESH
+        {
+            return;
+        }
+        self.refresh_served_ports();
     }
 
     pub fn has_pending(&self) -> bool {
@@ -396,14 +428,22 @@ impl Engine {
         })
     }
 
+    /// At most one read of `/proc/net/{tcp,tcp6,udp,udp6}` per this interval when probes reach
+    /// ports not known as served: a service is known as served from 250 ms after it started
+    /// listening, and a flood of probes to closed ports costs at most four reads a second.
+    pub const SERVED_REFRESH: Duration = Duration::from_millis(250);
+
     /// How often the daemon saves cursors and detector state when nothing was detected (a
     /// finding is decided and saved at once).
     pub const DAEMON_CHECKPOINT: SignedDuration = SignedDuration::from_secs(10);
 
     /// Re-read which ports this host serves (`/proc/net`): a service started after the daemon
     /// must count as served, or its clients' first connections would look like failures.
+    /// The daemon also calls this now and then, so that a port that stopped being served
+    /// counts as closed again (a newly served one is noticed at once, see the module doc).
     pub fn refresh_served_ports(&mut self) {
-        self.detector
-            .set_served(ServedPorts::from_config(&self.config.detect));
+        self.served = ServedPorts::from_config(&self.config.detect);
+        self.served_read_at = Instant::now();
+        self.detector.set_served(self.served.clone());
     }
 }

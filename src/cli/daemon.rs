@@ -177,14 +177,16 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
         drop(tx);
         let ids = readers.ids.clone();
         eprintln!("portwarden daemon: following {}", ids.join(", "));
-        let outcome = serve(&mut engine, &rx, &ids, &term, &hup);
+        let mut session = Session::new(ids.len());
+        let outcome = serve(&mut engine, &rx, &ids, &term, &hup, &mut session);
         readers.stop();
-        // Whatever the readers sent before they stopped is processed and saved.
-        let mut tail = Session::new(ids.len());
+        // Whatever the readers sent before they stopped is processed and saved, with the
+        // cursors and counts of the session still open: dropping those would make the next
+        // start (or the reloaded readers) read those records again.
         while let Ok(m) = rx.try_recv() {
-            tail.handle(&mut engine, m, &ids);
+            session.handle(&mut engine, m, &ids);
         }
-        tail.checkpoint(&mut engine, &ids)?;
+        session.checkpoint(&mut engine, &ids)?;
         outcome?;
         if term.load(Ordering::Relaxed) {
             eprintln!("portwarden daemon: stopped; state saved");
@@ -281,8 +283,8 @@ fn serve(
     ids: &[String],
     term: &AtomicBool,
     hup: &AtomicBool,
+    session: &mut Session,
 ) -> anyhow::Result<()> {
-    let mut session = Session::new(ids.len());
     let mut last_checkpoint = Instant::now();
     let mut last_table_check = Instant::now();
     let mut last_served_refresh = Instant::now();

@@ -47,3 +47,6 @@ pub fn e2e_ready(test: &str, tools: &[&str]) -> bool {
     eprintln!("SKIPPED {why} (set PORTWARDEN_E2E=1 to make this a failure)");
     false
 }
+
+/// Parts of the automation end-to-end tests (rsyslogd, daemon, config, nmap).
+pub mod lab;
