@@ -1049,3 +1049,59 @@ fn daemon_follows_the_journal() {
         "after a restart, only the 2 new entries"
     );
 }
+
+/// Test 9: a real `nmap -T1` (a probe every 15 s) of the seed lab's 12 ports is banned by the
+/// daemon before the scan ends: no fast-window rule can see it, the sequential and slow rules
+/// must. The scan would take about 3 minutes; the test stops it once the ban is in.
+#[test]
+fn daemon_bans_a_t1_scan_before_it_ends() {
+    if !common::e2e_ready(
+        "daemon_bans_a_t1_scan_before_it_ends",
+        &["nft", "ip", "nmap"],
+    ) {
+        return;
+    }
+    let lab = lab("t1");
+    let s = Setup::new(KMSG_SOURCE);
+    let target = lab.target_v4.to_string();
+    let attacker = lab.attacker_v4.to_string();
+    s.setup(&lab.target);
+    let daemon = s.daemon(&lab.target);
+
+    let log = s.dir().join("nmap-t1.log");
+    let mut scan = common::daemons::Background::spawn(
+        "nmap -T1",
+        lab.attacker
+            .command("nmap")
+            .args(["-sS", "-T1", "-Pn", "-n", "-p", SEED_PORTS, &target]),
+        &log,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let banned = wait_for(Duration::from_secs(240), || {
+        if let Some(status) = scan.exited() {
+            panic!(
+                "nmap -T1 ended ({status}) before the ban:\n{}\ndaemon:\n{}",
+                scan.output(),
+                daemon.output()
+            );
+        }
+        banned4(&lab.target).contains(&attacker).then_some(())
+    });
+    assert!(banned.is_some(), "not banned; daemon:\n{}", daemon.output());
+    let records = lab::kmsg_records_with(&[&s.prefix, "SRC="]);
+    println!(
+        "nmap -T1 banned {:?} after it started, after {records} LOG records, with the scan still running",
+        started.elapsed()
+    );
+    assert!(scan.exited().is_none(), "the scan must still be running");
+    assert!(
+        records < SEED_PORTS.split(',').count(),
+        "banned only after all 12 probes"
+    );
+    let finding = daemon.output();
+    assert!(
+        finding.contains("kind=sequential") || finding.contains("kind=slow_scan"),
+        "a -T1 scan is caught by the slow rules:\n{finding}"
+    );
+}
