@@ -84,7 +84,7 @@ pub fn firewall_status(table: String, fw: &mut dyn Firewall) -> FirewallStatus {
         Ok(TableState::Missing) => {
             s.state = Some("missing".into());
             s.hint =
-                Some("run `portwarden setup` (the next `run` or `ban` also recreates it)".into());
+                Some("run `portwarden setup` (`run --once` and the daemon also recreate it)".into());
         }
         Ok(TableState::Incomplete(what)) => {
             s.state = Some(format!("incomplete: {what}"));
