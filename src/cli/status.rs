@@ -83,8 +83,9 @@ pub fn firewall_status(table: String, fw: &mut dyn Firewall) -> FirewallStatus {
         Err(e) => s.error = Some(e.to_string()),
         Ok(TableState::Missing) => {
             s.state = Some("missing".into());
-            s.hint =
-                Some("run `portwarden setup` (`run --once` and the daemon also recreate it)".into());
+            s.hint = Some(
+                "run `portwarden setup` (`run --once` and the daemon also recreate it)".into(),
+            );
         }
         Ok(TableState::Incomplete(what)) => {
             s.state = Some(format!("incomplete: {what}"));
