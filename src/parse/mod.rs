@@ -46,16 +46,17 @@ pub struct ParseContext {
 }
 
 impl ParseContext {
-    /// Now, the system zone, and the boot time as now minus `/proc/uptime`.
+    /// Now, the system zone, and the boot time as now minus CLOCK_MONOTONIC (the clock of the
+    /// printk stamps; see [`monotonic_since_boot`]).
     ///
-    /// Without `/proc/uptime` the boot time is taken as now (kmsg times are then wrong, which is
+    /// Without that clock the boot time is taken as now (kmsg times are then wrong, which is
     /// logged); never an error, so that reading files works anywhere.
     pub fn system() -> ParseContext {
         let now = Timestamp::now();
-        let boot_time = match read_uptime() {
+        let boot_time = match monotonic_since_boot() {
             Some(up) => now.checked_sub(up).unwrap_or(now),
             None => {
-                tracing::warn!("cannot read /proc/uptime: kmsg and dmesg times will be off");
+                tracing::warn!("cannot read CLOCK_MONOTONIC: kmsg and dmesg times will be off");
                 now
             }
         };
@@ -67,10 +68,18 @@ impl ParseContext {
     }
 }
 
-fn read_uptime() -> Option<SignedDuration> {
-    let text = std::fs::read_to_string("/proc/uptime").ok()?;
-    let secs: f64 = text.split_whitespace().next()?.parse().ok()?;
-    SignedDuration::try_from_secs_f64(secs).ok()
+/// Time since boot on the clock printk stamps use. The kernel stamps records with
+/// `local_clock()`, which, like CLOCK_MONOTONIC and unlike `/proc/uptime` (CLOCK_BOOTTIME), stops
+/// while the machine is suspended: wall time minus this is the boot time that turns a stamp back
+/// into wall time, also on a laptop that has slept.
+fn monotonic_since_boot() -> Option<SignedDuration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass, which lives on our stack.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (rc == 0).then(|| SignedDuration::new(ts.tv_sec, ts.tv_nsec as i32))
 }
 
 /// Why a record does not count.
