@@ -47,7 +47,7 @@ pub struct ParseContext {
 
 impl ParseContext {
     /// Now, the system zone, and the boot time as now minus CLOCK_MONOTONIC (the clock of the
-    /// printk stamps; see [`monotonic_since_boot`]).
+    /// printk stamps; see `monotonic_since_boot`).
     ///
     /// Without that clock the boot time is taken as now (kmsg times are then wrong, which is
     /// logged); never an error, so that reading files works anywhere.
