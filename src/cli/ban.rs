@@ -473,7 +473,7 @@ pub(crate) fn open_store(ctx: &Context) -> anyhow::Result<Store> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::memory_firewall::MemoryFirewall;
+    use crate::enforce::FakeFirewall;
     use crate::store::tests::{net, ts};
 
     fn allowlist() -> HostAllowlist {
@@ -515,7 +515,7 @@ mod tests {
     #[test]
     fn manual_ban_without_a_table_says_to_run_setup() {
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         let err = ban_target(
             Some(&mut fw),
             &mut store,
@@ -528,14 +528,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, OperatorError::NoTable), "{err}");
-        assert_eq!(fw.setups, 0);
+        assert_eq!(fw.setup_calls(), 0);
         assert!(store.active_bans().unwrap().is_empty());
     }
 
     #[test]
     fn manual_ban_reconciles_enforces_and_records() {
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         let out = ban_target(
@@ -552,9 +552,9 @@ mod tests {
         assert!(out.enforced && !out.replaced);
         assert_eq!(out.until, Some(ts("2026-11-25T01:00:00Z")));
         // Set up once above; the ban itself never runs setup.
-        assert_eq!(fw.setups, 1);
+        assert_eq!(fw.setup_calls(), 1);
         assert_eq!(
-            fw.timeout_of(net("198.51.100.0/24")),
+            fw.timeout_of(&net("198.51.100.0/24")),
             Some(Some(SignedDuration::from_hours(2)))
         );
         let bans = store.live_bans(now).unwrap();
@@ -574,13 +574,13 @@ mod tests {
         .unwrap();
         assert!(again.replaced);
         assert_eq!(store.live_bans(now).unwrap().len(), 1);
-        assert_eq!(fw.timeout_of(net("198.51.100.0/24")), Some(None));
+        assert_eq!(fw.timeout_of(&net("198.51.100.0/24")), Some(None));
     }
 
     #[test]
     fn manual_ban_respects_the_allowlist_unless_forced() {
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         let err = ban_target(
@@ -596,7 +596,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, OperatorError::Allowlisted { .. }), "{err}");
         assert!(err.to_string().contains("--force"));
-        assert_eq!(fw.ban_calls, 0);
+        assert_eq!(fw.ban_calls(), 0);
         ban_target(
             Some(&mut fw),
             &mut store,
@@ -608,13 +608,13 @@ mod tests {
             now,
         )
         .unwrap();
-        assert_eq!(fw.elements.len(), 1);
+        assert_eq!(fw.elements().len(), 1);
     }
 
     #[test]
     fn unban_lifts_kernel_and_store_and_names_a_covering_prefix() {
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         for t in ["198.51.100.7", "203.0.113.0/24", "203.0.113.9"] {
@@ -632,7 +632,7 @@ mod tests {
         }
         let out = unban_target(Some(&mut fw), &mut store, net("198.51.100.7"), now).unwrap();
         assert_eq!(out.lifted_in_store, 1);
-        assert_eq!(fw.timeout_of(net("198.51.100.7")), None);
+        assert_eq!(fw.timeout_of(&net("198.51.100.7")), None);
         let out = unban_target(Some(&mut fw), &mut store, net("203.0.113.9"), now).unwrap();
         assert_eq!(out.still_covered_by, Some(net("203.0.113.0/24")));
         // Unbanning what is not banned is not an error.
@@ -643,7 +643,7 @@ mod tests {
     #[test]
     fn import_bans_in_one_batch_and_reports_the_rest() {
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         fw.setup().unwrap(); // operator commands need the table (see require_table)
         let now = ts("2026-11-24T23:00:00Z");
         ban_target(
@@ -680,7 +680,8 @@ mod tests {
         assert_eq!(report.invalid, [(3, "junk".to_string())]);
         assert_eq!(report.duplicates, 1);
         assert_eq!(
-            fw.ban_calls, 2,
+            fw.ban_calls(),
+            2,
             "one for the earlier ban, one batch for the import"
         );
         assert_eq!(store.live_bans(now).unwrap().len(), 3);

@@ -161,8 +161,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::memory_firewall::MemoryFirewall;
-    use crate::enforce::{BanElement, Firewall};
+    use crate::enforce::{BanElement, FakeFirewall, Firewall};
     use crate::record::Ban;
     use crate::store::Store;
     use crate::store::tests::{net, ts};
@@ -183,7 +182,7 @@ mod tests {
             tx.record_ban(&ban, BanOrigin::Manual, false).unwrap();
         }
         tx.commit().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         fw.setup().unwrap();
         fw.ban(&[
             BanElement {

@@ -228,14 +228,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::memory_firewall::MemoryFirewall;
-    use crate::enforce::BanElement;
+    use crate::enforce::{BanElement, FakeFirewall};
     use crate::store::Store;
     use crate::store::tests::{net, ts};
 
     #[test]
     fn firewall_states_and_hints() {
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         let s = firewall_status("inet portwarden".into(), &mut fw);
         assert_eq!(s.state.as_deref(), Some("missing"));
         assert!(!s.ready && s.hint.unwrap().contains("portwarden setup"));
@@ -258,10 +257,7 @@ mod tests {
         let s = firewall_status("inet portwarden".into(), &mut fw);
         assert!(s.ready);
         assert_eq!((s.elements_v4, s.elements_v6), (Some(2), Some(1)));
-        let mut denied = MemoryFirewall {
-            fail_with_not_permitted: true,
-            ..Default::default()
-        };
+        let mut denied = FakeFirewall::not_permitted();
         let s = firewall_status("inet portwarden".into(), &mut denied);
         assert!(s.error.unwrap().contains("root"));
     }

@@ -43,8 +43,6 @@ use crate::record::{Ban, Finding};
 use crate::store::{BanOrigin, FindingOutcome, ReadStore, StoreError, StoreTx};
 
 pub mod allowlist;
-#[cfg(test)]
-pub(crate) mod memory_firewall;
 
 pub use allowlist::{AllowReason, HostAllowlist};
 
@@ -317,9 +315,9 @@ pub fn enforce(fw: &mut dyn Firewall, decisions: &[BanDecision]) -> Result<usize
 
 #[cfg(test)]
 mod tests {
-    use super::memory_firewall::MemoryFirewall;
     use super::*;
     use crate::clock::FakeClock;
+    use crate::enforce::FakeFirewall;
     use crate::store::Store;
     use crate::store::tests::{finding, net, ts};
 
@@ -363,7 +361,7 @@ mod tests {
     fn run(
         decider: &mut Decider<'_>,
         store: &mut Store,
-        fw: &mut MemoryFirewall,
+        fw: &mut FakeFirewall,
         findings: &[Finding],
     ) -> Vec<BanDecision> {
         let mut tx = store.transaction().unwrap();
@@ -372,7 +370,6 @@ mod tests {
             .map(|f| decider.decide(&mut tx, f).unwrap())
             .collect();
         tx.commit().unwrap();
-        fw.table = true;
         enforce(fw, &decisions).unwrap();
         decisions
     }
@@ -383,7 +380,7 @@ mod tests {
         let clock = FakeClock::new(ts("2026-11-24T23:00:00Z"));
         let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::new();
         let now = clock.now();
         for (src, why) in [
             ("192.168.56.1", AllowReason::Gateway),
@@ -400,7 +397,7 @@ mod tests {
                 "{src}: {ds:?}"
             );
         }
-        assert!(fw.elements.is_empty());
+        assert!(fw.elements().is_empty());
         assert!(store.active_bans().unwrap().is_empty());
         assert_eq!(store.offence_count().unwrap(), 0);
         assert_eq!(
@@ -417,7 +414,7 @@ mod tests {
         let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
         let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::new();
         let mut seen = Vec::new();
         for _ in 0..5 {
             let ds = run(
@@ -443,7 +440,7 @@ mod tests {
                 (5, None)
             ]
         );
-        assert_eq!(fw.timeout_of(net("198.51.100.7")), Some(None));
+        assert_eq!(fw.timeout_of(&net("198.51.100.7")), Some(None));
     }
 
     #[test]
@@ -452,7 +449,7 @@ mod tests {
         let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
         let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::new();
         let f = finding("198.51.100.7", clock.now());
         run(&mut d, &mut store, &mut fw, std::slice::from_ref(&f));
         clock.advance(SignedDuration::from_mins(10));
@@ -465,7 +462,7 @@ mod tests {
             store.offence(net("198.51.100.7")).unwrap().unwrap().count,
             1
         );
-        assert_eq!(fw.ban_calls, 1);
+        assert_eq!(fw.ban_calls(), 1);
     }
 
     #[test]
@@ -475,7 +472,7 @@ mod tests {
         let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
         let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::new();
         let t = clock.now();
         let ds = run(
             &mut d,
@@ -501,7 +498,7 @@ mod tests {
             if *target == net("198.51.100.0/24")));
         assert!(matches!(&ds[6], BanDecision::Ban { prefix: true, ban, .. }
             if ban.target == net("2001:db8:1::/64")));
-        let kernel: Vec<String> = fw.elements.keys().map(|n| n.to_string()).collect();
+        let kernel: Vec<String> = fw.elements().iter().map(|e| e.target.to_string()).collect();
         assert_eq!(kernel, ["198.51.100.0/24", "2001:db8:1::/64"]);
         // The members' own bans were lifted in the store too.
         let live: Vec<String> = store
@@ -537,7 +534,7 @@ mod tests {
         let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
         let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::new();
         let ds = run(
             &mut d,
             &mut store,
@@ -560,7 +557,7 @@ mod tests {
         let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
         let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::new();
         let findings: Vec<_> = (1..=5)
             .map(|i| finding(&format!("198.51.100.{i}"), clock.now()))
             .collect();
@@ -569,7 +566,7 @@ mod tests {
             .iter()
             .filter(|x| matches!(x, BanDecision::RateLimited { .. }))
             .count();
-        assert_eq!((fw.elements.len(), limited), (3, 2));
+        assert_eq!((fw.elements().len(), limited), (3, 2));
         assert_eq!(store.offence_count().unwrap(), 5);
         // A minute later the budget is back, and the limited source is banned on its next finding.
         clock.advance(SignedDuration::from_secs(61));
@@ -592,10 +589,7 @@ mod tests {
         let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
         let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
         let mut store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall {
-            fail_with_not_permitted: true,
-            ..MemoryFirewall::default()
-        };
+        let mut fw = FakeFirewall::not_permitted();
         let f = finding("198.51.100.7", clock.now());
         let mut tx = store.transaction().unwrap();
         let ds = vec![
@@ -607,7 +601,7 @@ mod tests {
         assert!(matches!(&ds[1], BanDecision::AlreadyBanned { .. }));
         // Even a firewall that fails every call is never called.
         assert_eq!(enforce(&mut fw, &ds).unwrap(), 0);
-        assert_eq!(fw.ban_calls + fw.unban_calls, 0);
+        assert_eq!(fw.ban_calls() + fw.unban_calls(), 0);
         assert!(store.live_bans(clock.now()).unwrap().is_empty());
         assert!(store.recent_bans(5).unwrap()[0].dry_run);
     }

@@ -1,5 +1,5 @@
 //! [`FakeFirewall`]: the [`Firewall`] trait in memory, for the unit tests of the stages that
-//! ban (decide, store reconcile, the ban/unban/list CLI) without root or nftables.
+//! ban (decide, store reconcile, the ban/unban/list/status CLI) without root or nftables.
 //!
 //! In: the same calls as the real firewall. Out: the same results, with the semantics that
 //! `NftFirewall` shows on nftables 1.0.6 with sets `flags timeout, interval` (measured, see
@@ -14,7 +14,12 @@
 //!   `teardown`) every call but `setup`/`teardown`/`check` fails with `TableMissing`;
 //! - a borrowed set without the timeout flag ([`FakeFirewall::without_timeout`]) keeps every
 //!   element forever and reports `supports_timeout() == false`;
-//! - [`FakeFirewall::fail_next`] makes the next call fail with the given error, without effect.
+//! - [`FakeFirewall::fail_next`] makes the next call fail with the given error, without effect;
+//!   [`FakeFirewall::not_permitted`] fails every call as `nft` does when not root.
+//!
+//! Counters ([`FakeFirewall::setup_calls`], [`FakeFirewall::ban_calls`],
+//! [`FakeFirewall::unban_calls`], [`FakeFirewall::transactions`]) and the current elements
+//! ([`FakeFirewall::elements`], [`FakeFirewall::timeout_of`]) let a test check what a stage did.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +38,12 @@ pub struct FakeFirewall {
     /// Element -> deadline on the fake clock (`None`: no timeout).
     elements: BTreeMap<IpNet, Option<SignedDuration>>,
     fail_next: Option<EnforceError>,
+    /// Every call fails with `NotPermitted` (see [`Self::not_permitted`]).
+    not_permitted: bool,
     transactions: usize,
+    setup_calls: usize,
+    ban_calls: usize,
+    unban_calls: usize,
 }
 
 impl Default for FakeFirewall {
@@ -52,7 +62,11 @@ impl FakeFirewall {
             now: SignedDuration::ZERO,
             elements: BTreeMap::new(),
             fail_next: None,
+            not_permitted: false,
             transactions: 0,
+            setup_calls: 0,
+            ban_calls: 0,
+            unban_calls: 0,
         }
     }
 
@@ -71,6 +85,15 @@ impl FakeFirewall {
             table_name: "ip filter".into(),
             timeout_flag: false,
             ..FakeFirewall::new()
+        }
+    }
+
+    /// What a process without CAP_NET_ADMIN sees: every call fails with `NotPermitted`
+    /// (as `NftFirewall` reports nft's "Operation not permitted") and changes nothing.
+    pub fn not_permitted() -> FakeFirewall {
+        FakeFirewall {
+            not_permitted: true,
+            ..FakeFirewall::unset()
         }
     }
 
@@ -99,6 +122,43 @@ impl FakeFirewall {
         self.transactions
     }
 
+    /// Calls of `setup` so far, failed ones included: lets a test check that a stage set the
+    /// table up (or did not).
+    pub fn setup_calls(&self) -> usize {
+        self.setup_calls
+    }
+
+    /// Calls of `ban` so far, failed ones included: lets a test check that a stage sent a
+    /// batch as one call, or never called the firewall.
+    pub fn ban_calls(&self) -> usize {
+        self.ban_calls
+    }
+
+    /// Calls of `unban` so far, failed ones included.
+    pub fn unban_calls(&self) -> usize {
+        self.unban_calls
+    }
+
+    /// The elements in the set right now with the time each has left on the fake clock
+    /// (`None`: no timeout), in address order; what `list` would return, without a call.
+    pub fn elements(&self) -> Vec<SetElement> {
+        self.elements
+            .iter()
+            .map(|(target, deadline)| SetElement {
+                target: *target,
+                expires: deadline.map(|d| d - self.now),
+            })
+            .collect()
+    }
+
+    /// `None`: `target` is not in the set (exactly); `Some(None)`: it is, without a timeout;
+    /// `Some(Some(left))`: it is, with `left` to go on the fake clock.
+    pub fn timeout_of(&self, target: &IpNet) -> Option<Option<SignedDuration>> {
+        self.elements
+            .get(&target.trunc())
+            .map(|deadline| deadline.map(|d| d - self.now))
+    }
+
     /// Whether `target` is in the set right now, exactly (not merely covered by a prefix).
     pub fn contains(&self, target: &IpNet) -> bool {
         self.elements.contains_key(&target.trunc())
@@ -110,6 +170,9 @@ impl FakeFirewall {
     }
 
     fn take_failure(&mut self) -> Result<(), EnforceError> {
+        if self.not_permitted {
+            return Err(EnforceError::NotPermitted);
+        }
         match self.fail_next.take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -132,6 +195,7 @@ fn strictly_covers(outer: &IpNet, inner: &IpNet) -> bool {
 
 impl Firewall for FakeFirewall {
     fn setup(&mut self) -> Result<(), EnforceError> {
+        self.setup_calls += 1;
         self.take_failure()?;
         self.table = true;
         self.transactions += 1;
@@ -156,6 +220,7 @@ impl Firewall for FakeFirewall {
     }
 
     fn ban(&mut self, elements: &[BanElement]) -> Result<(), EnforceError> {
+        self.ban_calls += 1;
         self.take_failure()?;
         self.need_table()?;
         let batch: Vec<BanElement> = elements
@@ -186,6 +251,7 @@ impl Firewall for FakeFirewall {
     }
 
     fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError> {
+        self.unban_calls += 1;
         self.take_failure()?;
         self.need_table()?;
         for t in targets {
@@ -198,14 +264,7 @@ impl Firewall for FakeFirewall {
     fn list(&mut self) -> Result<Vec<SetElement>, EnforceError> {
         self.take_failure()?;
         self.need_table()?;
-        Ok(self
-            .elements
-            .iter()
-            .map(|(target, deadline)| SetElement {
-                target: *target,
-                expires: deadline.map(|d| d - self.now),
-            })
-            .collect())
+        Ok(self.elements())
     }
 
     fn supports_timeout(&self) -> bool {
@@ -299,6 +358,43 @@ mod tests {
         assert!(fw.list().unwrap().is_empty());
         fw.ban(&[ban("192.0.2.7", None)]).unwrap();
         assert_eq!(fw.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn not_permitted_fails_every_call_and_counts_it() {
+        let mut fw = FakeFirewall::not_permitted();
+        assert!(matches!(fw.check(), Err(EnforceError::NotPermitted)));
+        assert!(matches!(fw.setup(), Err(EnforceError::NotPermitted)));
+        assert!(matches!(
+            fw.ban(&[ban("192.0.2.7", None)]),
+            Err(EnforceError::NotPermitted)
+        ));
+        assert!(matches!(
+            fw.unban(&[net("192.0.2.7")]),
+            Err(EnforceError::NotPermitted)
+        ));
+        assert!(matches!(fw.list(), Err(EnforceError::NotPermitted)));
+        assert_eq!(
+            (fw.setup_calls(), fw.ban_calls(), fw.unban_calls()),
+            (1, 1, 1)
+        );
+        assert_eq!(fw.transactions(), 0);
+        assert!(fw.elements().is_empty());
+    }
+
+    #[test]
+    fn timeout_of_reports_the_time_left() {
+        let mut fw = FakeFirewall::new();
+        fw.ban(&[ban("192.0.2.7", Some(60)), ban("2001:db8::/64", None)])
+            .unwrap();
+        fw.advance(SignedDuration::from_secs(15));
+        assert_eq!(
+            fw.timeout_of(&net("192.0.2.7")),
+            Some(Some(SignedDuration::from_secs(45)))
+        );
+        assert_eq!(fw.timeout_of(&net("2001:db8::/64")), Some(None));
+        assert_eq!(fw.timeout_of(&net("192.0.2.8")), None);
+        assert_eq!(fw.elements(), fw.list().unwrap());
     }
 
     #[test]

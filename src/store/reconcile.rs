@@ -116,7 +116,7 @@ fn round_up_to_seconds(d: SignedDuration) -> SignedDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::memory_firewall::MemoryFirewall;
+    use crate::enforce::FakeFirewall;
     use crate::record::Ban;
     use crate::store::tests::{net, ts};
     use crate::store::{BanOrigin, Store};
@@ -146,10 +146,10 @@ mod tests {
             .unwrap();
         tx.commit().unwrap();
 
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         fw.setup().unwrap();
         // `nft flush ruleset`: the whole table is gone.
-        fw.flush_ruleset();
+        fw.flush();
         let now = ts("2026-11-24T23:10:00.5Z");
         let report = reconcile(&mut fw, &store, now).unwrap();
         assert_eq!(
@@ -163,27 +163,27 @@ mod tests {
                 unknown_in_kernel: 0,
             }
         );
-        assert_eq!(fw.setups, 2);
+        assert_eq!(fw.setup_calls(), 2);
         // 50 min minus half a second left, rounded up.
         assert_eq!(
-            fw.timeout_of(net("192.0.2.7")),
+            fw.timeout_of(&net("192.0.2.7")),
             Some(Some(SignedDuration::from_secs(50 * 60)))
         );
-        assert_eq!(fw.timeout_of(net("2001:db8::/64")), Some(None));
-        assert_eq!(fw.timeout_of(net("192.0.2.8")), None, "expired");
-        assert_eq!(fw.timeout_of(net("192.0.2.9")), None, "dry-run");
+        assert_eq!(fw.timeout_of(&net("2001:db8::/64")), Some(None));
+        assert_eq!(fw.timeout_of(&net("192.0.2.8")), None, "expired");
+        assert_eq!(fw.timeout_of(&net("192.0.2.9")), None, "dry-run");
 
         // A second pass finds everything in place and changes nothing.
         let again = reconcile(&mut fw, &store, now).unwrap();
         assert!(!again.repaired());
         assert_eq!(again.already_present, 2);
-        assert_eq!(fw.ban_calls, 1);
+        assert_eq!(fw.ban_calls(), 1);
     }
 
     #[test]
     fn hand_added_elements_are_counted_and_kept() {
         let store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall::default();
+        let mut fw = FakeFirewall::unset();
         fw.setup().unwrap();
         fw.ban(&[BanElement {
             target: net("203.0.113.5"),
@@ -192,16 +192,13 @@ mod tests {
         .unwrap();
         let report = reconcile(&mut fw, &store, ts("2026-11-24T23:00:00Z")).unwrap();
         assert_eq!(report.unknown_in_kernel, 1);
-        assert_eq!(fw.timeout_of(net("203.0.113.5")), Some(None));
+        assert_eq!(fw.timeout_of(&net("203.0.113.5")), Some(None));
     }
 
     #[test]
     fn firewall_errors_surface() {
         let store = Store::open_in_memory().unwrap();
-        let mut fw = MemoryFirewall {
-            fail_with_not_permitted: true,
-            ..MemoryFirewall::default()
-        };
+        let mut fw = FakeFirewall::not_permitted();
         let err = reconcile(&mut fw, &store, ts("2026-11-24T23:00:00Z")).unwrap_err();
         assert!(err.to_string().contains("root"), "{err}");
     }
