@@ -127,8 +127,7 @@ pub struct RunLock {
 impl RunLock {
     /// `Ok(None)` when another process holds the lock.
     pub fn try_acquire(state_dir: &Path) -> anyhow::Result<Option<RunLock>> {
-        std::fs::create_dir_all(state_dir)
-            .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+        crate::store::create_private_dir(state_dir)?;
         let path = state_dir.join("run.lock");
         let file = File::options()
             .create(true)
@@ -285,31 +284,66 @@ impl Engine {
         !self.pending.is_empty()
     }
 
-    /// Decide on the pending findings, ban, and save everything (cursors, detector state,
-    /// decisions, the run record) in one store transaction. See the module doc for the order.
+    /// Decide on the pending findings and ban; with `full`, also save the sources' cursors and
+    /// the detector state. All of it is one store transaction, committed only after the
+    /// firewall took the bans (see the module doc).
+    ///
+    /// On any error nothing is committed and the findings stay pending for the next attempt:
+    /// a finding is never dropped because nft or SQLite failed once.
+    ///
+    /// The daemon checkpoints with `full = false` on each finding, to ban at once without
+    /// serialising the whole detector state every time (a flood of findings would otherwise
+    /// stall it), and with `full = true` every [`Engine::DAEMON_CHECKPOINT`]. That is crash-safe:
+    /// after a crash the older cursor and state are replayed, the scan is detected again and
+    /// its ban is found already there.
     pub fn checkpoint(
         &mut self,
         mode: &str,
         started: Timestamp,
         cursors: &[(String, Option<Cursor>)],
+        full: bool,
+        summary: &mut PassSummary,
+    ) -> anyhow::Result<()> {
+        let findings = std::mem::take(&mut self.pending);
+        let mut attempt = summary.clone();
+        match self.try_checkpoint(mode, started, cursors, full, &findings, &mut attempt) {
+            Ok(()) => {
+                *summary = attempt;
+                self.stats = ParseStats::default();
+                Ok(())
+            }
+            Err(e) => {
+                let mut retry = findings;
+                retry.append(&mut self.pending);
+                self.pending = retry;
+                Err(e)
+            }
+        }
+    }
+
+    fn try_checkpoint(
+        &mut self,
+        mode: &str,
+        started: Timestamp,
+        cursors: &[(String, Option<Cursor>)],
+        full: bool,
+        findings: &[Finding],
         summary: &mut PassSummary,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
         let stale_after = self.config.ban.duration.max(self.config.detect.window);
-        let findings = std::mem::take(&mut self.pending);
         let mut decider =
             Decider::new(self.config.ban.clone(), self.allowlist.clone(), &self.clock);
-        let detector_state = serde_json::to_string(&self.detector.snapshot())
-            .context("serialising the detector state")?;
         let borrowed_without_timeout =
             !self.config.ban.dry_run && !self.firewall.supports_timeout();
 
         let mut tx = self.store.transaction()?;
         let mut decisions = Vec::with_capacity(findings.len());
-        for finding in &findings {
+        let mut retry_later = Vec::new();
+        for finding in findings {
             summary.findings += 1;
             if now.duration_since(finding.detected_at) > stale_after {
-                tracing::info!(source = %finding.source, detected_at = %finding.detected_at, "old finding: recorded, not banned");
+                tracing::info!(source = %finding.source, detected_at = %finding.detected_at, "old finding: logged, not banned");
                 *summary.not_banned.entry("stale").or_default() += 1;
                 continue;
             }
@@ -332,21 +366,24 @@ impl Engine {
                 BanDecision::AlreadyBanned { .. } => {
                     *summary.not_banned.entry("already banned").or_default() += 1
                 }
-                BanDecision::RateLimited { .. } => {
-                    *summary.not_banned.entry("rate-limited").or_default() += 1
+                BanDecision::RateLimited { source, .. } => {
+                    *summary.not_banned.entry("rate-limited").or_default() += 1;
+                    retry_later.push(*source);
                 }
             }
             decisions.push(decision);
         }
 
         // A borrowed set without the timeout flag never expires anything: lift what is over.
+        // Only real (not dry-run) bans that have an end, and only of a family the set holds.
         let mut lift = Vec::new();
         if borrowed_without_timeout {
             lift = tx
                 .active_bans()?
                 .into_iter()
-                .filter(|b| !b.is_live(now))
+                .filter(|b| !b.dry_run && b.until.is_some_and(|until| until <= now))
                 .map(|b| b.target)
+                .filter(|t| t.addr().is_ipv4() || self.config.firewall.set6.is_some())
                 .collect();
         }
         summary.expired += tx.expire(now)?;
@@ -359,16 +396,23 @@ impl Engine {
                 .context("adding bans to the kernel set")?;
         }
 
-        for (id, cursor) in cursors {
-            if let Some(c) = cursor {
-                tx.set_cursor(id, &c.to_store(), now)?;
-            }
+        // A source over the ban-rate cap gets another chance at its next new probe.
+        for source in retry_later {
+            self.detector.clear_verdict(source);
         }
-        tx.set_detector_state(&detector_state, now)?;
+        if full {
+            let detector_state = serde_json::to_string(&self.detector.snapshot())
+                .context("serialising the detector state")?;
+            for (id, cursor) in cursors {
+                if let Some(c) = cursor {
+                    tx.set_cursor(id, &c.to_store(), now)?;
+                }
+            }
+            tx.set_detector_state(&detector_state, now)?;
+        }
         // Counts since the last checkpoint: a daemon's summaries do not accumulate.
-        let stats = std::mem::take(&mut self.stats);
-        summary.parsed += stats.parsed;
-        for (k, v) in stats.rejected {
+        summary.parsed += self.stats.parsed;
+        for (k, v) in &self.stats.rejected {
             *summary.rejected.entry(k).or_default() += v;
         }
         tx.record_run(&RunRecord {
@@ -418,7 +462,7 @@ impl Engine {
         if summary.sources == 0 && !source_configs.is_empty() {
             anyhow::bail!("no source could be read (see the errors above)");
         }
-        self.checkpoint("once", started, &cursors, &mut summary)?;
+        self.checkpoint("once", started, &cursors, true, &mut summary)?;
         Ok(summary)
     }
 
@@ -445,5 +489,14 @@ impl Engine {
         self.served = ServedPorts::from_config(&self.config.detect);
         self.served_read_at = Instant::now();
         self.detector.set_served(self.served.clone());
+    }
+
+    /// Move the parser's notion of now forward (the daemon calls this now and then). BSD
+    /// syslog stamps have no year, inferred from now: a parser that still believed it was
+    /// November would date a December line to last year, and its finding would be too old
+    /// to act on. The boot time behind kmsg stamps is also read again, in case the clock was
+    /// stepped (NTP on a host without an RTC). The parser keeps no per-record state.
+    pub fn refresh_clock(&mut self) {
+        self.parser = Parser::new(&self.config.log, ParseContext::system());
     }
 }

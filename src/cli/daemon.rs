@@ -80,10 +80,21 @@ impl Readers {
         Readers { stop, handles, ids }
     }
 
-    fn stop(self) {
+    /// Tell the readers to stop and wait for them, handling what they still send meanwhile: a
+    /// reader blocked on a full channel must be able to finish its send, or joining it would
+    /// wait forever.
+    fn stop(self, rx: &Receiver<Message>, session: &mut Session, engine: &mut Engine) {
         self.stop.store(true, Ordering::Relaxed);
+        while self.handles.iter().any(|h| !h.is_finished()) {
+            if let Ok(m) = rx.recv_timeout(Duration::from_millis(50)) {
+                session.handle(engine, m, &self.ids);
+            }
+        }
         for h in self.handles {
             let _ = h.join();
+        }
+        while let Ok(m) = rx.try_recv() {
+            session.handle(engine, m, &self.ids);
         }
     }
 }
@@ -110,13 +121,19 @@ fn read_loop(
     while !stop.load(Ordering::Relaxed) {
         let mut gone = false;
         let result = src.read_available(&mut |r: Record<'_>| {
-            if !gone
-                && tx
-                    .send(Message::Record {
-                        kind: r.kind,
-                        bytes: r.bytes.to_vec(),
-                    })
-                    .is_err()
+            // Once asked to stop, send nothing more (the main thread is about to stop draining
+            // the channel). `gone` also withholds this batch's cursor, so what was not sent is
+            // read again after the restart or reload, never skipped.
+            if gone || stop.load(Ordering::Relaxed) {
+                gone = true;
+                return;
+            }
+            if tx
+                .send(Message::Record {
+                    kind: r.kind,
+                    bytes: r.bytes.to_vec(),
+                })
+                .is_err()
             {
                 gone = true;
             }
@@ -179,14 +196,11 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("portwarden daemon: following {}", ids.join(", "));
         let mut session = Session::new(ids.len());
         let outcome = serve(&mut engine, &rx, &ids, &term, &hup, &mut session);
-        readers.stop();
         // Whatever the readers sent before they stopped is processed and saved, with the
         // cursors and counts of the session still open: dropping those would make the next
         // start (or the reloaded readers) read those records again.
-        while let Ok(m) = rx.try_recv() {
-            session.handle(&mut engine, m, &ids);
-        }
-        session.checkpoint(&mut engine, &ids)?;
+        readers.stop(&rx, &mut session, &mut engine);
+        session.checkpoint(&mut engine, &ids, true)?;
         outcome?;
         if term.load(Ordering::Relaxed) {
             eprintln!("portwarden daemon: stopped; state saved");
@@ -257,14 +271,21 @@ impl Session {
         }
     }
 
-    fn checkpoint(&mut self, engine: &mut Engine, ids: &[String]) -> anyhow::Result<()> {
+    /// Decide and ban what is pending; with `full`, also save cursors and detector state. On
+    /// success the counters start again; the cursors only after a full checkpoint saved them.
+    fn checkpoint(
+        &mut self,
+        engine: &mut Engine,
+        ids: &[String],
+        full: bool,
+    ) -> anyhow::Result<()> {
         let cursors: Vec<(String, Option<Cursor>)> = ids
             .iter()
             .cloned()
             .zip(self.cursors.iter().cloned())
             .collect();
         let had_findings = engine.has_pending();
-        engine.checkpoint("daemon", self.started, &cursors, &mut self.summary)?;
+        engine.checkpoint("daemon", self.started, &cursors, full, &mut self.summary)?;
         if had_findings {
             eprintln!(
                 "{} portwarden daemon: {}",
@@ -272,7 +293,11 @@ impl Session {
                 self.summary
             );
         }
+        let cursors = std::mem::take(&mut self.cursors);
         *self = Session::new(ids.len());
+        if !full {
+            self.cursors = cursors;
+        }
         Ok(())
     }
 }
@@ -288,17 +313,23 @@ fn serve(
     let mut last_checkpoint = Instant::now();
     let mut last_table_check = Instant::now();
     let mut last_served_refresh = Instant::now();
+    // After a failed checkpoint (nft or SQLite refused), wait before trying again rather than
+    // on every record; the findings stay pending meanwhile.
+    let mut retry_at = Instant::now();
     let checkpoint_every = Duration::from_secs(Engine::DAEMON_CHECKPOINT.as_secs() as u64);
+    let mut checkpoint = |session: &mut Session, engine: &mut Engine, full: bool| {
+        if Instant::now() < retry_at {
+            return;
+        }
+        if let Err(e) = session.checkpoint(engine, ids, full) {
+            tracing::error!("checkpoint failed, retrying in {TABLE_CHECK:?}: {e:#}");
+            eprintln!("portwarden daemon: checkpoint failed, will retry: {e:#}");
+            retry_at = Instant::now() + TABLE_CHECK;
+        }
+    };
     while !term.load(Ordering::Relaxed) && !hup.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(m) => {
-                session.handle(engine, m, ids);
-                // A finding is decided and banned at once: that is the daemon's point.
-                if engine.has_pending() {
-                    session.checkpoint(engine, ids)?;
-                    last_checkpoint = Instant::now();
-                }
-            }
+            Ok(m) => session.handle(engine, m, ids),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 if !ids.is_empty() {
@@ -307,13 +338,19 @@ fn serve(
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
+        // A finding is decided and banned at once: that is the daemon's point. The cursors
+        // and the detector state wait for the periodic full checkpoint.
+        if engine.has_pending() {
+            checkpoint(session, engine, false);
+        }
         if last_checkpoint.elapsed() >= checkpoint_every {
-            session.checkpoint(engine, ids)?;
+            checkpoint(session, engine, true);
             last_checkpoint = Instant::now();
         }
         if last_served_refresh.elapsed() >= SERVED_PORTS_REFRESH {
             last_served_refresh = Instant::now();
             engine.refresh_served_ports();
+            engine.refresh_clock();
         }
         if last_table_check.elapsed() >= TABLE_CHECK {
             last_table_check = Instant::now();

@@ -249,6 +249,15 @@ impl PortScanDetector {
         out
     }
 
+    /// Forget the verdict on `source` (its evidence stays), so that its next new probe reports
+    /// it again. The engine calls this when a finding could not be acted on (the ban-rate cap):
+    /// the source must get another chance to be banned, not a 30-minute free pass.
+    pub fn clear_verdict(&mut self, source: IpAddr) {
+        if let Some(slot) = self.index.get(&source).and_then(|&i| self.slots.get_mut(i)) {
+            slot.verdict = None;
+        }
+    }
+
     /// The state of every tracked source, for a later run.
     pub fn snapshot(&self) -> DetectorState {
         DetectorState {

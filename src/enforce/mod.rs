@@ -88,4 +88,10 @@ pub trait Firewall {
     fn supports_timeout(&self) -> bool {
         true
     }
+    /// Whether there is a set for this address family (a borrowed IPv4-only table such as the
+    /// seed lab's `ip filter blocked_ips` has none for IPv6). Elements it cannot hold must not
+    /// be sent: nft would refuse the whole batch.
+    fn holds(&self, _target: &IpNet) -> bool {
+        true
+    }
 }

@@ -663,6 +663,10 @@ impl Firewall for NftFirewall {
     fn supports_timeout(&self) -> bool {
         self.timeout_flag.unwrap_or(self.manage)
     }
+
+    fn holds(&self, target: &IpNet) -> bool {
+        self.set_for(target).is_ok()
+    }
 }
 
 /// A stable short hash of the definition (FNV-1a 64), the marker each rule carries.

@@ -237,7 +237,9 @@ impl Store {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+/// Create the state directory readable by root only (bans, evidence and cursors are nobody
+/// else's business); an existing directory is left as it is.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());

@@ -40,6 +40,9 @@ pub struct ReconcileReport {
     pub restored: usize,
     /// Still marked active in the store but already over: not restored.
     pub expired: usize,
+    /// Live bans of a family the firewall has no set for (an IPv6 ban after switching to an
+    /// IPv4-only borrowed table): kept in the store, not sent to nft.
+    pub no_set: usize,
     /// Kernel elements the store does not know (left alone).
     pub unknown_in_kernel: usize,
 }
@@ -77,6 +80,11 @@ pub fn reconcile(
         if ban.dry_run {
             continue;
         }
+        if !fw.holds(&ban.target) {
+            // Banned under an earlier config whose table had a set for this family.
+            report.no_set += 1;
+            continue;
+        }
         let timeout = match ban.remaining(now) {
             None => None,
             Some(left) if left <= SignedDuration::ZERO => {
@@ -95,6 +103,12 @@ pub fn reconcile(
                 timeout,
             });
         }
+    }
+    if report.no_set > 0 {
+        tracing::warn!(
+            bans = report.no_set,
+            "live bans of an address family the firewall has no set for: not restored"
+        );
     }
     report.unknown_in_kernel = in_kernel.iter().filter(|t| !known.contains(*t)).count();
     if !missing.is_empty() {
@@ -160,6 +174,7 @@ mod tests {
                 already_present: 0,
                 restored: 2,
                 expired: 1,
+                no_set: 0,
                 unknown_in_kernel: 0,
             }
         );
