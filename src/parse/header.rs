@@ -205,9 +205,26 @@ fn weekday(name: &[u8]) -> Option<Weekday> {
 
 /// The facility names `dmesg -x` prints (util-linux `facility_names`).
 const FACILITIES: [&[u8]; 20] = [
-    b"kern", b"user", b"mail", b"daemon", b"auth", b"syslog", b"lpr", b"news", b"uucp", b"cron",
-    b"authpriv", b"ftp", b"local0", b"local1", b"local2", b"local3", b"local4", b"local5",
-    b"local6", b"local7",
+    b"kern",
+    b"user",
+    b"mail",
+    b"daemon",
+    b"auth",
+    b"syslog",
+    b"lpr",
+    b"news",
+    b"uucp",
+    b"cron",
+    b"authpriv",
+    b"ftp",
+    b"local0",
+    b"local1",
+    b"local2",
+    b"local3",
+    b"local4",
+    b"local5",
+    b"local6",
+    b"local7",
 ];
 
 /// The level names `dmesg -x` prints.
@@ -232,15 +249,19 @@ fn dmesg_decoded<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject
     })
 }
 
-/// `name  :`: a lowercase name padded with spaces, up to a colon. Returns the name and the
-/// rest after the colon.
+/// `name  :` (printf `%-6s:`): a name padded with spaces to 6 bytes, then a colon. Returns the
+/// name and the rest after the colon.
 fn padded_name(b: &[u8]) -> Option<(&[u8], &[u8])> {
     // The longest name, `authpriv`, is 8 bytes.
     let colon = memchr(b':', &b[..b.len().min(9)])?;
     let field = &b[..colon];
-    let name_len = field.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    let name_len = field
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
     let (name, pad) = field.split_at(name_len);
-    (name_len > 0 && pad.iter().all(|&c| c == b' ')).then_some((name, &b[colon + 1..]))
+    let exact = name_len > 0 && field.len() == name_len.max(6) && pad.iter().all(|&c| c == b' ');
+    exact.then_some((name, &b[colon + 1..]))
 }
 
 /// After the stamp: ` host tag: message`, with an optional printk stamp after the tag.
@@ -676,6 +697,271 @@ mod tests {
             assert_eq!(
                 parse(SourceKind::File, bad, &utc()).unwrap_err(),
                 Reject::BadHeader,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc5424_syslog() {
+        let want = ts("2026-11-24T23:06:53.947768Z");
+        for line in [
+            // Forwarded: with a PRI (facility 0, level 4).
+            &b"<4>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - - [  635.715659] portwarden: IN=vt"[..],
+            // In a file, without one.
+            b"1 2026-11-24T23:06:53.947768+00:00 vm kernel - - - portwarden: IN=vt",
+            // rsyslog's %msg% keeps the space after the tag.
+            b"<4>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - -  portwarden: IN=vt",
+            // Structured data, several elements, an escaped `]` and `"` in a value; a MSGID.
+            br#"<0>1 2026-11-25T00:06:53.947768+01:00 vm kernel - netfilter [a@1 x="1"][timeQuality tzKnown="1" isSynced="0"][b@2 y="a\]b\"]c"] portwarden: IN=vt"#,
+            // A UTF-8 BOM before the message.
+            b"1 2026-11-24T23:06:53.947768Z vm kernel - - - \xEF\xBB\xBFportwarden: IN=vt",
+        ] {
+            let h = parse(SourceKind::File, line, &utc()).unwrap();
+            assert_eq!(h.time, want, "{line:?}");
+            assert!(h.trusted, "{line:?}");
+            assert_eq!(&h.message[..], b"portwarden: IN=vt", "{line:?}");
+        }
+        // No message at all.
+        let h = parse(
+            SourceKind::File,
+            b"1 2026-11-24T23:06:53Z vm kernel - - -",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(&h.message[..], b"");
+    }
+
+    #[test]
+    fn rfc5424_trust() {
+        for (line, trusted) in [
+            (&b"<4>1 2026-11-24T23:06:53Z vm kernel - - - x"[..], true),
+            (b"<7>1 2026-11-24T23:06:53Z vm kernel - - - x", true),
+            // `logger -t kernel -p kern.warning` as rsyslog writes it: facility user.
+            (b"<12>1 2026-11-24T23:06:53Z vm kernel - - -  x", false),
+            (b"<8>1 2026-11-24T23:06:53Z vm kernel - - - x", false),
+            // A process id: user space.
+            (b"<13>1 2026-11-24T23:06:53Z vm kernel 42 - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm kernel 42 - - x", false),
+            (b"<0>1 2026-11-24T23:06:53Z vm kernel 0 - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm mallory - - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm kernelx - - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm - - - - x", false),
+            // The tag in the message proves nothing.
+            (b"1 2026-11-24T23:06:53Z vm logger - - - kernel: x", false),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, line, &utc()).unwrap().trusted,
+                trusted,
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc5424_malformed() {
+        for (line, want) in [
+            (&b"1 - vm kernel - - - x"[..], Reject::BadTime),
+            (b"<4>1 - vm kernel - - - x", Reject::BadTime),
+            (b"1 2026-13-24T23:06:53Z vm kernel - - - x", Reject::BadTime),
+            (b"1 2026-11-24T23:06:53 vm kernel - - - x", Reject::BadTime),
+            (
+                b"<4>2 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"2 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<4>2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (b"<4>Nov 24 23:06:53 vm kernel: x", Reject::BadHeader),
+            (
+                b"<192>1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<>1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<0004>1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<4 1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<4>1  2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (b"1 2026-11-24T23:06:53Z vm kernel - -", Reject::BadHeader),
+            (b"1 2026-11-24T23:06:53Z vm kernel", Reject::BadHeader),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - -x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1\"]x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1]\" x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1\\\"] x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1\\",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [] x",
+                Reject::BadHeader,
+            ),
+            (b"1 2026-11-24T23:06:53Z vm kernel - - x", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, line, &utc()).unwrap_err(),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn dmesg_ctime_stamp_is_local_time() {
+        let h = parse(
+            SourceKind::File,
+            b"[Tue Nov 24 23:06:53 2026] portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53Z"));
+        assert!(h.trusted);
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        // `%e`: the day padded with a space; the zone is the configured one.
+        let berlin = clock("2026-11-24T23:30:00Z", "Europe/Berlin");
+        let h = parse(SourceKind::File, b"[Wed Nov  4 09:01:02 2026] x", &berlin).unwrap();
+        assert_eq!(h.time, ts("2026-11-04T08:01:02Z"));
+        for (bad, want) in [
+            // Nov 24 2026 is a Tuesday.
+            (&b"[Wed Nov 24 23:06:53 2026] x"[..], Reject::BadTime),
+            (b"[Mon Nov 31 23:06:53 2026] x", Reject::BadTime),
+            (b"[Tue Nov 24 24:06:53 2026] x", Reject::BadTime),
+            (b"[Tue Nov 24 23:06:53 20x6] x", Reject::BadTime),
+            (b"[Tue Nov 24 23-06-53 2026] x", Reject::BadTime),
+            (b"[Tus Nov 24 23:06:53 2026] x", Reject::BadHeader),
+            (b"[Tue Nox 24 23:06:53 2026] x", Reject::BadHeader),
+            (b"[Tue Nov 24 23:06:53 2026 x", Reject::BadHeader),
+            (b"[Tue Nov 24 23:06:53] x", Reject::BadHeader),
+            (b"[Tue Nov 24] x", Reject::BadHeader),
+            (b"[T", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                want,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dmesg_decoded_facility_decides_trust() {
+        let h = parse(
+            SourceKind::File,
+            b"kern  :warn  : [  635.715659] portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53.947768Z"));
+        assert!(h.trusted);
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        // With -T as well.
+        let h = parse(
+            SourceKind::File,
+            b"kern  :info  : [Tue Nov 24 23:06:53 2026] portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!((h.time, h.trusted), (ts("2026-11-24T23:06:53Z"), true));
+        // A write to /dev/kmsg from user space, as `dmesg -x` shows it.
+        for line in [
+            &b"user  :warn  : [ 2241.416830] portwarden: IN=vt"[..],
+            b"daemon:notice: [ 1.5] portwarden: IN=vt",
+            b"authpriv:err   : [ 1.5] portwarden: IN=vt",
+            b"local7:debug : [Tue Nov 24 23:06:53 2026] portwarden: IN=vt",
+        ] {
+            assert!(
+                !parse(SourceKind::File, line, &utc()).unwrap().trusted,
+                "{line:?}"
+            );
+        }
+        for (bad, want) in [
+            (&b"kernel:warn  : [ 1.5] x"[..], Reject::BadHeader),
+            (b"kern  :loud  : [ 1.5] x", Reject::BadHeader),
+            (b"kern  :warn  : x", Reject::BadHeader),
+            (b"kern  :warn  :[ 1.5] x", Reject::BadHeader),
+            (b"kern  :warn  : [ 1.x] x", Reject::BadHeader),
+            // printf `%-6s`: exactly 6 wide unless the name is longer.
+            (b"kern :warn: [ 1.5] x", Reject::BadHeader),
+            (b"kern   :warn  : [ 1.5] x", Reject::BadHeader),
+            (b"authpriv  :err   : [ 1.5] x", Reject::BadHeader),
+            (b"kern  warn  : [ 1.5] x", Reject::BadHeader),
+            (b"ke rn :warn  : [ 1.5] x", Reject::BadHeader),
+            (
+                b"kern  :warn  : [Tue Nov 31 23:06:53 2026] x",
+                Reject::BadTime,
+            ),
+            (b"usb 1-1: new device", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                want,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bsd_unpadded_day() {
+        let h = parse(SourceKind::File, b"Nov 4 09:01:02 vm kernel: x", &utc()).unwrap();
+        assert_eq!((h.time, h.trusted), (ts("2026-11-04T09:01:02Z"), true));
+        assert_eq!(&h.message[..], b"x");
+        // The same instant in all three spellings.
+        for line in [
+            &b"Nov  4 09:01:02 vm kernel: x"[..],
+            b"Nov 04 09:01:02 vm kernel: x",
+        ] {
+            assert_eq!(parse(SourceKind::File, line, &utc()).unwrap().time, h.time);
+        }
+        let berlin = clock("2026-11-24T23:30:00Z", "Europe/Berlin");
+        let h = parse(SourceKind::File, b"Nov 4 09:01:02 vm kernel: x", &berlin).unwrap();
+        assert_eq!(h.time, ts("2026-11-04T08:01:02Z"));
+        assert!(
+            !parse(SourceKind::File, b"Nov 4 09:01:02 vm mallory[9]: x", &utc())
+                .unwrap()
+                .trusted
+        );
+        for (bad, want) in [
+            (&b"Nov 0 09:01:02 vm kernel: x"[..], Reject::BadTime),
+            (b"Feb 9 25:01:02 vm kernel: x", Reject::BadTime),
+            (b"Nov 4  09:01:02 vm kernel: x", Reject::BadTime),
+            (b"Nov 4 09:01", Reject::BadHeader),
+            (b"Nov x 09:01:02 vm kernel: x", Reject::BadHeader),
+            (b"Nov 4 09:01:02 vm", Reject::BadHeader),
+            (b"Nov 4 09:01:02", Reject::BadHeader),
+            (b"Nov  4", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                want,
                 "{bad:?}"
             );
         }
