@@ -21,7 +21,10 @@
 //! stamp is the better clock. BSD syslog has no year: it is the year of `now` in the configured
 //! zone, or the year before when the month is later than now's (a December line read in January).
 //! dmesg output cannot show the facility; writing to the ring needs root, so it is trusted.
-//! `dmesg -x` does show it: a user-space write to `/dev/kmsg` reads `user  :warn  : ..`.
+//! `dmesg -x` does show it: a user-space write to `/dev/kmsg` reads `user  :warn  : ..`. But
+//! dmesg (util-linux 2.38) prints no names for a facility it has none for (12 and up, e.g. a
+//! write of `<100>x`): that line looks like plain dmesg output and is trusted as such (writing to
+//! `/dev/kmsg` needs root; the kmsg source itself sees the facility and refuses it).
 //! `dmesg -T` prints the wall time dmesg computed (boot time + stamp, in the local zone, to the
 //! second); its weekday must agree with the date.
 //! RFC 5424 (rsyslog's `RSYSLOG_SyslogProtocol23Format`, or syslog forwarded over the network):
