@@ -9,8 +9,11 @@
 //! | form | example | time | trusted when |
 //! | --- | --- | --- | --- |
 //! | RFC 3339 syslog | `2026-11-24T23:06:53.947768+00:00 host kernel: [  635.7] msg` | the stamp | tag is `kernel` |
-//! | BSD syslog | `Nov 24 23:06:53 host kernel: msg` | stamp in the local zone, year inferred | tag is `kernel` |
+//! | RFC 5424 syslog | `<4>1 2026-11-24T23:06:53.947768+00:00 host kernel - - - msg` | the stamp | APP-NAME is `kernel`, PROCID is `-`, and facility 0 when a PRI is present |
+//! | BSD syslog | `Nov 24 23:06:53 host kernel: msg` (also `Nov  4`, `Nov 4`) | stamp in the local zone, year inferred | tag is `kernel` |
 //! | dmesg | `[  635.715659] msg` | boot time + stamp | always (the ring) |
+//! | `dmesg -T` | `[Tue Nov 24 23:06:53 2026] msg` | stamp in the local zone | always (the ring) |
+//! | `dmesg -x` | `kern  :warn  : [  635.715659] msg` (or a `-T` stamp) | as above | facility is `kern` |
 //! | /dev/kmsg | `4,479,635715659,-;msg` | boot time + USEC | facility (PRI >> 3) is 0 |
 //! | journal JSON | `{"MESSAGE":..,"_TRANSPORT":"kernel",..}` | `__REALTIME_TIMESTAMP` | `_TRANSPORT` is `kernel` |
 //!
@@ -18,11 +21,22 @@
 //! stamp is the better clock. BSD syslog has no year: it is the year of `now` in the configured
 //! zone, or the year before when the month is later than now's (a December line read in January).
 //! dmesg output cannot show the facility; writing to the ring needs root, so it is trusted.
+//! `dmesg -x` does show it: a user-space write to `/dev/kmsg` reads `user  :warn  : ..`. But
+//! dmesg (util-linux 2.38) prints no names for a facility it has none for (12 and up, e.g. a
+//! write of `<100>x`): that line looks like plain dmesg output and is trusted as such (writing to
+//! `/dev/kmsg` needs root; the kmsg source itself sees the facility and refuses it).
+//! `dmesg -T` prints the wall time dmesg computed (boot time + stamp, in the local zone, to the
+//! second); its weekday must agree with the date.
+//! RFC 5424 (rsyslog's `RSYSLOG_SyslogProtocol23Format`, or syslog forwarded over the network):
+//! the kernel has no process, so a PROCID other than `-` is user space; the PRI (always written
+//! when forwarded, optional in files) must then say facility 0 (`kern`), as for kmsg, because
+//! rsyslog maps user-space `kern` messages to `user`. STRUCTURED-DATA is skipped, quotes and
+//! `\]` escapes included; a UTF-8 BOM before the message is dropped.
 //! Everything but journal JSON is parsed in place, without allocating.
 
 use std::borrow::Cow;
 
-use jiff::civil::DateTime;
+use jiff::civil::{DateTime, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use memchr::memchr;
@@ -79,13 +93,16 @@ pub(crate) fn parse<'a>(
         SourceKind::File => match line.first() {
             Some(b'{') => journal(line),
             Some(b'[') => dmesg(line, clock),
+            Some(b'<') => rfc5424(line),
             Some(b' ') if looks_like_kmsg_continuation(line) => Err(Reject::Continuation),
             Some(b) if b.is_ascii_digit() => match line.iter().find(|b| !b.is_ascii_digit()) {
                 Some(b',') => kmsg(line, clock),
                 Some(b'-') => rfc3339(line),
+                Some(b' ') if line.starts_with(b"1 ") => rfc5424(line),
                 _ => Err(Reject::BadHeader),
             },
             Some(b) if b.is_ascii_uppercase() => bsd(line, clock),
+            Some(b) if b.is_ascii_lowercase() => dmesg_decoded(line, clock),
             _ => Err(Reject::BadHeader),
         },
     }
@@ -143,12 +160,111 @@ fn printk_stamp(line: &[u8]) -> Option<(SignedDuration, &[u8])> {
 }
 
 fn dmesg<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
-    let (since_boot, message) = printk_stamp(line).ok_or(Reject::BadHeader)?;
+    let (time, message) = dmesg_stamp(line, clock)?;
     Ok(Header {
-        time: clock.since_boot(since_boot)?,
+        time,
         trusted: true,
         message: Cow::Borrowed(message),
     })
+}
+
+/// A dmesg stamp, `[  635.715659]` or (`dmesg -T`) `[Tue Nov 24 23:06:53 2026]`: the time and
+/// the message after it.
+fn dmesg_stamp<'a>(line: &'a [u8], clock: &Clock) -> Result<(Timestamp, &'a [u8]), Reject> {
+    match line {
+        [b'[', b, ..] if b.is_ascii_uppercase() => ctime_stamp(&line[1..], clock),
+        _ => {
+            let (since_boot, message) = printk_stamp(line).ok_or(Reject::BadHeader)?;
+            Ok((clock.since_boot(since_boot)?, message))
+        }
+    }
+}
+
+/// `Tue Nov 24 23:06:53 2026]` (strftime `%a %b %e %H:%M:%S %Y`, local time), after the `[`.
+fn ctime_stamp<'a>(b: &'a [u8], clock: &Clock) -> Result<(Timestamp, &'a [u8]), Reject> {
+    let (name, rest) = b.split_at_checked(3).ok_or(Reject::BadHeader)?;
+    let weekday = weekday(name).ok_or(Reject::BadHeader)?;
+    let rest = rest.strip_prefix(b" ").ok_or(Reject::BadHeader)?;
+    let (stamp, rest) = month_day_time(rest)?;
+    let rest = rest.strip_prefix(b" ").ok_or(Reject::BadHeader)?;
+    let (year, rest) = rest.split_at_checked(4).ok_or(Reject::BadHeader)?;
+    let rest = rest.strip_prefix(b"]").ok_or(Reject::BadHeader)?;
+    // Four digits: below 10^4, fits i16.
+    let year = digits(year).ok_or(Reject::BadTime)? as i16;
+    let dt = stamp.in_year(year)?;
+    if dt.weekday() != weekday {
+        return Err(Reject::BadTime);
+    }
+    let time = local(dt, &clock.tz)?;
+    Ok((time, rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+fn weekday(name: &[u8]) -> Option<Weekday> {
+    const DAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    let i = DAYS.iter().position(|d| &d[..] == name)?;
+    // i < 7: a valid offset.
+    Weekday::from_monday_zero_offset(i as i8).ok()
+}
+
+/// The facility names `dmesg -x` prints (util-linux `facility_names`).
+const FACILITIES: [&[u8]; 20] = [
+    b"kern",
+    b"user",
+    b"mail",
+    b"daemon",
+    b"auth",
+    b"syslog",
+    b"lpr",
+    b"news",
+    b"uucp",
+    b"cron",
+    b"authpriv",
+    b"ftp",
+    b"local0",
+    b"local1",
+    b"local2",
+    b"local3",
+    b"local4",
+    b"local5",
+    b"local6",
+    b"local7",
+];
+
+/// The level names `dmesg -x` prints.
+const LEVELS: [&[u8]; 8] = [
+    b"emerg", b"alert", b"crit", b"err", b"warn", b"notice", b"info", b"debug",
+];
+
+/// `kern  :warn  : [  635.715659] msg` (`dmesg -x`, printf `%-6s:%-6s: `), with either dmesg
+/// stamp. Trusted when the facility is `kern`: writes to `/dev/kmsg` from user space get `user`.
+fn dmesg_decoded<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
+    let (facility, rest) = padded_name(line).ok_or(Reject::BadHeader)?;
+    let (level, rest) = padded_name(rest).ok_or(Reject::BadHeader)?;
+    if !FACILITIES.contains(&facility) || !LEVELS.contains(&level) {
+        return Err(Reject::BadHeader);
+    }
+    let rest = rest.strip_prefix(b" ").ok_or(Reject::BadHeader)?;
+    let (time, message) = dmesg_stamp(rest, clock)?;
+    Ok(Header {
+        time,
+        trusted: facility == b"kern",
+        message: Cow::Borrowed(message),
+    })
+}
+
+/// `name  :` (printf `%-6s:`): a name padded with spaces to 6 bytes, then a colon. Returns the
+/// name and the rest after the colon.
+fn padded_name(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    // The longest name, `authpriv`, is 8 bytes.
+    let colon = memchr(b':', &b[..b.len().min(9)])?;
+    let field = &b[..colon];
+    let name_len = field
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    let (name, pad) = field.split_at(name_len);
+    let exact = name_len > 0 && field.len() == name_len.max(6) && pad.iter().all(|&c| c == b' ');
+    exact.then_some((name, &b[colon + 1..]))
 }
 
 /// After the stamp: ` host tag: message`, with an optional printk stamp after the tag.
@@ -178,12 +294,104 @@ fn syslog_tail(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
 
 fn rfc3339(line: &[u8]) -> Result<Header<'_>, Reject> {
     let end = memchr(b' ', line).ok_or(Reject::BadHeader)?;
-    let stamp = std::str::from_utf8(&line[..end]).map_err(|_| Reject::BadTime)?;
-    let time: Timestamp = stamp.parse().map_err(|_| Reject::BadTime)?;
+    let time = rfc3339_time(&line[..end])?;
     let (trusted, message) = syslog_tail(&line[end..])?;
     Ok(Header {
         time,
         trusted,
+        message: Cow::Borrowed(message),
+    })
+}
+
+fn rfc3339_time(stamp: &[u8]) -> Result<Timestamp, Reject> {
+    let stamp = std::str::from_utf8(stamp).map_err(|_| Reject::BadTime)?;
+    stamp.parse().map_err(|_| Reject::BadTime)
+}
+
+/// One header field of RFC 5424 and the rest after the space that ends it.
+fn field(b: &[u8]) -> Result<(&[u8], &[u8]), Reject> {
+    let end = memchr(b' ', b).ok_or(Reject::BadHeader)?;
+    if end == 0 {
+        return Err(Reject::BadHeader);
+    }
+    Ok((&b[..end], &b[end + 1..]))
+}
+
+/// `<PRI>`: 1 to 3 digits, at most 191 (facility 23, level 7). Returns it and the rest.
+fn pri(b: &[u8]) -> Option<(u64, &[u8])> {
+    let rest = b.strip_prefix(b"<")?;
+    let close = memchr(b'>', &rest[..rest.len().min(4)])?;
+    let pri = digits(&rest[..close]).filter(|&p| p <= 191)?;
+    Some((pri, &rest[close + 1..]))
+}
+
+/// STRUCTURED-DATA: `-`, or `[id param="value" ..]` elements back to back, in whose values
+/// `"`, `\` and `]` are escaped with a backslash. Returns what follows it.
+fn skip_structured_data(b: &[u8]) -> Result<&[u8], Reject> {
+    if let Some(rest) = b.strip_prefix(b"-") {
+        return Ok(rest);
+    }
+    let mut i = 0;
+    while b.get(i) == Some(&b'[') {
+        // An element starts with its SD-ID.
+        if matches!(b.get(i + 1), None | Some(b' ' | b']' | b'"' | b'=')) {
+            return Err(Reject::BadHeader);
+        }
+        i += 1;
+        let mut quoted = false;
+        loop {
+            match b.get(i) {
+                None => return Err(Reject::BadHeader),
+                Some(b'\\') if quoted => i += 2,
+                Some(b'"') => {
+                    quoted = !quoted;
+                    i += 1;
+                }
+                Some(b']') if !quoted => {
+                    i += 1;
+                    break;
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+    if i == 0 {
+        return Err(Reject::BadHeader);
+    }
+    Ok(&b[i..])
+}
+
+/// `[<PRI>]1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [MSG]` (RFC 5424).
+fn rfc5424(line: &[u8]) -> Result<Header<'_>, Reject> {
+    let (pri, rest) = match line.first() {
+        Some(b'<') => pri(line)
+            .map(|(p, rest)| (Some(p), rest))
+            .ok_or(Reject::BadHeader)?,
+        _ => (None, line),
+    };
+    let rest = rest.strip_prefix(b"1 ").ok_or(Reject::BadHeader)?;
+    let (stamp, rest) = field(rest)?;
+    // `-` (no time) is refused here too: a probe needs one.
+    let time = rfc3339_time(stamp)?;
+    let (_host, rest) = field(rest)?;
+    let (app, rest) = field(rest)?;
+    let (procid, rest) = field(rest)?;
+    let (_msgid, rest) = field(rest)?;
+    let message = match skip_structured_data(rest)? {
+        [] => &[][..],
+        [b' ', message @ ..] => message,
+        _ => return Err(Reject::BadHeader),
+    };
+    let message = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
+    // rsyslog's `%msg%` of a message it read in BSD form keeps the space after the tag.
+    let message = message.strip_prefix(b" ").unwrap_or(message);
+    let message = match printk_stamp(message) {
+        Some((_, after)) => after,
+        None => message,
+    };
+    Ok(Header {
+        time,
+        trusted: app == b"kernel" && procid == b"-" && pri.is_none_or(|p| p >> 3 == 0),
         message: Cow::Borrowed(message),
     })
 }
@@ -208,37 +416,73 @@ fn two_digits(v: &[u8]) -> Option<i8> {
     }
 }
 
-/// `Nov 24 23:06:53 host tag: message` (day padded with a space: `Nov  4`).
-fn bsd<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
-    // "Mmm dd hh:mm:ss" is exactly 15 bytes.
-    if line.len() < 15 || line[3] != b' ' || line[6] != b' ' {
-        return Err(Reject::BadHeader);
+/// A date and time without a year, as BSD syslog and `dmesg -T` write them.
+struct MonthDayTime {
+    month: i8,
+    day: i8,
+    hour: i8,
+    minute: i8,
+    second: i8,
+}
+
+impl MonthDayTime {
+    fn in_year(&self, year: i16) -> Result<DateTime, Reject> {
+        DateTime::new(
+            year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            0,
+        )
+        .map_err(|_| Reject::BadTime)
     }
-    let month = month(&line[..3]).ok_or(Reject::BadHeader)?;
-    let day = match &line[4..6] {
-        [b' ', d] if d.is_ascii_digit() => (d - b'0') as i8,
-        d => two_digits(d).ok_or(Reject::BadTime)?,
+}
+
+/// A civil time in `tz` (a time skipped or repeated by a DST change: the earlier reading).
+fn local(dt: DateTime, tz: &TimeZone) -> Result<Timestamp, Reject> {
+    tz.to_ambiguous_timestamp(dt)
+        .compatible()
+        .map_err(|_| Reject::BadTime)
+}
+
+/// `Nov 24 23:06:53`, the day padded with a space (`Nov  4`, the standard form) or not
+/// (`Nov 4`, written by some relays and by hand). Returns the stamp and the rest after it.
+fn month_day_time(b: &[u8]) -> Result<(MonthDayTime, &[u8]), Reject> {
+    let (name, rest) = b.split_at_checked(3).ok_or(Reject::BadHeader)?;
+    let month = month(name).ok_or(Reject::BadHeader)?;
+    let rest = rest.strip_prefix(b" ").ok_or(Reject::BadHeader)?;
+    let (day, rest) = match rest {
+        [b' ', d, b' ', rest @ ..] if d.is_ascii_digit() => ((d - b'0') as i8, rest),
+        [d, b' ', rest @ ..] if d.is_ascii_digit() => ((d - b'0') as i8, rest),
+        [a, b, b' ', rest @ ..] => (two_digits(&[*a, *b]).ok_or(Reject::BadTime)?, rest),
+        _ => return Err(Reject::BadHeader),
     };
-    let clock_part = &line[7..15];
-    if clock_part[2] != b':' || clock_part[5] != b':' {
+    let (time, rest) = rest.split_at_checked(8).ok_or(Reject::BadHeader)?;
+    if time[2] != b':' || time[5] != b':' {
         return Err(Reject::BadTime);
     }
-    let hour = two_digits(&clock_part[0..2]).ok_or(Reject::BadTime)?;
-    let minute = two_digits(&clock_part[3..5]).ok_or(Reject::BadTime)?;
-    let second = two_digits(&clock_part[6..8]).ok_or(Reject::BadTime)?;
-    let year = if month > clock.month {
+    let stamp = MonthDayTime {
+        month,
+        day,
+        hour: two_digits(&time[0..2]).ok_or(Reject::BadTime)?,
+        minute: two_digits(&time[3..5]).ok_or(Reject::BadTime)?,
+        second: two_digits(&time[6..8]).ok_or(Reject::BadTime)?,
+    };
+    Ok((stamp, rest))
+}
+
+/// `Nov 24 23:06:53 host tag: message` (day `Nov  4` or `Nov 4`).
+fn bsd<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
+    let (stamp, rest) = month_day_time(line)?;
+    let year = if stamp.month > clock.month {
         clock.year - 1
     } else {
         clock.year
     };
-    let dt =
-        DateTime::new(year, month, day, hour, minute, second, 0).map_err(|_| Reject::BadTime)?;
-    let time = clock
-        .tz
-        .to_ambiguous_timestamp(dt)
-        .compatible()
-        .map_err(|_| Reject::BadTime)?;
-    let (trusted, message) = syslog_tail(&line[15..])?;
+    let time = local(stamp.in_year(year)?, &clock.tz)?;
+    let (trusted, message) = syslog_tail(rest)?;
     Ok(Header {
         time,
         trusted,
@@ -456,6 +700,271 @@ mod tests {
             assert_eq!(
                 parse(SourceKind::File, bad, &utc()).unwrap_err(),
                 Reject::BadHeader,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc5424_syslog() {
+        let want = ts("2026-11-24T23:06:53.947768Z");
+        for line in [
+            // Forwarded: with a PRI (facility 0, level 4).
+            &b"<4>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - - [  635.715659] portwarden: IN=vt"[..],
+            // In a file, without one.
+            b"1 2026-11-24T23:06:53.947768+00:00 vm kernel - - - portwarden: IN=vt",
+            // rsyslog's %msg% keeps the space after the tag.
+            b"<4>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - -  portwarden: IN=vt",
+            // Structured data, several elements, an escaped `]` and `"` in a value; a MSGID.
+            br#"<0>1 2026-11-25T00:06:53.947768+01:00 vm kernel - netfilter [a@1 x="1"][timeQuality tzKnown="1" isSynced="0"][b@2 y="a\]b\"]c"] portwarden: IN=vt"#,
+            // A UTF-8 BOM before the message.
+            b"1 2026-11-24T23:06:53.947768Z vm kernel - - - \xEF\xBB\xBFportwarden: IN=vt",
+        ] {
+            let h = parse(SourceKind::File, line, &utc()).unwrap();
+            assert_eq!(h.time, want, "{line:?}");
+            assert!(h.trusted, "{line:?}");
+            assert_eq!(&h.message[..], b"portwarden: IN=vt", "{line:?}");
+        }
+        // No message at all.
+        let h = parse(
+            SourceKind::File,
+            b"1 2026-11-24T23:06:53Z vm kernel - - -",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(&h.message[..], b"");
+    }
+
+    #[test]
+    fn rfc5424_trust() {
+        for (line, trusted) in [
+            (&b"<4>1 2026-11-24T23:06:53Z vm kernel - - - x"[..], true),
+            (b"<7>1 2026-11-24T23:06:53Z vm kernel - - - x", true),
+            // `logger -t kernel -p kern.warning` as rsyslog writes it: facility user.
+            (b"<12>1 2026-11-24T23:06:53Z vm kernel - - -  x", false),
+            (b"<8>1 2026-11-24T23:06:53Z vm kernel - - - x", false),
+            // A process id: user space.
+            (b"<13>1 2026-11-24T23:06:53Z vm kernel 42 - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm kernel 42 - - x", false),
+            (b"<0>1 2026-11-24T23:06:53Z vm kernel 0 - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm mallory - - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm kernelx - - - x", false),
+            (b"1 2026-11-24T23:06:53Z vm - - - - x", false),
+            // The tag in the message proves nothing.
+            (b"1 2026-11-24T23:06:53Z vm logger - - - kernel: x", false),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, line, &utc()).unwrap().trusted,
+                trusted,
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc5424_malformed() {
+        for (line, want) in [
+            (&b"1 - vm kernel - - - x"[..], Reject::BadTime),
+            (b"<4>1 - vm kernel - - - x", Reject::BadTime),
+            (b"1 2026-13-24T23:06:53Z vm kernel - - - x", Reject::BadTime),
+            (b"1 2026-11-24T23:06:53 vm kernel - - - x", Reject::BadTime),
+            (
+                b"<4>2 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"2 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<4>2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (b"<4>Nov 24 23:06:53 vm kernel: x", Reject::BadHeader),
+            (
+                b"<192>1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<>1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<0004>1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<4 1 2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (
+                b"<4>1  2026-11-24T23:06:53Z vm kernel - - - x",
+                Reject::BadHeader,
+            ),
+            (b"1 2026-11-24T23:06:53Z vm kernel - -", Reject::BadHeader),
+            (b"1 2026-11-24T23:06:53Z vm kernel", Reject::BadHeader),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - -x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1\"]x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1]\" x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1\\\"] x",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [a x=\"1\\",
+                Reject::BadHeader,
+            ),
+            (
+                b"1 2026-11-24T23:06:53Z vm kernel - - [] x",
+                Reject::BadHeader,
+            ),
+            (b"1 2026-11-24T23:06:53Z vm kernel - - x", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, line, &utc()).unwrap_err(),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn dmesg_ctime_stamp_is_local_time() {
+        let h = parse(
+            SourceKind::File,
+            b"[Tue Nov 24 23:06:53 2026] portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53Z"));
+        assert!(h.trusted);
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        // `%e`: the day padded with a space; the zone is the configured one.
+        let berlin = clock("2026-11-24T23:30:00Z", "Europe/Berlin");
+        let h = parse(SourceKind::File, b"[Wed Nov  4 09:01:02 2026] x", &berlin).unwrap();
+        assert_eq!(h.time, ts("2026-11-04T08:01:02Z"));
+        for (bad, want) in [
+            // Nov 24 2026 is a Tuesday.
+            (&b"[Wed Nov 24 23:06:53 2026] x"[..], Reject::BadTime),
+            (b"[Mon Nov 31 23:06:53 2026] x", Reject::BadTime),
+            (b"[Tue Nov 24 24:06:53 2026] x", Reject::BadTime),
+            (b"[Tue Nov 24 23:06:53 20x6] x", Reject::BadTime),
+            (b"[Tue Nov 24 23-06-53 2026] x", Reject::BadTime),
+            (b"[Tus Nov 24 23:06:53 2026] x", Reject::BadHeader),
+            (b"[Tue Nox 24 23:06:53 2026] x", Reject::BadHeader),
+            (b"[Tue Nov 24 23:06:53 2026 x", Reject::BadHeader),
+            (b"[Tue Nov 24 23:06:53] x", Reject::BadHeader),
+            (b"[Tue Nov 24] x", Reject::BadHeader),
+            (b"[T", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                want,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dmesg_decoded_facility_decides_trust() {
+        let h = parse(
+            SourceKind::File,
+            b"kern  :warn  : [  635.715659] portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!(h.time, ts("2026-11-24T23:06:53.947768Z"));
+        assert!(h.trusted);
+        assert_eq!(&h.message[..], b"portwarden: IN=vt");
+        // With -T as well.
+        let h = parse(
+            SourceKind::File,
+            b"kern  :info  : [Tue Nov 24 23:06:53 2026] portwarden: IN=vt",
+            &utc(),
+        )
+        .unwrap();
+        assert_eq!((h.time, h.trusted), (ts("2026-11-24T23:06:53Z"), true));
+        // A write to /dev/kmsg from user space, as `dmesg -x` shows it.
+        for line in [
+            &b"user  :warn  : [ 2241.416830] portwarden: IN=vt"[..],
+            b"daemon:notice: [ 1.5] portwarden: IN=vt",
+            b"authpriv:err   : [ 1.5] portwarden: IN=vt",
+            b"local7:debug : [Tue Nov 24 23:06:53 2026] portwarden: IN=vt",
+        ] {
+            assert!(
+                !parse(SourceKind::File, line, &utc()).unwrap().trusted,
+                "{line:?}"
+            );
+        }
+        for (bad, want) in [
+            (&b"kernel:warn  : [ 1.5] x"[..], Reject::BadHeader),
+            (b"kern  :loud  : [ 1.5] x", Reject::BadHeader),
+            (b"kern  :warn  : x", Reject::BadHeader),
+            (b"kern  :warn  :[ 1.5] x", Reject::BadHeader),
+            (b"kern  :warn  : [ 1.x] x", Reject::BadHeader),
+            // printf `%-6s`: exactly 6 wide unless the name is longer.
+            (b"kern :warn: [ 1.5] x", Reject::BadHeader),
+            (b"kern   :warn  : [ 1.5] x", Reject::BadHeader),
+            (b"authpriv  :err   : [ 1.5] x", Reject::BadHeader),
+            (b"kern  warn  : [ 1.5] x", Reject::BadHeader),
+            (b"ke rn :warn  : [ 1.5] x", Reject::BadHeader),
+            (
+                b"kern  :warn  : [Tue Nov 31 23:06:53 2026] x",
+                Reject::BadTime,
+            ),
+            (b"usb 1-1: new device", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                want,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bsd_unpadded_day() {
+        let h = parse(SourceKind::File, b"Nov 4 09:01:02 vm kernel: x", &utc()).unwrap();
+        assert_eq!((h.time, h.trusted), (ts("2026-11-04T09:01:02Z"), true));
+        assert_eq!(&h.message[..], b"x");
+        // The same instant in all three spellings.
+        for line in [
+            &b"Nov  4 09:01:02 vm kernel: x"[..],
+            b"Nov 04 09:01:02 vm kernel: x",
+        ] {
+            assert_eq!(parse(SourceKind::File, line, &utc()).unwrap().time, h.time);
+        }
+        let berlin = clock("2026-11-24T23:30:00Z", "Europe/Berlin");
+        let h = parse(SourceKind::File, b"Nov 4 09:01:02 vm kernel: x", &berlin).unwrap();
+        assert_eq!(h.time, ts("2026-11-04T08:01:02Z"));
+        assert!(
+            !parse(SourceKind::File, b"Nov 4 09:01:02 vm mallory[9]: x", &utc())
+                .unwrap()
+                .trusted
+        );
+        for (bad, want) in [
+            (&b"Nov 0 09:01:02 vm kernel: x"[..], Reject::BadTime),
+            (b"Feb 9 25:01:02 vm kernel: x", Reject::BadTime),
+            (b"Nov 4  09:01:02 vm kernel: x", Reject::BadTime),
+            (b"Nov 4 09:01", Reject::BadHeader),
+            (b"Nov x 09:01:02 vm kernel: x", Reject::BadHeader),
+            (b"Nov 4 09:01:02 vm", Reject::BadHeader),
+            (b"Nov 4 09:01:02", Reject::BadHeader),
+            (b"Nov  4", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                want,
                 "{bad:?}"
             );
         }

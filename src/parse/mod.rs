@@ -312,6 +312,22 @@ mod tests {
                 format!("[  635.715659] portwarden: {BODY}"),
             ),
             (
+                SourceKind::File,
+                format!("kern  :warn  : [  635.715659] portwarden: {BODY}"),
+            ),
+            (
+                SourceKind::File,
+                format!(
+                    "<4>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - - [  635.715659] portwarden: {BODY}"
+                ),
+            ),
+            (
+                SourceKind::File,
+                format!(
+                    "1 2026-11-24T23:06:53.947768+00:00 vm kernel - - [origin ip=\"10.0.0.1\"] portwarden: {BODY}"
+                ),
+            ),
+            (
                 SourceKind::Journal,
                 format!(
                     r#"{{"__REALTIME_TIMESTAMP":"1795561613947768","_TRANSPORT":"kernel","MESSAGE":"portwarden: {BODY}"}}"#
@@ -330,10 +346,22 @@ mod tests {
             assert_eq!((probe.proto, probe.dport), (Proto::Tcp, Some(110)));
             assert_eq!(probe.scan_type(), ScanType::Syn);
         }
-        let bsd = format!("Nov 24 23:06:53 vm kernel: portwarden: {BODY}");
+        // Stamps to the second.
+        for line in [
+            format!("Nov 24 23:06:53 vm kernel: portwarden: {BODY}"),
+            format!("[Tue Nov 24 23:06:53 2026] portwarden: {BODY}"),
+            format!("kern  :warn  : [Tue Nov 24 23:06:53 2026] portwarden: {BODY}"),
+        ] {
+            assert_eq!(
+                file(&mut p, line.as_bytes()).unwrap().time,
+                ts("2026-11-24T23:06:53Z"),
+                "{line}"
+            );
+        }
+        let unpadded = format!("Nov 4 09:01:02 vm kernel: portwarden: {BODY}");
         assert_eq!(
-            file(&mut p, bsd.as_bytes()).unwrap().time,
-            ts("2026-11-24T23:06:53Z")
+            file(&mut p, unpadded.as_bytes()).unwrap().time,
+            ts("2026-11-04T09:01:02Z")
         );
     }
 
@@ -345,6 +373,17 @@ mod tests {
             format!("2026-11-24T23:06:53.947768+00:00 vm mallory: portwarden: {forged}"),
             format!("Nov 24 23:06:53 vm mallory[99]: portwarden: {forged}"),
             format!("12,480,635715700,-;portwarden: {forged}"),
+            format!("Nov 4 23:06:53 vm mallory: portwarden: {forged}"),
+            // RFC 5424: `logger -t kernel -p kern.warning` (rsyslog makes it facility user),
+            // a process id, another APP-NAME.
+            format!("<12>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - -  portwarden: {forged}"),
+            format!(
+                "<13>1 2026-11-24T23:06:53.947768+00:00 vm kernel 4242 - - portwarden: {forged}"
+            ),
+            format!("1 2026-11-24T23:06:53.947768+00:00 vm kernel 4242 - - portwarden: {forged}"),
+            format!("1 2026-11-24T23:06:53.947768+00:00 vm mallory - - - portwarden: {forged}"),
+            // dmesg -x shows a write to /dev/kmsg as facility user.
+            format!("user  :warn  : [ 2241.416830] portwarden: {forged}"),
             format!(
                 r#"{{"__REALTIME_TIMESTAMP":"1","_TRANSPORT":"syslog","MESSAGE":"portwarden: {forged}"}}"#
             ),
@@ -449,17 +488,31 @@ mod tests {
             format!("2026-11-24T23:06:53.947768+00:00 vm kernel: [  635.715659] portwarden: {BODY}"),
             format!("Nov 24 23:06:53 vm kernel: portwarden: {BODY}"),
             format!("[  635.715659] portwarden: {BODY}"),
+            format!("[Tue Nov 24 23:06:53 2026] portwarden: {BODY}"),
+            format!("kern  :warn  : [  635.715659] portwarden: {BODY}"),
+            format!("user  :warn  : [Wed Nov  4 23:06:53 2026] portwarden: {BODY}"),
+            format!("<4>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - - [  635.715659] portwarden: {BODY}"),
+            format!(r#"1 2026-11-24T23:06:53Z vm kernel - id [a@1 x="\]\"y"][b z=""]  portwarden: {BODY}"#),
+            format!("Nov 4 09:01:02 vm kernel: portwarden: {BODY}"),
             format!(r#"{{"__REALTIME_TIMESTAMP":"1795561613947768","_TRANSPORT":"kernel","MESSAGE":"portwarden: {BODY}"}}"#),
             "4,1,2,-;portwarden: IN=e OUT= SRC=fd00:0250:0000:0000:0000:0000:0000:0002 DST=fd00::1 LEN=64 HOPLIMIT=3 PROTO=ICMPv6 TYPE=128 [SRC=1".to_string(),
         ]
         .into_iter()
         .map(String::into_bytes)
         .collect();
-        let alphabet = b" =:;,.[]{}\"0123456789INOUTSRCDPTFRAG\0\xff\n-";
+        let alphabet = b" =:;,.[]{}<>\\\"0123456789INOUTSRCDPTFRAG\0\xff\n-";
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut parsers = [parser(&["portwarden: "], false), parser(&[], true)];
+        // Every seed is a good record, so mutations start from lines that reach the body.
+        for seed in &seeds {
+            let got = parsers[1].parse(Record {
+                kind: SourceKind::File,
+                bytes: seed,
+            });
+            assert!(got.is_ok(), "{got:?}: {}", String::from_utf8_lossy(seed));
+        }
         let mut parsed = 0u32;
-        for round in 0..30_000 {
+        for round in 0..50_000 {
             let mut line = seeds[round % seeds.len()].clone();
             match rng.below(4) {
                 0 => {
