@@ -500,3 +500,136 @@ impl Engine {
         self.parser = Parser::new(&self.config.log, ParseContext::system());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use ipnet::IpNet;
+
+    use super::*;
+    use crate::enforce::{BanElement, EnforceError, FakeFirewall, SetElement};
+    use crate::record::SourceKind;
+
+    /// The shared fake, reachable by the test after the engine took its box.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<FakeFirewall>>);
+
+    impl Firewall for Shared {
+        fn setup(&mut self) -> Result<(), EnforceError> {
+            self.0.borrow_mut().setup()
+        }
+        fn teardown(&mut self) -> Result<(), EnforceError> {
+            self.0.borrow_mut().teardown()
+        }
+        fn check(&mut self) -> Result<TableState, EnforceError> {
+            self.0.borrow_mut().check()
+        }
+        fn ban(&mut self, elements: &[BanElement]) -> Result<(), EnforceError> {
+            self.0.borrow_mut().ban(elements)
+        }
+        fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError> {
+            self.0.borrow_mut().unban(targets)
+        }
+        fn list(&mut self) -> Result<Vec<SetElement>, EnforceError> {
+            self.0.borrow_mut().list()
+        }
+    }
+
+    /// Kernel-tagged LOG lines of a 12-port SYN scan from `src`, stamped now.
+    fn scan(src: &str) -> Vec<String> {
+        let stamp = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00");
+        [21, 22, 23, 25, 53, 80, 110, 135, 139, 443, 445, 3389]
+            .iter()
+            .map(|port| {
+                format!(
+                    "{stamp} vm kernel: portwarden: IN=eth0 OUT= MAC= SRC={src} DST=192.0.2.1 LEN=44 \
+                     TOS=0x00 PREC=0x00 TTL=43 ID=1 PROTO=TCP SPT=40000 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0"
+                )
+            })
+            .collect()
+    }
+
+    fn engine(dir: &Path, fw: &Shared, ban: impl FnOnce(&mut crate::config::BanConfig)) -> Engine {
+        let mut config = Config::default();
+        config.ban.allowlist_host = false;
+        config.detect.served_ports_from_proc = false;
+        config.sources.clear();
+        ban(&mut config.ban);
+        Engine::open(config, dir, Box::new(fw.clone())).unwrap().0
+    }
+
+    fn feed(engine: &mut Engine, lines: &[String]) {
+        for l in lines {
+            engine.feed(Record {
+                kind: SourceKind::File,
+                bytes: l.as_bytes(),
+            });
+        }
+    }
+
+    #[test]
+    fn a_refused_ban_keeps_its_finding_for_the_next_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = Shared::default();
+        let mut engine = engine(dir.path(), &fw, |_| {});
+        feed(&mut engine, &scan("198.51.100.7"));
+        assert!(engine.has_pending());
+
+        fw.0.borrow_mut()
+            .fail_next(EnforceError::Nft("Error: Could not process rule".into()));
+        let mut summary = PassSummary::default();
+        let err = engine
+            .checkpoint("test", Timestamp::now(), &[], true, &mut summary)
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("Could not process rule"),
+            "{err:#}"
+        );
+        assert!(engine.has_pending(), "the finding must survive the failure");
+        assert!(
+            engine.store.live_bans(Timestamp::now()).unwrap().is_empty(),
+            "nothing committed"
+        );
+        assert_eq!(
+            summary.findings, 0,
+            "a failed attempt leaves the summary alone"
+        );
+
+        engine
+            .checkpoint("test", Timestamp::now(), &[], true, &mut summary)
+            .unwrap();
+        assert!(!engine.has_pending());
+        assert_eq!(summary.banned, vec!["198.51.100.7/32".to_string()]);
+        assert!(fw.0.borrow().contains(&"198.51.100.7/32".parse().unwrap()));
+        assert_eq!(engine.store.live_bans(Timestamp::now()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_rate_limited_scanner_is_reported_again_at_its_next_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = Shared::default();
+        let mut engine = engine(dir.path(), &fw, |b| b.max_bans_per_minute = 1);
+        feed(&mut engine, &scan("198.51.100.7"));
+        let second = scan("203.0.113.9");
+        feed(&mut engine, &second[..8]);
+        let mut summary = PassSummary::default();
+        engine
+            .checkpoint("test", Timestamp::now(), &[], true, &mut summary)
+            .unwrap();
+        assert_eq!(summary.banned.len(), 1, "{summary}");
+        assert_eq!(
+            summary.not_banned.get("rate-limited"),
+            Some(&1),
+            "{summary}"
+        );
+
+        // The same scanner goes on: its next new port brings a new finding, not silence.
+        feed(&mut engine, &second[8..9]);
+        assert!(
+            engine.has_pending(),
+            "the capped scanner must be reported again"
+        );
+    }
+}
