@@ -121,11 +121,10 @@ fn read_loop(
     while !stop.load(Ordering::Relaxed) {
         let mut gone = false;
         let result = src.read_available(&mut |r: Record<'_>| {
-            // Once asked to stop, send nothing more (the main thread is about to stop draining
-            // the channel). `gone` also withholds this batch's cursor, so what was not sent is
-            // read again after the restart or reload, never skipped.
-            if gone || stop.load(Ordering::Relaxed) {
-                gone = true;
+            // Asked to stop or not, the batch is sent to its end: the main thread drains the
+            // channel until every reader has finished (see `Readers::stop`), so the batch's
+            // cursor is saved with its records and nothing is read twice after a restart.
+            if gone {
                 return;
             }
             if tx
