@@ -632,4 +632,21 @@ mod tests {
             "the capped scanner must be reported again"
         );
     }
+
+    #[test]
+    fn the_run_lock_creates_a_private_state_dir_and_excludes_a_second_run() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let first = RunLock::try_acquire(&state).unwrap();
+        assert!(first.is_some());
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "bans and evidence are root's business only");
+        assert!(
+            RunLock::try_acquire(&state).unwrap().is_none(),
+            "a second run must wait"
+        );
+        drop(first);
+        assert!(RunLock::try_acquire(&state).unwrap().is_some());
+    }
 }
