@@ -1,6 +1,7 @@
 //! The decide stage against a real host view and a real kernel set, in a namespace: the
 //! allowlist holds for the target's default gateway, its own addresses and its resolvers (an
-//! nmap decoy scan can name any of them), and the ban-rate cap holds under a burst of scanners.
+//! nmap decoy scan can name any of them), the ban-rate cap holds under a burst of scanners,
+//! several scanners of one /24 ban the prefix, and the seed lab's own table can be used.
 //!
 //! The records come from a kern.log-style file that the test writes (kernel-tagged lines are
 //! trusted from a file source), so that the sources can be addresses no packet could carry
@@ -359,4 +360,52 @@ fn the_seed_labs_own_table_is_used_and_expiry_is_done_by_portwarden() {
         chain_before,
         "the lab's own rules must be left alone"
     );
+}
+
+#[test]
+fn several_scanners_of_one_prefix_ban_the_prefix() {
+    if !common::e2e_ready(
+        "several_scanners_of_one_prefix_ban_the_prefix",
+        &["nft", "ip"],
+    ) {
+        return;
+    }
+    let lab = Lab::create("prefix").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (target, prefix, log) = setup(&lab, dir.path(), "[ban]\nallowlist_host = false\n");
+    // Four scanners of 203.0.113.0/24 (the default `prefix_sources = 4`), and one elsewhere.
+    let mut lines = String::new();
+    for host in [11u8, 12, 13, 14] {
+        lines.push_str(&scan_lines(
+            &prefix,
+            IpAddr::from([203, 0, 113, host]),
+            lab.target_ip(false),
+        ));
+    }
+    lines.push_str(&scan_lines(
+        &prefix,
+        "198.51.100.9".parse().unwrap(),
+        lab.target_ip(false),
+    ));
+    std::fs::write(&log, lines).unwrap();
+
+    let (ok, out) = target.portwarden(&["run", "--once"]);
+    assert!(ok, "run --once: {out}");
+    println!("{out}");
+    let v4 = target.banned("banned4");
+    println!("{v4}");
+    assert!(
+        v4.contains("203.0.113.0/24"),
+        "the prefix must be banned: {v4}"
+    );
+    for host in [11, 12, 13, 14] {
+        assert!(
+            !v4.contains(&format!("203.0.113.{host} ")),
+            "members are folded into the prefix: {v4}"
+        );
+    }
+    assert!(v4.contains("198.51.100.9"), "{v4}");
+    // The store knows the prefix ban too (list shows kernel and store side by side).
+    let listing = target.portwarden(&["list", "--json"]).1;
+    assert!(listing.contains("203.0.113.0/24"), "{listing}");
 }
