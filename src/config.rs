@@ -153,6 +153,10 @@ pub struct BanConfig {
     pub max_duration: SignedDuration,
     /// After this many offences the ban is permanent (0: never).
     pub permanent_after: u32,
+    /// How long an offence counts towards escalation. Default 30 days: a scanner that comes
+    /// back within a month is a repeat offender; one that comes back a year later (often
+    /// another customer of the same address) starts again at the first ban.
+    pub offence_memory: SignedDuration,
     /// This many distinct scanners within one prefix ban the prefix (0: never).
     pub prefix_sources: u32,
     /// ...whose last offence lies within this period of each other.
@@ -237,6 +241,7 @@ impl Default for BanConfig {
             escalation_factor: 4,
             max_duration: SignedDuration::from_hours(24 * 30),
             permanent_after: 0,
+            offence_memory: SignedDuration::from_hours(24 * 30),
             prefix_sources: 4,
             prefix_window: SignedDuration::from_hours(1),
             prefix_len_v4: 24,
@@ -329,6 +334,7 @@ struct RawBan {
     permanent_after: Option<u32>,
     prefix_sources: Option<u32>,
     prefix_window: Option<String>,
+    offence_memory: Option<String>,
     prefix_len_v4: Option<u8>,
     prefix_len_v6: Option<u8>,
     max_bans_per_minute: Option<u32>,
@@ -665,6 +671,11 @@ impl Validator<'_> {
             )?,
             max_duration,
             permanent_after: raw.permanent_after.unwrap_or(d.permanent_after),
+            offence_memory: self.duration(
+                "ban.offence_memory",
+                raw.offence_memory,
+                d.offence_memory,
+            )?,
             prefix_sources: raw.prefix_sources.unwrap_or(d.prefix_sources),
             prefix_window: self.duration(
                 "ban.prefix_window",

@@ -132,7 +132,11 @@ impl<'a> Decider<'a> {
         }
 
         let host = IpNet::from(source);
-        let offence = tx.add_offence(host, finding.detected_at)?;
+        let forget_before = finding
+            .detected_at
+            .checked_sub(self.config.offence_memory)
+            .unwrap_or(Timestamp::MIN);
+        let offence = tx.add_offence(host, finding.detected_at, forget_before)?;
 
         let limit_since = now
             .checked_sub(SignedDuration::from_mins(1))
@@ -152,7 +156,7 @@ impl<'a> Decider<'a> {
 
         let (target, offences, supersedes) = match self.prefix_to_ban(tx, source, finding)? {
             Some(prefix) => {
-                let o = tx.add_offence(prefix, finding.detected_at)?;
+                let o = tx.add_offence(prefix, finding.detected_at, forget_before)?;
                 let covered: Vec<IpNet> = tx
                     .active_bans()?
                     .into_iter()
@@ -329,6 +333,7 @@ mod tests {
             escalation_factor: 4,
             max_duration: SignedDuration::from_hours(24 * 7),
             permanent_after: 0,
+            offence_memory: SignedDuration::from_hours(24 * 30),
             prefix_sources: 0,
             prefix_window: SignedDuration::from_hours(1),
             prefix_len_v4: 24,

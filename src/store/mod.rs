@@ -312,12 +312,20 @@ impl StoreTx<'_> {
 
     /// Count one more offence of `target` at `at` (the later of the stored and given times is
     /// kept, so an old replayed record does not move `last` backwards).
-    pub fn add_offence(&mut self, target: IpNet, at: Timestamp) -> Result<Offence, StoreError> {
+    /// An offence older than `forget_before` no longer counts: the count starts again at 1.
+    pub fn add_offence(
+        &mut self,
+        target: IpNet,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<Offence, StoreError> {
         let key = target.trunc().to_string();
         self.tx.execute(
             "INSERT INTO offences (target, count, last_us) VALUES (?1, 1, ?2)
-             ON CONFLICT (target) DO UPDATE SET count = count + 1, last_us = max(last_us, ?2)",
-            params![key, at.as_microsecond()],
+             ON CONFLICT (target) DO UPDATE SET
+                 count = CASE WHEN last_us < ?3 THEN 1 ELSE count + 1 END,
+                 last_us = max(last_us, ?2)",
+            params![key, at.as_microsecond(), forget_before.as_microsecond()],
         )?;
         self.offence(target)?
             .ok_or_else(|| StoreError::Corrupt(format!("offence of {key} vanished")))
@@ -768,7 +776,8 @@ pub(crate) mod tests {
             let mut b = ban("192.0.2.7", now, Some(3600));
             b.finding = Some(finding("192.0.2.7", now));
             tx.record_ban(&b, BanOrigin::Auto, false).unwrap();
-            tx.add_offence(net("192.0.2.7"), now).unwrap();
+            tx.add_offence(net("192.0.2.7"), now, Timestamp::MIN)
+                .unwrap();
             tx.set_cursor("kmsg", "1234", now).unwrap();
             tx.set_detector_state("{\"sources\":[]}", now).unwrap();
             // Dropped without commit: rolled back.
@@ -783,7 +792,9 @@ pub(crate) mod tests {
         tx.record_ban(&b, BanOrigin::Auto, false).unwrap();
         // The transaction reads its own writes.
         assert_eq!(tx.live_bans(now).unwrap().len(), 1);
-        let o = tx.add_offence(net("192.0.2.7"), now).unwrap();
+        let o = tx
+            .add_offence(net("192.0.2.7"), now, Timestamp::MIN)
+            .unwrap();
         assert_eq!(o.count, 1);
         tx.set_cursor("kmsg", "1234", now).unwrap();
         tx.set_cursor("kmsg", "1240", now).unwrap();
@@ -826,8 +837,11 @@ pub(crate) mod tests {
         let mut tx = store.transaction().unwrap();
         let t1 = ts("2026-11-24T23:00:00Z");
         let t0 = ts("2026-11-24T22:00:00Z");
-        tx.add_offence(net("2001:db8::5"), t1).unwrap();
-        let o = tx.add_offence(net("2001:db8::5"), t0).unwrap();
+        tx.add_offence(net("2001:db8::5"), t1, Timestamp::MIN)
+            .unwrap();
+        let o = tx
+            .add_offence(net("2001:db8::5"), t0, Timestamp::MIN)
+            .unwrap();
         assert_eq!((o.count, o.last), (2, t1));
         assert_eq!(tx.offences_since(t1).unwrap().len(), 1);
         assert!(
@@ -836,6 +850,16 @@ pub(crate) mod tests {
                 .is_empty()
         );
         assert_eq!(tx.offence(net("2001:db8::6")).unwrap(), None);
+        // An offence older than the memory no longer counts: the next one is the first again.
+        let t2 = ts("2027-01-24T23:00:00Z");
+        let o = tx
+            .add_offence(net("2001:db8::5"), t2, ts("2026-12-25T23:00:00Z"))
+            .unwrap();
+        assert_eq!((o.count, o.last), (1, t2));
+        let o = tx
+            .add_offence(net("2001:db8::5"), t2, ts("2026-12-25T23:00:00Z"))
+            .unwrap();
+        assert_eq!(o.count, 2, "a recent offence still counts");
     }
 
     #[test]
