@@ -85,8 +85,14 @@ impl Target<'_> {
     }
 }
 
-fn setup<'a>(lab: &'a Lab, dir: &Path, extra: &str) -> (Target<'a>, String, std::path::PathBuf) {
-    let prefix = format!("pwt{}: ", unique_tag());
+/// Writes the test's config (a file source, `extra` appended) and runs `portwarden setup` in
+/// the target: the target, the log file and what setup printed.
+fn setup_with<'a>(
+    lab: &'a Lab,
+    dir: &Path,
+    prefix: &str,
+    extra: &str,
+) -> (Target<'a>, std::path::PathBuf, String) {
     let log = dir.join("kern.log");
     std::fs::write(&log, "").unwrap();
     let config = dir.join("portwarden.toml");
@@ -102,6 +108,13 @@ fn setup<'a>(lab: &'a Lab, dir: &Path, extra: &str) -> (Target<'a>, String, std:
     let target = Target { lab, config };
     let (ok, out) = target.portwarden(&["setup"]);
     assert!(ok, "setup: {out}");
+    (target, log, out)
+}
+
+/// `setup_with` a LOG prefix no other test uses.
+fn setup<'a>(lab: &'a Lab, dir: &Path, extra: &str) -> (Target<'a>, String, std::path::PathBuf) {
+    let prefix = format!("pwt{}: ", unique_tag());
+    let (target, log, _) = setup_with(lab, dir, &prefix, extra);
     (target, prefix, log)
 }
 
@@ -290,26 +303,14 @@ fn the_seed_labs_own_table_is_used_and_expiry_is_done_by_portwarden() {
     let chain_before = chain();
 
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("kern.log");
-    std::fs::write(&log, "").unwrap();
-    let config = dir.path().join("portwarden.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = \"{}\"\n[log]\nprefix = \"SYN_SCAN_ATTEMPT--\"\n[[source]]\nkind = \"file\"\npath = \"{}\"\n\
-             [firewall]\nfamily = \"ip\"\ntable = \"filter\"\nset4 = \"blocked_ips\"\n\
-             [ban]\nduration = \"2s\"\nallowlist_host = false\n",
-            dir.path().join("state").display(),
-            log.display()
-        ),
-    )
-    .unwrap();
-    let target = Target { lab: &lab, config };
-    let (ok, out) = target.portwarden(&["setup"]);
-    assert!(
-        ok && out.contains("not managed by portwarden"),
-        "setup: {out}"
+    let (target, log, out) = setup_with(
+        &lab,
+        dir.path(),
+        "SYN_SCAN_ATTEMPT--",
+        "[firewall]\nfamily = \"ip\"\ntable = \"filter\"\nset4 = \"blocked_ips\"\n\
+         [ban]\nduration = \"2s\"\nallowlist_host = false\n",
     );
+    assert!(out.contains("not managed by portwarden"), "setup: {out}");
 
     // The lab's blocked_ips.txt is taken over; its bad line is reported, not fatal.
     let list = dir.path().join("blocked_ips.txt");
