@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub enum SourceKind {
     /// `/dev/kmsg`: `PRI,SEQ,USEC,FLAGS;MESSAGE`.
     Kmsg,
-    /// `journalctl -k -o json`: one JSON object per line.
+    /// `journalctl -o json _TRANSPORT=kernel`: one JSON object per line.
     Journal,
     /// A log file (syslog, kern.log, dmesg output) or standard input.
     File,
