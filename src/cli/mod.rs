@@ -66,7 +66,7 @@ pub enum Command {
     List(list::Args),
     /// What portwarden is doing: table, sets, store, sources.
     Status(status::Args),
-    /// One incremental pass over every source (cron mode), or follow them.
+    /// `run --once`: one incremental pass over every source, then exit (cron mode).
     Run(run::Args),
     /// Follow the sources and ban within milliseconds.
     Daemon(daemon::Args),
