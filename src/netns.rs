@@ -141,8 +141,8 @@ impl Lab {
             attacker,
             target_v4: Ipv4Addr::new(10, 250, 0, 1),
             attacker_v4: Ipv4Addr::new(10, 250, 0, 2),
-            target_v6: "fd00:250::1".parse().expect("literal IPv6 address"),
-            attacker_v6: "fd00:250::2".parse().expect("literal IPv6 address"),
+            target_v6: Ipv6Addr::new(0xfd00, 0x250, 0, 0, 0, 0, 0, 1),
+            attacker_v6: Ipv6Addr::new(0xfd00, 0x250, 0, 0, 0, 0, 0, 2),
         };
         run_checked(
             "ip",
