@@ -30,15 +30,19 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::lab::{self, Rsyslogd, SEED_PORTS, Setup, banned4, nmap, wait_for};
+use common::lab::{
+    self, JOURNAL_REMOTE, Rsyslogd, SEED_PORTS, Setup, append, banned4, copy_then_truncate,
+    journal_append, nmap, wait_for,
+};
 use portwarden::netns::{Lab, Netns};
 use portwarden::store::ReadStore;
 
 const KMSG_SOURCE: &str = "[[source]]\nkind = \"kmsg\"\npath = \"/dev/kmsg\"\n";
 
-fn file_source(path: &std::path::Path) -> String {
+fn file_source(path: &Path) -> String {
     format!(
         "[[source]]\nkind = \"file\"\npath = \"{}\"\n",
         path.display()
@@ -50,6 +54,42 @@ fn lab(label: &str) -> Lab {
     Lab::create(label).unwrap()
 }
 
+/// A lab (see [`lab`]) whose target runs portwarden over `/dev/kmsg` (config: [`KMSG_SOURCE`]
+/// then `extra`), `portwarden setup` done: (the lab, its `Setup`, the target's IPv4 address,
+/// the attacker's IPv4 address).
+fn kmsg_lab(label: &str, extra: &str) -> (Lab, Setup, String, String) {
+    let lab = lab(label);
+    let s = Setup::new(&format!("{KMSG_SOURCE}{extra}"));
+    let target = lab.target_v4.to_string();
+    let attacker = lab.attacker_v4.to_string();
+    s.setup(&lab.target);
+    (lab, s, target, attacker)
+}
+
+/// Whether `addr` shows up in `banned4` of `ns` within `limit`.
+fn banned4_within(limit: Duration, ns: &Netns, addr: &str) -> bool {
+    wait_for(limit, || {
+        banned4(ns).iter().any(|b| b == addr).then_some(())
+    })
+    .is_some()
+}
+
+/// For the tests that write the records themselves (no attacker): a namespace of its own
+/// (`label` and a unique tag) and a `Setup` with a unique LOG prefix in a fresh tempdir, whose
+/// config reads the sources `sources(tempdir)` returns; `portwarden setup` has run in it.
+fn namespace_and_setup(label: &str, sources: impl FnOnce(&Path) -> String) -> (Netns, Setup) {
+    let ns = Netns::create(&format!("{label}{}", portwarden::netns::unique_tag())).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let sources = sources(tmp.path());
+    let s = Setup::in_dir(
+        tmp,
+        format!("pwt{}: ", portwarden::netns::unique_tag()),
+        &sources,
+    );
+    s.setup(&ns);
+    (ns, s)
+}
+
 /// Test 1: The seed lab's scenario with the daemon following /dev/kmsg.
 #[test]
 fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
@@ -59,22 +99,15 @@ fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
     ) {
         return;
     }
-    let lab = lab("d");
-    let s = Setup::new(KMSG_SOURCE);
-    let target = lab.target_v4.to_string();
-    let attacker = lab.attacker_v4.to_string();
-    s.setup(&lab.target);
+    let (lab, s, target, attacker) = kmsg_lab("d", "");
     let mut daemon = s.daemon(&lab.target);
 
     let (filtered, closed, _, took, text) = nmap(&lab.attacker, &target, SEED_PORTS);
     let scanned = Instant::now();
     println!("first scan: {closed} closed, {filtered} filtered, nmap took {took:?}");
     assert_eq!(closed, 12, "first scan:\n{text}");
-    let banned = wait_for(Duration::from_secs(20), || {
-        banned4(&lab.target).contains(&attacker).then_some(())
-    });
     assert!(
-        banned.is_some(),
+        banned4_within(Duration::from_secs(20), &lab.target, &attacker),
         "{attacker} not banned; daemon:\n{}",
         daemon.output()
     );
@@ -101,11 +134,8 @@ fn daemon_kmsg_bans_the_seed_scan_and_survives_a_flush() {
     lab.target.run("nft", ["flush", "ruleset"]).unwrap();
     assert!(!banned4(&lab.target).contains(&attacker));
     let flushed = Instant::now();
-    let restored = wait_for(Duration::from_secs(20), || {
-        banned4(&lab.target).contains(&attacker).then_some(())
-    });
     assert!(
-        restored.is_some(),
+        banned4_within(Duration::from_secs(20), &lab.target, &attacker),
         "table/ban not restored; daemon:\n{}",
         daemon.output()
     );
@@ -212,11 +242,7 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
     ) {
         return;
     }
-    let lab = lab("c");
-    let s = Setup::new(KMSG_SOURCE);
-    let target = lab.target_v4.to_string();
-    let attacker = lab.attacker_v4.to_string();
-    s.setup(&lab.target);
+    let (lab, s, target, attacker) = kmsg_lab("c", "");
     let mut daemon = s.daemon(&lab.target);
 
     let www = s.dir().join("www");
@@ -295,11 +321,8 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
     // The same daemon still bans a real scan from that host: it was reading all along.
     let (_, closed, _, _, text) = nmap(&lab.attacker, &target, SEED_PORTS);
     assert_eq!(closed, 12, "{text}");
-    let banned = wait_for(Duration::from_secs(20), || {
-        banned4(&lab.target).contains(&attacker).then_some(())
-    });
     assert!(
-        banned.is_some(),
+        banned4_within(Duration::from_secs(20), &lab.target, &attacker),
         "scan not banned; daemon:\n{}",
         daemon.output()
     );
@@ -431,14 +454,70 @@ fn kernel_lines(prefix: &str, first: u32, n: u32) -> String {
         .collect()
 }
 
-fn append(path: &std::path::Path, text: &str) {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
+/// The kern.log of the rotation tests, `kern.log` in `dir` with `kern.log.1` beside it, which
+/// the test writes (`kernel_lines`) and rotates as rsyslogd and logrotate would.
+struct RotatedLog {
+    path: PathBuf,
+    rotated: PathBuf,
+    prefix: String,
+    /// The number of the next line (each line comes from its own source address).
+    next: u32,
+    /// Complete lines written so far, to either file: what a reader must read, once.
+    written: u64,
+}
+
+impl RotatedLog {
+    fn in_dir(dir: &Path, prefix: &str) -> RotatedLog {
+        RotatedLog {
+            path: dir.join("kern.log"),
+            rotated: dir.join("kern.log.1"),
+            prefix: prefix.to_string(),
+            next: 0,
+            written: 0,
+        }
+    }
+
+    /// The text of `n` new lines, numbered on (not counted as written).
+    fn new_lines(&mut self, n: u32) -> String {
+        let text = kernel_lines(&self.prefix, self.next, n);
+        self.next += n;
+        text
+    }
+
+    /// Appends `n` new lines to the live file.
+    fn write(&mut self, n: u32) {
+        let text = self.new_lines(n);
+        append(&self.path, &text);
+        self.written += u64::from(n);
+    }
+
+    /// Rotation by rename, 15 lines: 5 more lines, the file is renamed away, the writer appends
+    /// 3 more to it before it reopens, and the new file gets 7.
+    fn rename_with_late_writes(&mut self) {
+        self.write(5);
+        std::fs::rename(&self.path, &self.rotated).unwrap();
+        let late = self.new_lines(3);
+        append(&self.rotated, &late);
+        self.written += 3;
+        self.write(7);
+    }
+
+    /// 4 lines, then a 5th written in two parts: `meanwhile` runs, given the complete lines
+    /// written so far, while only the first half (no newline yet) is in the file.
+    fn write_a_line_in_two_parts(&mut self, meanwhile: impl FnOnce(u64)) {
+        let partial = self.new_lines(1);
+        let (head, tail) = partial.split_at(partial.len() / 2);
+        self.write(4);
+        append(&self.path, head);
+        meanwhile(self.written);
+        append(&self.path, tail);
+        self.written += 1;
+    }
+
+    /// logrotate's `copytruncate` onto `kern.log.1`.
+    fn copytruncate(&self) {
+        copy_then_truncate(&self.path, &self.rotated);
+    }
 }
 
 /// Test 5: Rotation by rename and by copytruncate between `run --once` passes over a file source:
@@ -451,24 +530,8 @@ fn run_once_follows_rotation_without_loss_or_repeat() {
     ) {
         return;
     }
-    let ns = Netns::create(&format!("pwrot{}", portwarden::netns::unique_tag())).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("kern.log");
-    let rotated = tmp.path().join("kern.log.1");
-    let s = Setup::in_dir(
-        tmp,
-        format!("pwt{}: ", portwarden::netns::unique_tag()),
-        &file_source(&log),
-    );
-    s.setup(&ns);
-    let p = s.prefix.clone();
-    let mut next = 0u32;
-    let mut lines = |n: u32| {
-        let text = kernel_lines(&p, next, n);
-        next += n;
-        text
-    };
-    let mut written = 0u64;
+    let (ns, s) = namespace_and_setup("pwrot", |dir| file_source(&dir.join("kern.log")));
+    let mut log = RotatedLog::in_dir(s.dir(), &s.prefix);
     let mut read = 0u64;
     let pass = |what: &str, expect: u64, written: u64, read: &mut u64| {
         let (summary, took) = s.run_once(&ns);
@@ -481,73 +544,48 @@ fn run_once_follows_rotation_without_loss_or_repeat() {
         assert_eq!(*read, written, "{what}: read so far vs written");
     };
 
-    append(&log, &lines(10));
-    written += 10;
-    pass("first pass", 10, written, &mut read);
+    log.write(10);
+    pass("first pass", 10, log.written, &mut read);
 
-    // Rename: 5 more lines, the file is renamed away, the writer appends 3 more to it before
-    // it reopens, and the new file gets 7.
-    append(&log, &lines(5));
-    std::fs::rename(&log, &rotated).unwrap();
-    append(&rotated, &lines(3));
-    append(&log, &lines(7));
-    written += 15;
-    pass("after a rename rotation", 15, written, &mut read);
-    pass("nothing new", 0, written, &mut read);
+    log.rename_with_late_writes();
+    pass("after a rename rotation", 15, log.written, &mut read);
+    pass("nothing new", 0, log.written, &mut read);
 
     // A line being written (no newline yet) is not read until it is complete.
-    let partial = lines(1);
-    let (head, tail) = partial.split_at(partial.len() / 2);
-    append(&log, &lines(4));
-    append(&log, head);
-    written += 4;
-    pass("with a partial last line", 4, written, &mut read);
-    append(&log, tail);
-    written += 1;
-    pass("the line completed", 1, written, &mut read);
+    log.write_a_line_in_two_parts(|written| {
+        pass("with a partial last line", 4, written, &mut read);
+    });
+    pass("the line completed", 1, log.written, &mut read);
 
     // copytruncate: copied away, truncated to 0, then 2 new lines (shorter than before).
-    std::fs::rename(&rotated, s.dir().join("kern.log.2")).unwrap();
-    std::fs::copy(&log, &rotated).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    append(&log, &lines(2));
-    written += 2;
-    pass("after copytruncate", 2, written, &mut read);
+    std::fs::rename(&log.rotated, s.dir().join("kern.log.2")).unwrap();
+    log.copytruncate();
+    log.write(2);
+    pass("after copytruncate", 2, log.written, &mut read);
 
     // copytruncate again, this time rewritten past the old offset before the next pass: told
     // apart by the hash of the first line.
-    append(&log, &lines(3));
-    written += 3;
-    pass("before the second copytruncate", 3, written, &mut read);
-    std::fs::copy(&log, &rotated).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    append(&log, &lines(20));
-    written += 20;
+    log.write(3);
+    pass("before the second copytruncate", 3, log.written, &mut read);
+    log.copytruncate();
+    log.write(20);
     pass(
         "after copytruncate and a longer rewrite",
         20,
-        written,
+        log.written,
         &mut read,
     );
 
     // Rename to a new empty file, then lines only in the new file.
-    std::fs::rename(&log, &rotated).unwrap();
-    append(&log, "");
-    pass("rotated to an empty file", 0, written, &mut read);
-    append(&log, &lines(6));
-    written += 6;
-    pass("lines in the new file", 6, written, &mut read);
-    println!("{written} lines written, {read} records read, each once");
+    std::fs::rename(&log.path, &log.rotated).unwrap();
+    append(&log.path, "");
+    pass("rotated to an empty file", 0, log.written, &mut read);
+    log.write(6);
+    pass("lines in the new file", 6, log.written, &mut read);
+    println!(
+        "{} lines written, {read} records read, each once",
+        log.written
+    );
 }
 
 /// Test 6: A scan split across two `run --once` passes: 4 probes, a pass (no ban), 4 more, a pass
@@ -561,11 +599,7 @@ fn a_scan_split_across_two_passes_is_caught() {
     ) {
         return;
     }
-    let lab = lab("s");
-    let s = Setup::new(KMSG_SOURCE);
-    let target = lab.target_v4.to_string();
-    let attacker = lab.attacker_v4.to_string();
-    s.setup(&lab.target);
+    let (lab, s, target, attacker) = kmsg_lab("s", "");
 
     let started = Instant::now();
     let (_, closed, _, _, text) = nmap(&lab.attacker, &target, "21,22,23,25");
@@ -599,28 +633,38 @@ fn export_entry(realtime_us: i64, boot_id: &str, transport: &str, message: &str)
     )
 }
 
+/// A journal source over the journal files in `dir`; `extra_args` is appended to its `args`
+/// (each a quoted string with a leading comma).
+fn journal_source(dir: &Path, extra_args: &str) -> String {
+    format!(
+        "[[source]]\nkind = \"journal\"\njournalctl = \"journalctl\"\nargs = [\"--directory={}\"{extra_args}]\n",
+        dir.display()
+    )
+}
+
+/// For the journal tests: a namespace and a `Setup` whose journal source reads the directory
+/// `journal/` of its tempdir, and the journal file there the test appends to.
+fn journal_lab(label: &str) -> (Netns, Setup, PathBuf) {
+    let (ns, s) = namespace_and_setup(label, |dir| {
+        let journal_dir = dir.join("journal");
+        std::fs::create_dir_all(&journal_dir).unwrap();
+        journal_source(&journal_dir, "")
+    });
+    let journal = s.dir().join("journal").join("remote.journal");
+    (ns, s, journal)
+}
+
 /// Test 7: The journal source with the real `journalctl` over a real journal file.
 #[test]
 fn journal_source_counts_kernel_entries_and_resumes_after_its_cursor() {
-    const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
     if !common::e2e_ready(
         "journal_source_counts_kernel_entries_and_resumes_after_its_cursor",
         &["nft", "ip", "journalctl", JOURNAL_REMOTE],
     ) {
         return;
     }
-    let ns = Netns::create(&format!("pwjr{}", portwarden::netns::unique_tag())).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("journal");
-    std::fs::create_dir_all(&dir).unwrap();
-    let prefix = format!("pwt{}: ", portwarden::netns::unique_tag());
-    let journal_source = |extra: &str| {
-        format!(
-            "[[source]]\nkind = \"journal\"\njournalctl = \"journalctl\"\nargs = [\"--directory={}\"{extra}]\n",
-            dir.display()
-        )
-    };
-    let s = Setup::in_dir(tmp, prefix.clone(), &journal_source(""));
+    let (ns, s, journal) = journal_lab("pwjr");
+    let prefix = s.prefix.clone();
     // The same journal read with the syslog entries too (journalctl ORs the two matches), in
     // dry run: the parser must refuse them itself.
     let with_syslog = Setup::in_dir(
@@ -628,14 +672,10 @@ fn journal_source_counts_kernel_entries_and_resumes_after_its_cursor() {
         prefix.clone(),
         &format!(
             "{}\n[ban]\ndry_run = true\n",
-            journal_source(", \"_TRANSPORT=syslog\"")
+            journal_source(journal.parent().unwrap(), ", \"_TRANSPORT=syslog\"")
         ),
     );
-    s.setup(&ns);
-    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .unwrap()
-        .trim()
-        .replace('-', "");
+    let boot_id = lab::this_boot_id();
     let scanner = "10.250.0.77";
     let forger = "10.250.0.88";
     let now = jiff::Timestamp::now().as_microsecond();
@@ -662,24 +702,8 @@ fn journal_source_counts_kernel_entries_and_resumes_after_its_cursor() {
         }
         text
     };
-    let journal_file = dir.join("remote.journal");
-    let write_journal = |name: &str, text: &str| {
-        let export = s.dir().join(name);
-        std::fs::write(&export, text).unwrap();
-        let out = std::process::Command::new(JOURNAL_REMOTE)
-            .arg("-o")
-            .arg(&journal_file)
-            .arg(&export)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
 
-    write_journal("first.export", &batch(21..25, now - 2_000_000));
+    journal_append(s.dir(), &journal, &batch(21..25, now - 2_000_000));
     let (a1, took) = s.run_once(&ns);
     println!("journal pass 1 took {took:?}");
     assert_eq!(
@@ -696,7 +720,7 @@ fn journal_source_counts_kernel_entries_and_resumes_after_its_cursor() {
     assert!(b1.banned().is_empty());
 
     // Appended to the same journal file: the next passes see only the new entries.
-    write_journal("second.export", &batch(25..29, now - 1_000_000));
+    journal_append(s.dir(), &journal, &batch(25..29, now - 1_000_000));
     let (a2, took) = s.run_once(&ns);
     println!("journal pass 2 took {took:?}");
     assert_eq!((a2.num("records"), a2.num("parsed")), (4, 4), "{}", a2.0);
@@ -732,29 +756,12 @@ fn daemon_follows_rotation_without_loss_or_repeat() {
     ) {
         return;
     }
-    let ns = Netns::create(&format!("pwdrot{}", portwarden::netns::unique_tag())).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("kern.log");
-    let rotated = tmp.path().join("kern.log.1");
-    let s = Setup::in_dir(
-        tmp,
-        format!("pwt{}: ", portwarden::netns::unique_tag()),
-        &file_source(&log),
-    );
-    s.setup(&ns);
-    append(&log, "");
+    let (ns, s) = namespace_and_setup("pwdrot", |dir| file_source(&dir.join("kern.log")));
+    let mut log = RotatedLog::in_dir(s.dir(), &s.prefix);
+    append(&log.path, "");
     let mut daemon = s.daemon(&ns);
-    let p = s.prefix.clone();
-    let mut next = 0u32;
-    let mut written = 0u64;
-    let mut lines = |n: u32| {
-        let text = kernel_lines(&p, next, n);
-        next += n;
-        written += u64::from(n);
-        text
-    };
     let mut step = 0u32;
-    let mut scan_and_wait = |path: &std::path::Path, what: &str| {
+    let mut scan_and_wait = |path: &Path, what: &str| {
         step += 1;
         let scanner = format!("10.252.{step}.1");
         append(path, &scan_lines(&s.prefix, &scanner));
@@ -770,46 +777,27 @@ fn daemon_follows_rotation_without_loss_or_repeat() {
         println!("{what}: read up to its end");
     };
 
-    append(&log, &lines(10));
-    scan_and_wait(&log, "first lines");
+    log.write(10);
+    scan_and_wait(&log.path, "first lines");
 
-    append(&log, &lines(5));
-    std::fs::rename(&log, &rotated).unwrap();
-    append(&rotated, &lines(3));
-    append(&log, &lines(7));
-    scan_and_wait(&log, "rename rotation");
+    log.rename_with_late_writes();
+    scan_and_wait(&log.path, "rename rotation");
 
-    let partial = lines(1);
-    let (head, tail) = partial.split_at(partial.len() / 2);
-    append(&log, &lines(4));
-    append(&log, head);
-    std::thread::sleep(Duration::from_millis(500));
-    append(&log, tail);
-    scan_and_wait(&log, "a line written in two parts");
+    log.write_a_line_in_two_parts(|_| std::thread::sleep(Duration::from_millis(500)));
+    scan_and_wait(&log.path, "a line written in two parts");
 
-    std::fs::copy(&log, &rotated).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    append(&log, &lines(2));
-    scan_and_wait(&log, "copytruncate");
+    log.copytruncate();
+    log.write(2);
+    scan_and_wait(&log.path, "copytruncate");
 
-    std::fs::copy(&log, &rotated).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    append(&log, &lines(40));
-    scan_and_wait(&log, "copytruncate and a longer rewrite");
+    log.copytruncate();
+    log.write(40);
+    scan_and_wait(&log.path, "copytruncate and a longer rewrite");
 
     let status = daemon.stop().unwrap();
     println!("daemon output:\n{}", daemon.output());
     assert!(status.success());
+    let written = log.written;
     let scans = u64::from(step) * 6;
     let (records, probes): (i64, i64) = s
         .store()
@@ -841,11 +829,8 @@ fn daemon_reloads_on_sighup_holds_the_lock_and_resumes() {
     ) {
         return;
     }
-    let lab = lab("h");
-    let s = Setup::new(&format!("{KMSG_SOURCE}\n[ban]\ndry_run = true\n"));
-    let attacker = lab.attacker_v4.to_string();
+    let (lab, s, _, attacker) = kmsg_lab("h", "\n[ban]\ndry_run = true\n");
     let attacker6 = lab.attacker_v6.to_string();
-    s.setup(&lab.target);
     let mut daemon = s.daemon(&lab.target);
 
     let (_, closed, _, _, text) = nmap(&lab.attacker, &lab.target_v4.to_string(), SEED_PORTS);
@@ -928,24 +913,6 @@ fn daemon_reloads_on_sighup_holds_the_lock_and_resumes() {
     );
 }
 
-const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
-
-/// Appends the entries of the export stream `text` to the journal file `journal`.
-fn append_journal(journal: &std::path::Path, export: &std::path::Path, text: &str) {
-    std::fs::write(export, text).unwrap();
-    let out = std::process::Command::new(JOURNAL_REMOTE)
-        .arg("-o")
-        .arg(journal)
-        .arg(export)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Test 7b: the daemon follows the journal (`journalctl --follow`): kernel entries appended
 /// while it runs are banned on, syslog entries of the same text are not even asked for, and
 /// an entry already read before a restart is not read again.
@@ -957,25 +924,9 @@ fn daemon_follows_the_journal() {
     ) {
         return;
     }
-    let ns = Netns::create(&format!("pwjd{}", portwarden::netns::unique_tag())).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("journal");
-    std::fs::create_dir_all(&dir).unwrap();
-    let journal = dir.join("remote.journal");
-    let prefix = format!("pwt{}: ", portwarden::netns::unique_tag());
-    let s = Setup::in_dir(
-        tmp,
-        prefix.clone(),
-        &format!(
-            "[[source]]\nkind = \"journal\"\nargs = [\"--directory={}\"]\n",
-            dir.display()
-        ),
-    );
-    s.setup(&ns);
-    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .unwrap()
-        .trim()
-        .replace('-', "");
+    let (ns, s, journal) = journal_lab("pwjd");
+    let prefix = s.prefix.clone();
+    let boot_id = lab::this_boot_id();
     let entries = |src: &str, transport: &str, ports: std::ops::Range<u32>| -> String {
         let now = jiff::Timestamp::now().as_microsecond();
         ports
@@ -990,34 +941,25 @@ fn daemon_follows_the_journal() {
             .collect()
     };
     // The journal must exist before journalctl is asked to follow it.
-    append_journal(
-        &journal,
-        &s.dir().join("0.export"),
-        &entries("10.250.0.90", "kernel", 1..2),
-    );
+    journal_append(s.dir(), &journal, &entries("10.250.0.90", "kernel", 1..2));
     let mut daemon = s.daemon(&ns);
 
-    append_journal(
+    journal_append(
+        s.dir(),
         &journal,
-        &s.dir().join("1.export"),
         &format!(
             "{}{}",
             entries("10.250.0.88", "syslog", 1..13),
             entries("10.250.0.77", "kernel", 21..24)
         ),
     );
-    append_journal(
-        &journal,
-        &s.dir().join("2.export"),
-        &entries("10.250.0.77", "kernel", 24..30),
-    );
+    journal_append(s.dir(), &journal, &entries("10.250.0.77", "kernel", 24..30));
     let appended = Instant::now();
-    let banned = wait_for(Duration::from_secs(30), || {
-        banned4(&ns)
-            .contains(&"10.250.0.77".to_string())
-            .then_some(())
-    });
-    assert!(banned.is_some(), "not banned:\n{}", daemon.output());
+    assert!(
+        banned4_within(Duration::from_secs(30), &ns, "10.250.0.77"),
+        "not banned:\n{}",
+        daemon.output()
+    );
     println!(
         "banned {:?} after the entries were appended",
         appended.elapsed()
@@ -1031,11 +973,7 @@ fn daemon_follows_the_journal() {
 
     let restarted = jiff::Timestamp::now();
     let mut again = s.daemon(&ns);
-    append_journal(
-        &journal,
-        &s.dir().join("3.export"),
-        &entries("10.250.0.91", "kernel", 40..42),
-    );
+    journal_append(s.dir(), &journal, &entries("10.250.0.91", "kernel", 40..42));
     // Nothing is banned on: wait for the daemon's periodic checkpoint to record the reads.
     let seen = wait_for(Duration::from_secs(30), || {
         (s.daemon_parsed_since(restarted) >= 2).then_some(())
@@ -1062,11 +1000,7 @@ fn daemon_bans_a_t1_scan_before_it_ends() {
     ) {
         return;
     }
-    let lab = lab("t1");
-    let s = Setup::new(KMSG_SOURCE);
-    let target = lab.target_v4.to_string();
-    let attacker = lab.attacker_v4.to_string();
-    s.setup(&lab.target);
+    let (lab, s, target, attacker) = kmsg_lab("t1", "");
     let daemon = s.daemon(&lab.target);
 
     let log = s.dir().join("nmap-t1.log");

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::lab::{JOURNAL_REMOTE, append, copy_then_truncate, journal_append, this_boot_id};
 use portwarden::source::{Cursor, FileSource, JournalSource, KmsgSource, Mode, ReadStats, Source};
 
 /// One pass, the records as strings.
@@ -160,8 +161,6 @@ fn kmsg_daemon_mode_wakes_on_a_new_record() {
 // ---------------------------------------------------------------------------------------------
 // journal
 
-const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
-
 /// Entries in the journal export format (`KEY=value` lines, a blank line after each).
 fn export(entries: &[(&str, &str, &str)], realtime_start: u64) -> String {
     let mut s = String::new();
@@ -174,23 +173,6 @@ fn export(entries: &[(&str, &str, &str)], realtime_start: u64) -> String {
         ));
     }
     s
-}
-
-/// Append the entries to the journal file `journal` (created on first use).
-fn journal_append(dir: &Path, journal: &Path, text: &str) {
-    let exp = dir.join(format!("e{}.export", portwarden::netns::unique_tag()));
-    std::fs::write(&exp, text).unwrap();
-    let out = std::process::Command::new(JOURNAL_REMOTE)
-        .arg("-o")
-        .arg(journal)
-        .arg(&exp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn now_us() -> u64 {
@@ -225,10 +207,7 @@ fn journal_reads_kernel_entries_of_every_boot_and_resumes_after_its_cursor() {
     let jdir = dir.path().join("journal");
     std::fs::create_dir(&jdir).unwrap();
     let file = jdir.join("kern.journal");
-    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .unwrap()
-        .trim()
-        .replace('-', "");
+    let this_boot = this_boot_id();
     let old_boot = "0123456789abcdef0123456789abcdef";
     let tag = format!("pwt{}: ", portwarden::netns::unique_tag());
     let m = |s: &str| format!("{tag}{s} IN=eth0 SRC=192.0.2.7 DST=192.0.2.1 PROTO=TCP DPT=22 SYN");
@@ -385,26 +364,11 @@ fn expect(range: std::ops::Range<u32>) -> Vec<String> {
     range.map(|i| format!("line {i:06}")).collect()
 }
 
-fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
 /// logrotate's `copytruncate`: copy the content aside, then truncate the file in place.
 fn copytruncate(path: &Path) {
     // Like logrotate, the copy is a new file (older ones were shifted away first).
     let _ = std::fs::remove_file(rotated(path));
-    std::fs::copy(path, rotated(path)).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    copy_then_truncate(path, &rotated(path));
 }
 
 fn rotated(path: &Path) -> PathBuf {

@@ -1,7 +1,8 @@
 //! The parts of the automation end-to-end tests (`tests/automation_e2e.rs`): a private
 //! `rsyslogd`, a background `portwarden daemon`, a per-test config with its own state
-//! directory and LOG prefix, `run --once` with its JSON summary, nmap, and a look at the
-//! kernel set of a namespace.
+//! directory and LOG prefix, `run --once` with its JSON summary, nmap, a look at the kernel
+//! set of a namespace, and the log and journal files tests write and rotate (also used by
+//! `tests/sources.rs`).
 //!
 //! Everything portwarden does runs INSIDE the test's namespace (`ip netns exec NS portwarden
 //! --config ...`), so the only nftables ruleset it ever sees is the namespace's. Processes are
@@ -45,6 +46,58 @@ pub fn read(path: &Path) -> String {
 /// Lines of `path` that contain `needle`.
 pub fn lines_with(path: &Path, needle: &str) -> usize {
     read(path).lines().filter(|l| l.contains(needle)).count()
+}
+
+/// Appends `text` to `path`, creating it if need be (as a syslog daemon writes).
+pub fn append(path: &Path, text: &str) {
+    use std::io::Write as _;
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// logrotate's `copytruncate`: copies `path` to `copy` (overwriting it in place if it exists),
+/// then truncates `path` to 0 without changing its inode.
+pub fn copy_then_truncate(path: &Path, copy: &Path) {
+    fs::copy(path, copy).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+/// The journal's writer for export streams, which makes real journal files from them.
+pub const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+
+/// Appends the entries of the export stream `text` to the journal file `journal` (created on
+/// first use), through an export file of its own in `export_dir`.
+pub fn journal_append(export_dir: &Path, journal: &Path, text: &str) {
+    let export = export_dir.join(format!("e{}.export", portwarden::netns::unique_tag()));
+    fs::write(&export, text).unwrap();
+    let out = Command::new(JOURNAL_REMOTE)
+        .arg("-o")
+        .arg(journal)
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// This boot's id as the journal's `_BOOT_ID` spells it (32 hex digits, no dashes).
+pub fn this_boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .replace('-', "")
 }
 
 /// One test's portwarden: a tempdir holding the config, the state directory and the logs, and
