@@ -55,6 +55,8 @@ pub struct Config {
     pub detect: DetectConfig,
     pub ban: BanConfig,
     pub firewall: FirewallConfig,
+    /// `[[source]]` entries. Empty (none configured): chosen when a run starts, by
+    /// `source::default_config`: `/dev/kmsg` where readable, else the journal, else kern.log.
     pub sources: Vec<SourceConfig>,
 }
 
@@ -276,9 +278,7 @@ impl Default for Config {
             detect: DetectConfig::default(),
             ban: BanConfig::default(),
             firewall: FirewallConfig::default(),
-            sources: vec![SourceConfig::Kmsg {
-                path: PathBuf::from("/dev/kmsg"),
-            }],
+            sources: Vec::new(),
         }
     }
 }

@@ -35,7 +35,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::decide::{BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
 use crate::enforce::{Firewall, TableState};
@@ -158,6 +158,8 @@ pub struct Engine {
     firewall: Box<dyn Firewall>,
     clock: SystemClock,
     stats: ParseStats,
+    /// The sources to read: the configured ones, or the default one chosen at open.
+    sources: Vec<SourceConfig>,
     /// Findings of the records read since the last checkpoint, waiting for a decision.
     pending: Vec<Finding>,
 }
@@ -195,6 +197,13 @@ impl Engine {
             clock: SystemClock,
             stats: ParseStats::default(),
             pending: Vec::new(),
+            sources: if config.sources.is_empty() {
+                let chosen = source::default_config();
+                tracing::info!(source = %source::id_of(&chosen), "no [[source]] configured; using this one");
+                vec![chosen]
+            } else {
+                config.sources.clone()
+            },
             config,
         };
         let report = engine.reconcile()?;
@@ -203,6 +212,11 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The sources this engine reads (the configured ones, or the one chosen by default).
+    pub fn sources(&self) -> &[SourceConfig] {
+        &self.sources
     }
 
     /// Put the table and the live bans back if the kernel lost them. `None` in dry-run.
@@ -434,7 +448,7 @@ impl Engine {
         let started = self.clock.now();
         let mut summary = PassSummary::default();
         let mut cursors = Vec::new();
-        let source_configs = self.config.sources.clone();
+        let source_configs = self.sources.clone();
         for cfg in &source_configs {
             let id = source::id_of(cfg);
             let cursor = self.stored_cursor(&id);

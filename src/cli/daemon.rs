@@ -64,7 +64,7 @@ impl Readers {
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         let mut ids = Vec::new();
-        for (index, cfg) in engine.config().sources.iter().enumerate() {
+        for (index, cfg) in engine.sources().iter().enumerate() {
             let id = source::id_of(cfg);
             let cursor = engine.stored_cursor(&id);
             ids.push(id.clone());
