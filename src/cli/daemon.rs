@@ -1,7 +1,7 @@
 //! `portwarden daemon`: follow every source and ban within milliseconds of the triggering
 //! record.
 //!
-//! One reader thread per source blocks in [`Source::wait`] (poll(2) on `/dev/kmsg`, a
+//! One reader thread per source blocks in [`Source::wait`](crate::source::Source::wait) (poll(2) on `/dev/kmsg`, a
 //! `journalctl --follow` pipe, or a file) and sends each record, then the source's cursor after
 //! the batch, over one channel to the main thread, which owns the engine: parse, detect, and on a
 //! finding decide and ban at once. Because a cursor travels behind the records it covers, a

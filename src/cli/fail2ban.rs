@@ -40,7 +40,7 @@ pub struct FileArgs {
     /// Where the jail reads: /var/log/kern.log, or the journal (kernel transport only).
     #[arg(long, value_enum, default_value = "file")]
     pub backend: Backend,
-    /// LOG prefix to match (default: the config's first [log] prefixes entry).
+    /// LOG prefix to match (default: the config's first `[log] prefixes` entry).
     #[arg(long, value_name = "P")]
     pub prefix: Option<String>,
     /// The log file the jail reads with --backend file.

@@ -19,7 +19,7 @@
 //!   requests are what monitoring sends, and netfilter logs ICMP errors that are answers rather
 //!   than probes. Port scans are what this stage is for.
 //!
-//! # The rules (see [`state`] for the exact arithmetic)
+//! # The rules (see `state.rs` for the exact arithmetic)
 //!
 //! sweep (one port over many destinations), fast scan (weighted failures within `window`),
 //! slow scan (weighted failures within the session), sequential (weighted failures minus

@@ -7,13 +7,13 @@
 //!
 //! Order of the checks, and why:
 //! 1. size ([`Reject::TooLong`]): a LOG record is at most ~1 KiB; a huge line is not read;
-//! 2. header ([`header`]): the time and whether the kernel wrote the record;
-//! 3. prefix ([`netfilter::find_body`]): the message must start with a configured prefix
+//! 2. header (`header.rs`): the time and whether the kernel wrote the record;
+//! 3. prefix (`netfilter::find_body`): the message must start with a configured prefix
 //!    followed by `IN=`, so text elsewhere in a line cannot make it count;
 //! 4. trust: a LOG-shaped record from user space is [`Reject::Untrusted`] (unless
 //!    `log.accept_untrusted`): checked after the prefix so that the `untrusted` count means
 //!    "forged-looking records", not "every sshd line in /var/log/syslog";
-//! 5. body ([`netfilter::parse_body`]): every [`Probe`] field, validated.
+//! 5. body (`netfilter::parse_body`): every [`Probe`] field, validated.
 //!
 //! The hot path (kmsg, syslog files) does not allocate: headers and fields are sub-slices of the
 //! record, addresses are parsed in place. Journal JSON goes through serde_json.

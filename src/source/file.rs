@@ -5,7 +5,7 @@
 //!
 //! What it guarantees, and how:
 //! * **A partial last line** (no newline yet) is never handed out: the cursor's offset stays
-//!   at the start of that line, and the bytes wait in a [`LineBuffer`] until the newline comes.
+//!   at the start of that line, and the bytes wait in a `LineBuffer` until the newline comes.
 //! * **Rotation by rename** (logrotate's default): after reading the open file to its end, the
 //!   path is stat'ed; a different device/inode there means the file was renamed away. The old
 //!   file is read to its end once more (lines written between our read and the rename), then
@@ -25,7 +25,7 @@
 //!   `kern.log-20261124`, same device and inode) and finished from the offset before the new
 //!   file is read from 0.
 //! * **A missing file** is not an error: the source waits for it to appear.
-//! * **Lines over [`MAX_LINE`]** are skipped and counted with bounded memory.
+//! * **Lines over [`MAX_LINE`](super::MAX_LINE)** are skipped and counted with bounded memory.
 //!
 //! `/var/log/syslog`, `/var/log/messages` and `/var/log/user.log` get any user's
 //! `logger -t kernel ...`, so a LOG-looking line there may be forged: a warning says so at

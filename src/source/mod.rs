@@ -7,7 +7,7 @@
 //!
 //! * [`kmsg`]: `/dev/kmsg`, one record per `read()`; cursor = sequence number (+ boot id).
 //! * [`journal`]: `journalctl -o json` without a shell; cursor = `__CURSOR`.
-//! * [`file`]: any log file, following rotation by rename and by copytruncate; cursor =
+//! * [`file`](mod@file): any log file, following rotation by rename and by copytruncate; cursor =
 //!   device, inode, offset and a hash of the head of the file.
 //!
 //! Sources never parse netfilter fields and never decide trust: the parser does both from the
