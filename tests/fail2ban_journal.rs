@@ -20,6 +20,9 @@
 
 mod common;
 
+use common::fail2ban::{PrivateFail2ban, fail2ban_client};
+use common::lab::{read, wait_for};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,56 +42,6 @@ impl Drop for Killed {
         }
         let _ = self.child.wait();
     }
-}
-
-/// Polls `f` every 200 ms until it gives `Some`, for at most `limit`.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// A private copy of Fail2Ban's shipped base files: no host jail.d, fail2ban.d or *.local.
-fn copy_fail2ban_base(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        if name.ends_with(".local") || name == "jail.d" || name == "fail2ban.d" {
-            continue;
-        }
-        let dest = to.join(&name);
-        if path.is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_fail2ban_base(&path, &dest);
-        } else if path.is_file() {
-            std::fs::copy(&path, &dest).unwrap();
-        }
-    }
-}
-
-fn fail2ban_client(sock: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("fail2ban-client")
-        .arg("-s")
-        .arg(sock)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The value of `|- Total failed:` (or another counter) in `fail2ban-client status JAIL`.
@@ -225,22 +178,11 @@ fn fail2ban_systemd_backend_bans_kernel_entries_only() {
     ns.run("nft", ["-f", rules.to_str().unwrap()]).unwrap();
 
     // Fail2Ban: base files, the generated ones, the journal override, private runtime paths.
-    let conf = dir.join("fail2ban");
-    std::fs::create_dir_all(&conf).unwrap();
-    copy_fail2ban_base(Path::new("/etc/fail2ban"), &conf);
-    let sock = dir.join("f2b.sock");
-    let f2b_log = dir.join("fail2ban.log");
-    std::fs::write(
-        conf.join("fail2ban.local"),
-        format!(
-            "[Definition]\nloglevel = INFO\nlogtarget = {}\nsocket = {}\npidfile = {}\ndbfile = {}\n",
-            f2b_log.display(),
-            sock.display(),
-            dir.join("f2b.pid").display(),
-            dir.join("f2b.sqlite3").display()
-        ),
-    )
-    .unwrap();
+    let PrivateFail2ban {
+        conf,
+        sock,
+        log: f2b_log,
+    } = PrivateFail2ban::create(dir);
     let install = common::portwarden(&dir.join("state"))
         .args([
             "fail2ban",

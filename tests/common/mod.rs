@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod daemons;
+pub mod fail2ban;
 
 use std::path::PathBuf;
 use std::process::Command;

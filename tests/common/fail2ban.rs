@@ -1,0 +1,70 @@
+//! Fail2Ban for the end-to-end tests: a private copy of its shipped configuration (never the
+//! host's /etc/fail2ban or its *.local files) and its client on the test's own socket.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A private copy of Fail2Ban's shipped base files: no host jail.d, fail2ban.d or *.local.
+pub fn copy_fail2ban_base(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.ends_with(".local") || name == "jail.d" || name == "fail2ban.d" {
+            continue;
+        }
+        let dest = to.join(&name);
+        if path.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_fail2ban_base(&path, &dest);
+        } else if path.is_file() {
+            std::fs::copy(&path, &dest).unwrap();
+        }
+    }
+}
+
+/// `fail2ban-client -s SOCK ARGS...`: its stdout when it succeeds.
+pub fn fail2ban_client(sock: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("fail2ban-client")
+        .arg("-s")
+        .arg(sock)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A Fail2Ban configuration of the test's own under `dir`: the shipped base files, and a
+/// `fail2ban.local` that puts the log, socket, pid file and database in `dir` too.
+pub struct PrivateFail2ban {
+    pub conf: PathBuf,
+    pub sock: PathBuf,
+    pub log: PathBuf,
+}
+
+impl PrivateFail2ban {
+    pub fn create(dir: &Path) -> PrivateFail2ban {
+        let conf = dir.join("fail2ban");
+        std::fs::create_dir_all(&conf).unwrap();
+        copy_fail2ban_base(Path::new("/etc/fail2ban"), &conf);
+        let sock = dir.join("f2b.sock");
+        let log = dir.join("fail2ban.log");
+        std::fs::write(
+            conf.join("fail2ban.local"),
+            format!(
+                "[Definition]\nloglevel = INFO\nlogtarget = {}\nsocket = {}\npidfile = {}\ndbfile = {}\n",
+                log.display(),
+                sock.display(),
+                dir.join("f2b.pid").display(),
+                dir.join("f2b.sqlite3").display()
+            ),
+        )
+        .unwrap();
+        PrivateFail2ban { conf, sock, log }
+    }
+}
