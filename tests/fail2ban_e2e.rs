@@ -11,44 +11,18 @@
 
 mod common;
 
+use common::daemons::Background;
 use common::fail2ban::{PrivateFail2ban, fail2ban_client};
 use common::lab::{read, wait_for};
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use portwarden::netns::{Lab, Netns};
 
 /// The seed lab's ports.
 const PORTS: &str = "21,22,23,25,53,80,110,135,139,443,445,3389";
-
-/// A child process killed and reaped on drop.
-struct Killed {
-    child: Child,
-    what: &'static str,
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.kill() {
-            eprintln!("note: kill {}: {e}", self.what);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(mut cmd: Command, what: &'static str, log: &Path) -> Killed {
-    let out = std::fs::File::create(log).unwrap();
-    let err = out.try_clone().unwrap();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    Killed { child, what }
-}
 
 /// nmap from the attacker; returns (ports reported `filtered`, ports reported `closed`, output).
 fn nmap(attacker: &Netns, target: &str, v6: bool) -> (usize, usize, String) {
@@ -152,14 +126,12 @@ fn scan_is_banned(action: &str) {
         .arg(&rsyslog_conf)
         .arg("-i")
         .arg(dir.join("rsyslogd.pid"));
-    let _rsyslogd = spawn(rsyslogd, "rsyslogd", &dir.join("rsyslogd.out"));
+    let _rsyslogd = Background::spawn("rsyslogd", &mut rsyslogd, &dir.join("rsyslogd.out"))
+        .expect("start rsyslogd");
 
     // Fail2Ban: base files, then ours, then private runtime paths.
-    let PrivateFail2ban {
-        conf,
-        sock,
-        log: f2b_log,
-    } = PrivateFail2ban::create(dir);
+    let f2b = PrivateFail2ban::create(dir);
+    let (conf, sock, f2b_log) = (f2b.conf.clone(), f2b.sock.clone(), f2b.log.clone());
     let install = common::portwarden(&dir.join("state"))
         .args([
             "fail2ban", "install", "--action", action, "--prefix", &prefix,
@@ -177,17 +149,7 @@ fn scan_is_banned(action: &str) {
     );
     println!("{}", String::from_utf8_lossy(&install.stdout));
 
-    let mut server = lab.target.command("fail2ban-server");
-    server
-        .args(["-f", "-x", "-c"])
-        .arg(&conf)
-        .arg("-s")
-        .arg(&sock)
-        .arg("-p")
-        .arg(dir.join("f2b.pid"))
-        .arg("--logtarget")
-        .arg(&f2b_log);
-    let server = spawn(server, "fail2ban-server", &dir.join("fail2ban-server.out"));
+    let server = f2b.start_server(&lab.target);
     let started = Instant::now();
     let status = wait_for(Duration::from_secs(60), || {
         fail2ban_client(&sock, &["status", "portwarden"])
@@ -196,7 +158,7 @@ fn scan_is_banned(action: &str) {
         status.is_some(),
         "jail did not start; fail2ban log:\n{}\nserver output:\n{}",
         read(&f2b_log),
-        read(&dir.join("fail2ban-server.out"))
+        read(&f2b.server_out)
     );
     println!("fail2ban-server ready after {:?}", started.elapsed());
 
@@ -294,10 +256,13 @@ fn scan_is_banned(action: &str) {
     assert!(filtered6 == 12 || host_down, "after the IPv6 ban:\n{text}");
 
     // `ip netns exec` execs fail2ban-server, so the child's pid is the server's.
-    let rss = read(Path::new(&format!("/proc/{}/status", server.child.id())))
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .map(str::to_string);
+    let rss = read(Path::new(&format!(
+        "/proc/{}/status",
+        server.pid().expect("fail2ban-server pid")
+    )))
+    .lines()
+    .find(|l| l.starts_with("VmRSS:"))
+    .map(str::to_string);
     println!("fail2ban-server {rss:?}");
 
     // Unban through Fail2Ban lifts the kernel ban too.

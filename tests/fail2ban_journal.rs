@@ -24,25 +24,11 @@ use common::fail2ban::{PrivateFail2ban, fail2ban_client};
 use common::lab::{read, wait_for};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::lab::{JOURNAL_REMOTE, journal_append, this_boot_id};
 use portwarden::netns::Netns;
-
-/// A child process killed and reaped on drop.
-struct Killed {
-    child: Child,
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Err(e) = self.child.kill() {
-            eprintln!("note: kill fail2ban-server: {e}");
-        }
-        let _ = self.child.wait();
-    }
-}
 
 /// The value of `|- Total failed:` (or another counter) in `fail2ban-client status JAIL`.
 fn counter(status: &str, name: &str) -> Option<u64> {
@@ -178,11 +164,8 @@ fn fail2ban_systemd_backend_bans_kernel_entries_only() {
     ns.run("nft", ["-f", rules.to_str().unwrap()]).unwrap();
 
     // Fail2Ban: base files, the generated ones, the journal override, private runtime paths.
-    let PrivateFail2ban {
-        conf,
-        sock,
-        log: f2b_log,
-    } = PrivateFail2ban::create(dir);
+    let f2b = PrivateFail2ban::create(dir);
+    let (conf, sock, f2b_log) = (f2b.conf.clone(), f2b.sock.clone(), f2b.log.clone());
     let install = common::portwarden(&dir.join("state"))
         .args([
             "fail2ban",
@@ -238,24 +221,7 @@ fn fail2ban_systemd_backend_bans_kernel_entries_only() {
         ),
     );
 
-    let mut server = ns.command("fail2ban-server");
-    server
-        .args(["-f", "-x", "-c"])
-        .arg(&conf)
-        .arg("-s")
-        .arg(&sock)
-        .arg("-p")
-        .arg(dir.join("f2b.pid"))
-        .arg("--logtarget")
-        .arg(&f2b_log);
-    let out = std::fs::File::create(dir.join("fail2ban-server.out")).unwrap();
-    let child = server
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let _server = Killed { child };
+    let _server = f2b.start_server(&ns);
     let started = Instant::now();
     // Ready once the journal reader has caught up and follows new entries.
     let ready = wait_for(Duration::from_secs(60), || {
@@ -266,7 +232,7 @@ fn fail2ban_systemd_backend_bans_kernel_entries_only() {
         ready.is_some(),
         "jail did not start; fail2ban log:\n{}\nserver output:\n{}",
         read(&f2b_log),
-        read(&dir.join("fail2ban-server.out"))
+        read(&f2b.server_out)
     );
     println!(
         "fail2ban-server following the journal after {:?}",

@@ -6,6 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use portwarden::netns::Netns;
+
+use super::daemons::Background;
+
 /// A private copy of Fail2Ban's shipped base files: no host jail.d, fail2ban.d or *.local.
 pub fn copy_fail2ban_base(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
@@ -45,6 +49,9 @@ pub struct PrivateFail2ban {
     pub conf: PathBuf,
     pub sock: PathBuf,
     pub log: PathBuf,
+    pub pid: PathBuf,
+    /// What `fail2ban-server` itself prints (start-up errors before its log is open).
+    pub server_out: PathBuf,
 }
 
 impl PrivateFail2ban {
@@ -65,6 +72,29 @@ impl PrivateFail2ban {
             ),
         )
         .unwrap();
-        PrivateFail2ban { conf, sock, log }
+        PrivateFail2ban {
+            conf,
+            sock,
+            log,
+            pid: dir.join("f2b.pid"),
+            server_out: dir.join("fail2ban-server.out"),
+        }
+    }
+
+    /// A real `fail2ban-server` in the foreground inside `ns` (so its nft calls change only that
+    /// namespace's ruleset), on this configuration; stopped on drop.
+    pub fn start_server(&self, ns: &Netns) -> Background {
+        let mut server = ns.command("fail2ban-server");
+        server
+            .args(["-f", "-x", "-c"])
+            .arg(&self.conf)
+            .arg("-s")
+            .arg(&self.sock)
+            .arg("-p")
+            .arg(&self.pid)
+            .arg("--logtarget")
+            .arg(&self.log);
+        Background::spawn("fail2ban-server", &mut server, &self.server_out)
+            .unwrap_or_else(|e| panic!("cannot start fail2ban-server: {e}"))
     }
 }
