@@ -693,7 +693,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn ban(target: &str, since: Timestamp, secs: Option<i64>) -> Ban {
+    /// A manual-style ban for the tests (`secs: None` is permanent).
+    pub(crate) fn ban(target: &str, since: Timestamp, secs: Option<i64>) -> Ban {
         Ban {
             target: net(target),
             since,

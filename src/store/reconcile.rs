@@ -131,19 +131,8 @@ fn round_up_to_seconds(d: SignedDuration) -> SignedDuration {
 mod tests {
     use super::*;
     use crate::enforce::FakeFirewall;
-    use crate::record::Ban;
-    use crate::store::tests::{net, ts};
+    use crate::store::tests::{ban, net, ts};
     use crate::store::{BanOrigin, Store};
-
-    fn ban(target: &str, since: Timestamp, secs: Option<i64>) -> Ban {
-        Ban {
-            target: net(target),
-            since,
-            duration: secs.map(SignedDuration::from_secs),
-            reason: "test".into(),
-            finding: None,
-        }
-    }
 
     #[test]
     fn after_flush_restores_remaining_time_and_not_expired() {
