@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::daemons::CronDaemon;
+use common::lab::{SEED_PORTS, nmap};
 use portwarden::netns::{self, Lab, Netns};
 
 fn text(bytes: &[u8]) -> String {
@@ -273,22 +274,8 @@ fn real_cron_runs_the_installed_job_which_bans_an_nmap_scanner() {
         CronDaemon::start(&lab.target, etc, &dir.path().join("cron.out")).expect("start cron -f");
     let scan_started = Instant::now();
     if run_once_ready {
-        let scan = lab
-            .attacker
-            .run(
-                "nmap",
-                [
-                    "-sS",
-                    "-T3",
-                    "-Pn",
-                    "-n",
-                    "-p",
-                    "21,22,23,25,53,80,110,135,139,443,445,3389",
-                    "10.250.0.1",
-                ],
-            )
-            .expect("nmap");
-        println!("{}", text(&scan.stdout));
+        let (_, _, _, _, scan) = nmap(&lab.attacker, "10.250.0.1", SEED_PORTS);
+        println!("{scan}");
     }
     let limit = Duration::from_secs(150);
     let mut lines = wait_for_job(&mut cron, &log, 0, limit);
@@ -400,20 +387,7 @@ fn daemon_bans_with_only_the_units_capabilities() {
     // Let it open /dev/kmsg (it reads the ring from its saved cursor, so this is not a race
     // it can lose: records written before it opened the ring are still there).
     std::thread::sleep(Duration::from_secs(1));
-    lab.attacker
-        .run(
-            "nmap",
-            [
-                "-sS",
-                "-T3",
-                "-Pn",
-                "-n",
-                "-p",
-                "21,22,23,25,53,80,110,135,139,443,445,3389",
-                "10.250.0.1",
-            ],
-        )
-        .expect("nmap");
+    nmap(&lab.attacker, "10.250.0.1", SEED_PORTS);
     let scanned = Instant::now();
     let mut banned = false;
     while scanned.elapsed() < Duration::from_secs(15) && daemon.exited().is_none() {
