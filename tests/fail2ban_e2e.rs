@@ -131,23 +131,19 @@ fn scan_is_banned(action: &str) {
 
     // Fail2Ban: base files, then ours, then private runtime paths.
     let f2b = PrivateFail2ban::create(dir);
-    let (conf, sock, f2b_log) = (f2b.conf.clone(), f2b.sock.clone(), f2b.log.clone());
-    let install = common::portwarden(&dir.join("state"))
-        .args([
-            "fail2ban", "install", "--action", action, "--prefix", &prefix,
-        ])
-        .arg("--dir")
-        .arg(&conf)
-        .arg("--logpath")
-        .arg(&kern_log)
-        .output()
-        .unwrap();
-    assert!(
-        install.status.success(),
-        "{}",
-        String::from_utf8_lossy(&install.stderr)
+    let (sock, f2b_log) = (f2b.sock.clone(), f2b.log.clone());
+    let installed = f2b.install(
+        &dir.join("state"),
+        &[
+            "--action",
+            action,
+            "--prefix",
+            &prefix,
+            "--logpath",
+            kern_log.to_str().unwrap(),
+        ],
     );
-    println!("{}", String::from_utf8_lossy(&install.stdout));
+    println!("{installed}");
 
     let server = f2b.start_server(&lab.target);
     let started = Instant::now();

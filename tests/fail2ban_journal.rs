@@ -166,25 +166,16 @@ fn fail2ban_systemd_backend_bans_kernel_entries_only() {
     // Fail2Ban: base files, the generated ones, the journal override, private runtime paths.
     let f2b = PrivateFail2ban::create(dir);
     let (conf, sock, f2b_log) = (f2b.conf.clone(), f2b.sock.clone(), f2b.log.clone());
-    let install = common::portwarden(&dir.join("state"))
-        .args([
-            "fail2ban",
-            "install",
+    f2b.install(
+        &dir.join("state"),
+        &[
             "--action",
             "portwarden",
             "--backend",
             "systemd",
             "--prefix",
             &prefix,
-        ])
-        .arg("--dir")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(
-        install.status.success(),
-        "{}",
-        String::from_utf8_lossy(&install.stderr)
+        ],
     );
     let jail = read(&conf.join("jail.d/portwarden.conf"));
     let filter = read(&conf.join("filter.d/portwarden.conf"));

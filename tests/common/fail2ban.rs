@@ -81,6 +81,25 @@ impl PrivateFail2ban {
         }
     }
 
+    /// `portwarden fail2ban install ARGS --dir CONF` (state in `state_dir`): the generated
+    /// filter, jail and action in this configuration. Panics with its stderr when it fails;
+    /// returns what it printed.
+    pub fn install(&self, state_dir: &Path, args: &[&str]) -> String {
+        let out = super::portwarden(state_dir)
+            .args(["fail2ban", "install"])
+            .args(args)
+            .arg("--dir")
+            .arg(&self.conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// A real `fail2ban-server` in the foreground inside `ns` (so its nft calls change only that
     /// namespace's ruleset), on this configuration; stopped on drop.
     pub fn start_server(&self, ns: &Netns) -> Background {
