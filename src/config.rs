@@ -190,6 +190,13 @@ pub struct FirewallConfig {
     pub log_rate_per_second: u32,
 }
 
+impl FirewallConfig {
+    /// `family table`, as nft names it (`inet portwarden`).
+    pub fn table_name(&self) -> String {
+        format!("{} {}", self.family, self.table)
+    }
+}
+
 /// `[[source]]`: where records come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceConfig {

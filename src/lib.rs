@@ -28,6 +28,7 @@
 //! The stages exchange only the types in [`record`]; side effects (firewall, store, clock) sit
 //! behind traits with fakes so that every stage is tested without root.
 
+pub mod bans;
 pub mod cli;
 pub mod clock;
 pub mod config;

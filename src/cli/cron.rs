@@ -432,6 +432,7 @@ mod tests {
                 ..Config::default()
             },
             state_dir: state.into(),
+            clock: crate::clock::system(),
         }
     }
 

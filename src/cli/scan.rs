@@ -46,7 +46,7 @@ struct Report<'a> {
     files: &'a [PathBuf],
     lines: u64,
     records: u64,
-    rejected: &'a std::collections::BTreeMap<&'static str, u64>,
+    rejected: &'a std::collections::BTreeMap<crate::parse::Reject, u64>,
     overlong_lines: u64,
 }
 
@@ -161,7 +161,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let rejected: Vec<String> = stats
             .rejected
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={v}", k.as_str()))
             .collect();
         writeln!(
             out,

@@ -52,7 +52,11 @@ impl ParseContext {
     /// Without that clock the boot time is taken as now (kmsg times are then wrong, which is
     /// logged); never an error, so that reading files works anywhere.
     pub fn system() -> ParseContext {
-        let now = Timestamp::now();
+        ParseContext::at(Timestamp::now())
+    }
+
+    /// As [`ParseContext::system`], with `now` from the caller's clock.
+    pub fn at(now: Timestamp) -> ParseContext {
         let boot_time = match monotonic_since_boot() {
             Some(up) => now.checked_sub(up).unwrap_or(now),
             None => {
@@ -190,8 +194,8 @@ impl Reject {
 pub struct ParseStats {
     pub lines: u64,
     pub parsed: u64,
-    /// By [`Reject::as_str`].
-    pub rejected: BTreeMap<&'static str, u64>,
+    /// By reason (serialised by [`Reject::as_str`]).
+    pub rejected: BTreeMap<Reject, u64>,
 }
 
 impl ParseStats {
@@ -199,7 +203,7 @@ impl ParseStats {
         self.lines += 1;
         match result {
             Ok(_) => self.parsed += 1,
-            Err(r) => *self.rejected.entry(r.as_str()).or_default() += 1,
+            Err(r) => *self.rejected.entry(*r).or_default() += 1,
         }
     }
 }
@@ -430,8 +434,8 @@ mod tests {
         let ok = format!("[1.0] portwarden: {BODY}");
         stats.count(&file(&mut p, ok.as_bytes()));
         assert_eq!((stats.lines, stats.parsed), (6, 1));
-        assert_eq!(stats.rejected.get("empty"), Some(&2));
-        assert_eq!(stats.rejected.get("too_long"), Some(&1));
+        assert_eq!(stats.rejected.get(&Reject::Empty), Some(&2));
+        assert_eq!(stats.rejected.get(&Reject::TooLong), Some(&1));
         assert_eq!(
             serde_json::to_string(&Reject::PrefixMismatch).unwrap(),
             "\"prefix_mismatch\""

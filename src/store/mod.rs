@@ -2,7 +2,8 @@
 //!
 //! In: bans (with the [`Finding`] behind them), offences per source, each source's cursor, the
 //! detector's state, run summaries. Out: the same, read back by the next cron run, the daemon
-//! after a restart, `list`/`status`, and [`reconcile()`] after the kernel lost its sets.
+//! after a restart, `list`/`status`, and reconcile after the kernel lost its sets (through the ban book,
+//! [`crate::bans`], the only writer of bans).
 //!
 //! Layout: `STATE_DIR/state.db` (the directory is created 0700). WAL journal with
 //! `synchronous=NORMAL` (a power cut can lose the last commit, never corrupt; `OFF` is never
@@ -29,11 +30,9 @@ use serde::Serialize;
 use crate::record::{Ban, Finding};
 
 pub mod blocklist;
-pub mod reconcile;
 pub mod schema;
 
 pub use blocklist::{Blocklist, InvalidLine, parse_blocklist};
-pub use reconcile::{ReconcileError, ReconcileReport, reconcile};
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.db";
@@ -463,6 +462,20 @@ pub trait ReadStore {
             )
             .optional()?
             .transpose()
+    }
+
+    /// The count [`StoreTx::add_offence`] would give `target` for an offence at `at`: one
+    /// more than stored, or 1 when there is none or the last one is older than
+    /// `forget_before`. The decide stage reads it; the ban book records it.
+    fn next_offence_count(
+        &self,
+        target: IpNet,
+        forget_before: Timestamp,
+    ) -> Result<u32, StoreError> {
+        Ok(match self.offence(target)? {
+            Some(o) if o.last >= forget_before => o.count.saturating_add(1),
+            _ => 1,
+        })
     }
 
     /// Sources (and prefixes) whose last offence is at or after `since`.
