@@ -8,7 +8,7 @@ mod common;
 use jiff::{SignedDuration, Timestamp};
 use portwarden::cli::ban::{ban_target, import_blocklist, unban_target};
 use portwarden::cli::list::listing;
-use portwarden::config::{FirewallConfig, parse_net};
+use portwarden::config::{FirewallConfig, LogPrefix, parse_net};
 use portwarden::decide::HostAllowlist;
 use portwarden::enforce::Firewall;
 use portwarden::enforce::nft::NftFirewall;
@@ -22,8 +22,8 @@ fn ban_flush_reconcile_unban_in_a_namespace() {
     }
     let tag = unique_tag();
     let ns = Netns::create(&format!("pwop{tag}")).expect("netns");
-    let mut fw = NftFirewall::new(&FirewallConfig::default(), &[format!("pwt{tag}: ")])
-        .with_netns(ns.name());
+    let prefix = LogPrefix::new(&format!("pwt{tag}: ")).unwrap();
+    let mut fw = NftFirewall::new(&FirewallConfig::default(), &[prefix]).with_netns(ns.name());
     let tmp = tempfile::tempdir().unwrap();
     let mut store = Store::open(tmp.path()).unwrap();
     let allow = HostAllowlist::default();
