@@ -199,7 +199,7 @@ pub fn default_config() -> SourceConfig {
         Ok(_) => return SourceConfig::Kmsg { path: kmsg },
         Err(e) => tracing::info!(error = %e, "/dev/kmsg is not readable; trying the journal"),
     }
-    if crate::netns::on_path("journalctl") {
+    if crate::sys::on_path("journalctl") {
         return SourceConfig::Journal {
             journalctl: PathBuf::from("journalctl"),
             args: Vec::new(),
