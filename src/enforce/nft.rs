@@ -8,11 +8,12 @@
 //! - `nft` is run without a shell; scripts go on stdin (`nft -f -`), listings are read as JSON
 //!   (`nft -j list ...`). Only [`NftFamily`], [`NftName`] and [`LogPrefix`] values (validated
 //!   once, when the config was loaded; their rules are in [`crate::config::nftables`]),
-//!   integers and `IpNet`s are ever formatted into a script. stderr is always kept and becomes the error. The `nftables`
-//!   crate (a typed model of nft's JSON API plus helpers that spawn `nft -j`) was considered
-//!   and not used: for a dozen fixed rules a typed JSON rule tree is much longer and harder to
-//!   review than the nft script `setup --dry-run` prints, and from listings we read only set
-//!   elements and a few fields, which `serde_json::Value` does directly.
+//!   integers and `IpNet`s are ever formatted into a script. stderr is always kept and
+//!   becomes the error. The `nftables` crate (a typed model of nft's JSON API plus helpers
+//!   that spawn `nft -j`) was considered and not used: for a dozen fixed rules a typed JSON
+//!   rule tree is much longer and harder to review than the nft script `setup --dry-run`
+//!   prints, and from listings we read only set elements and a few fields, which
+//!   `serde_json::Value` does directly.
 //! - `setup` is one transaction (`table X {}; delete table X; table X {...}; add element ...`):
 //!   it either builds the whole table or leaves the old one. When the table is already what
 //!   this config makes it does nothing at all, so running it twice changes nothing. Every rule
