@@ -195,9 +195,14 @@ impl LogPrefix {
             .chars()
             .find(|&c| !(' '..='~').contains(&c) || matches!(c, '"' | '\\' | '$'))
         {
+            let why = match c {
+                '"' => "nft's quoted strings cannot hold one",
+                '$' => "nft would read `$...` as a variable",
+                _ => "/dev/kmsg prints it as \\xHH, so the records would not match",
+            };
             return Err(ValueError {
                 problem: format!(
-                    "LOG prefix `{}` contains `{}`, a quote, backslash, `$`, control or non-ASCII character",
+                    "LOG prefix `{}` contains `{}`: {why}",
                     prefix.escape_debug(),
                     c.escape_debug()
                 ),
