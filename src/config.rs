@@ -1,6 +1,8 @@
 //! Configuration: the TOML file as written (`Raw*`, `deny_unknown_fields`) and the validated
 //! [`Config`] every stage receives. No raw string travels past [`Config::load`]: durations are
-//! `SignedDuration`, networks are `IpNet`, ports are numbers.
+//! `SignedDuration`, networks are `IpNet`, ports are numbers, and what goes into nftables
+//! scripts and Fail2Ban files is an [`NftFamily`], an [`NftName`] or a [`LogPrefix`] (see
+//! [`nftables`] for their rules), so `enforce` and `fail2ban` never check them again.
 //!
 //! Where the file is: `--config PATH`, else `$PORTWARDEN_CONFIG`, else
 //! `/etc/portwarden/portwarden.toml`. A missing default file is not an error (built-in defaults
@@ -18,6 +20,10 @@ use jiff::SignedDuration;
 use serde::Deserialize;
 
 use crate::record::Proto;
+
+pub mod nftables;
+
+pub use nftables::{LogPrefix, NftFamily, NftName, ValueError};
 
 /// Where the config file is when neither `--config` nor `$PORTWARDEN_CONFIG` says.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/portwarden/portwarden.toml";
@@ -65,7 +71,7 @@ pub struct Config {
 pub struct LogConfig {
     /// LOG prefixes that mark our records (`"portwarden: "`, `"[UFW BLOCK] "`,
     /// `"SYN_SCAN_ATTEMPT--"`). Empty: any netfilter LOG record counts.
-    pub prefixes: Vec<String>,
+    pub prefixes: Vec<LogPrefix>,
     /// Accept records whose origin is not the kernel (a syslog tag other than `kernel`, a
     /// kmsg facility other than 0). Off by default: anyone can write those.
     pub accept_untrusted: bool,
@@ -177,11 +183,11 @@ pub struct FirewallConfig {
     /// Path of the `nft` binary.
     pub nft: PathBuf,
     /// Table family and name (`inet portwarden`; the seed lab's is `ip filter`).
-    pub family: String,
-    pub table: String,
-    pub set4: String,
+    pub family: NftFamily,
+    pub table: NftName,
+    pub set4: NftName,
     /// `None` when the borrowed table has no IPv6 set (the seed lab's `ip filter`).
-    pub set6: Option<String>,
+    pub set6: Option<NftName>,
     /// Whether portwarden creates and owns the table (false: the operator's own table).
     pub manage_table: bool,
     /// Also drop banned sources in a forward chain.
@@ -215,7 +221,7 @@ pub enum SourceConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            prefixes: vec![DEFAULT_PREFIX.to_string()],
+            prefixes: vec![LogPrefix::default()],
             accept_untrusted: false,
         }
     }
@@ -265,10 +271,10 @@ impl Default for FirewallConfig {
     fn default() -> Self {
         FirewallConfig {
             nft: PathBuf::from("nft"),
-            family: "inet".into(),
-            table: "portwarden".into(),
-            set4: "banned4".into(),
-            set6: Some("banned6".into()),
+            family: NftFamily::Inet,
+            table: NftName::builtin("portwarden"),
+            set4: NftName::builtin("banned4"),
+            set6: Some(NftName::builtin("banned6")),
             manage_table: true,
             forward: false,
             log_rate_per_second: 50,
@@ -427,6 +433,11 @@ impl Validator<'_> {
         }
     }
 
+    /// A value one of the [`nftables`] types refused, under `key`.
+    fn invalid_value(&self, key: &str, e: ValueError) -> ConfigError {
+        self.invalid(key, e.problem, e.fix)
+    }
+
     fn duration(
         &self,
         key: &str,
@@ -502,7 +513,7 @@ impl Validator<'_> {
 
     fn log(&self, raw: RawLog) -> Result<LogConfig, ConfigError> {
         let d = LogConfig::default();
-        let prefixes = match (raw.prefix, raw.prefixes) {
+        let written = match (raw.prefix, raw.prefixes) {
             (Some(_), Some(_)) => {
                 return Err(self.invalid(
                     "log.prefix",
@@ -510,33 +521,19 @@ impl Validator<'_> {
                     "keep one: `prefixes = [\"a\", \"b\"]` for several",
                 ));
             }
-            (Some(p), None) => vec![p],
-            (None, Some(list)) => list,
-            (None, None) => d.prefixes,
+            (Some(p), None) => Some(vec![p]),
+            (None, Some(list)) => Some(list),
+            (None, None) => None,
         };
-        // An empty string means "any netfilter record"; represent it as an empty list.
-        let prefixes: Vec<String> = prefixes.into_iter().filter(|p| !p.is_empty()).collect();
-        for p in &prefixes {
-            if p.len() > 127 {
-                return Err(self.invalid(
-                    "log.prefix",
-                    format!("`{p}` is longer than 127 bytes"),
-                    "nftables LOG prefixes are at most 127 bytes; shorten it",
-                ));
-            }
-            if p.bytes()
-                .any(|b| b == b'"' || b == b'\n' || b == b'\\' || b.is_ascii_control())
-            {
-                return Err(self.invalid(
-                    "log.prefix",
-                    format!(
-                        "`{}` contains a quote, backslash or control character",
-                        p.escape_debug()
-                    ),
-                    "use printable characters other than `\"` and `\\`",
-                ));
-            }
-        }
+        let prefixes = match written {
+            // An empty string means "any netfilter record"; represent it as an empty list.
+            Some(list) => list
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| LogPrefix::new(p).map_err(|e| self.invalid_value("log.prefix", e)))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => d.prefixes,
+        };
         Ok(LogConfig {
             prefixes,
             accept_untrusted: raw.accept_untrusted.unwrap_or(d.accept_untrusted),
@@ -702,31 +699,27 @@ impl Validator<'_> {
 
     fn firewall(&self, raw: RawFirewall) -> Result<FirewallConfig, ConfigError> {
         let d = FirewallConfig::default();
-        let family = raw.family.unwrap_or(d.family);
-        if !matches!(family.as_str(), "inet" | "ip" | "ip6") {
-            return Err(self.invalid(
-                "firewall.family",
-                format!("`{family}` is not a family portwarden can use"),
-                "use \"inet\" (default), \"ip\" or \"ip6\"",
-            ));
-        }
-        let check_name = |key: &str, name: String| -> Result<String, ConfigError> {
-            if is_nft_identifier(&name) {
-                Ok(name)
-            } else {
-                Err(self.invalid(
-                    key,
-                    format!("`{name}` is not an nftables name"),
-                    "use letters, digits and `_`, starting with a letter, at most 64 bytes",
-                ))
-            }
+        let family = match raw.family {
+            Some(f) => f
+                .parse::<NftFamily>()
+                .map_err(|e| self.invalid_value("firewall.family", e))?,
+            None => d.family,
         };
-        let table = check_name("firewall.table", raw.table.unwrap_or(d.table))?;
-        let set4 = check_name("firewall.set4", raw.set4.unwrap_or(d.set4))?;
+        let name = |key: &str, raw: String| -> Result<NftName, ConfigError> {
+            NftName::new(&raw).map_err(|e| self.invalid_value(key, e))
+        };
+        let table = match raw.table {
+            Some(t) => name("firewall.table", t)?,
+            None => d.table,
+        };
+        let set4 = match raw.set4 {
+            Some(s) => name("firewall.set4", s)?,
+            None => d.set4,
+        };
         let set6 = match raw.set6 {
             Some(s) if s.is_empty() => None,
-            Some(s) => Some(check_name("firewall.set6", s)?),
-            None if family == "ip" => None,
+            Some(s) => Some(name("firewall.set6", s)?),
+            None if family == NftFamily::Ip => None,
             None => d.set6,
         };
         Ok(FirewallConfig {
@@ -806,14 +799,6 @@ pub fn parse_net(s: &str) -> Option<IpNet> {
     }
     let net: IpNet = s.parse().ok()?;
     (net.trunc() == net).then_some(net)
-}
-
-/// nftables identifiers: a letter, then letters, digits, `_`, `.`, `/`; we allow the safe subset.
-pub fn is_nft_identifier(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
-        && s.len() <= 64
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -909,6 +894,11 @@ path = "/var/log/kern.log"
             ("[ban]\nallowlist = [\"nonsense\"]", "ban.allowlist"),
             ("[firewall]\ntable = \"x; flush ruleset\"", "firewall.table"),
             ("[log]\nprefix = \"a\\\"b\"", "log.prefix"),
+            ("[log]\nprefixes = [\"ok: \", \"cost$5\"]", "log.prefix"),
+            ("[log]\nprefix = \"é: \"", "log.prefix"),
+            ("[firewall]\nfamily = \"bridge\"", "firewall.family"),
+            ("[firewall]\nset4 = \"4banned\"", "firewall.set4"),
+            ("[firewall]\nset6 = \"a.b\"", "firewall.set6"),
             ("[detect]\nfast_failures = 0", "detect.fast_failures"),
             ("[detect]\nstealth_weight = -1.0", "detect.stealth_weight"),
             ("[detect]\nstray_weight = nan", "detect.stray_weight"),
@@ -929,6 +919,34 @@ path = "/var/log/kern.log"
             let err = load(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn nftables_values_are_typed_and_errors_name_file_key_and_fix() {
+        let c = load("[firewall]\nfamily = \"ip6\"\ntable = \"f2b-table\"\nset6 = \"addr6-set\"\n")
+            .unwrap();
+        assert_eq!(c.firewall.family, NftFamily::Ip6);
+        assert_eq!(c.firewall.table, "f2b-table");
+        assert_eq!(
+            c.firewall.set6.as_ref().map(NftName::as_str),
+            Some("addr6-set")
+        );
+        let err = load("[firewall]\ntable = \"x; flush ruleset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/etc/portwarden/portwarden.toml: "),
+            "{err}"
+        );
+        assert!(err.contains("key `firewall.table`"), "{err}");
+        assert!(err.contains("starting with a letter"), "{err}");
+        let err = load(&format!("[log]\nprefix = \"{}\"\n", "x".repeat(128)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key `log.prefix`") && err.contains("shorten it"),
+            "{err}"
+        );
     }
 
     #[test]

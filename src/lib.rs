@@ -24,6 +24,8 @@
 //! | [`clock`] | the wall clock behind a trait (a fake for tests) | | [`jiff::Timestamp`] |
 //! | [`cli`] | one file per subcommand | argv | exit code |
 //! | [`netns`] | throwaway network namespaces for the demo and the tests | | |
+//! | [`input`] | the one bounded line reader (sources, `scan`); `scan`'s files, `-`, `.gz` | bytes | lines |
+//! | `sys` (private) | host facts production code asks (is a program on `$PATH`) | | |
 //!
 //! The stages exchange only the types in [`record`]; side effects (firewall, store, clock) sit
 //! behind traits with fakes so that every stage is tested without root.
@@ -43,3 +45,4 @@ pub mod parse;
 pub mod record;
 pub mod source;
 pub mod store;
+mod sys;

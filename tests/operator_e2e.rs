@@ -10,7 +10,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use portwarden::bans::BanBook;
 use portwarden::clock::FakeClock;
-use portwarden::config::{BanConfig, FirewallConfig, parse_net};
+use portwarden::config::{BanConfig, FirewallConfig, LogPrefix, parse_net};
 use portwarden::decide::HostAllowlist;
 use portwarden::enforce::Firewall;
 use portwarden::enforce::nft::NftFirewall;
@@ -24,8 +24,8 @@ fn ban_flush_reconcile_unban_in_a_namespace() {
     }
     let tag = unique_tag();
     let ns = Netns::create(&format!("pwop{tag}")).expect("netns");
-    let mut fw = NftFirewall::new(&FirewallConfig::default(), &[format!("pwt{tag}: ")])
-        .with_netns(ns.name());
+    let prefix = LogPrefix::new(&format!("pwt{tag}: ")).unwrap();
+    let mut fw = NftFirewall::new(&FirewallConfig::default(), &[prefix]).with_netns(ns.name());
     let tmp = tempfile::tempdir().unwrap();
     let now = Timestamp::now();
     let clock = Arc::new(FakeClock::new(now));

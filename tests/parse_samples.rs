@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use portwarden::config::LogConfig;
+use portwarden::config::{LogConfig, LogPrefix};
 use portwarden::input::{MAX_LINE_LEN, for_each_line, open_input};
 use portwarden::parse::{ParseContext, ParseStats, Parser, Reject};
 use portwarden::record::{Probe, Record, SourceKind};
@@ -129,7 +129,11 @@ struct Settings {
 impl Settings {
     fn parser(&self) -> Parser {
         let log = LogConfig {
-            prefixes: self.prefixes.clone(),
+            prefixes: self
+                .prefixes
+                .iter()
+                .map(|p| LogPrefix::new(p).unwrap())
+                .collect(),
             accept_untrusted: self.accept_untrusted,
         };
         Parser::new(

@@ -349,7 +349,7 @@ fn nmap_scan(attacker: &Netns, target: IpAddr) -> Command {
 fn list_set(ns: &Netns, config: &Config) -> Command {
     let fw = &config.firewall;
     let mut c = ns.command(&fw.nft);
-    c.args(["list", "set", &fw.family, &fw.table, &fw.set4]);
+    c.args(["list", "set", fw.family.as_str(), &fw.table, &fw.set4]);
     c
 }
 
@@ -462,7 +462,7 @@ fn demo(args: &Args, interrupted: Arc<AtomicBool>) -> Result<(), DemoError> {
     runner.show(lab.target.command(&config.firewall.nft).args([
         "list",
         "table",
-        &config.firewall.family,
+        config.firewall.family.as_str(),
         &config.firewall.table,
     ]))?;
 

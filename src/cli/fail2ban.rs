@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Context;
+use crate::config::LogPrefix;
 use crate::fail2ban::{self, Backend, BanAction, InstallOutcome, Options};
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +43,7 @@ pub struct FileArgs {
     pub backend: Backend,
     /// LOG prefix to match (default: the config's first `[log] prefixes` entry).
     #[arg(long, value_name = "P")]
-    pub prefix: Option<String>,
+    pub prefix: Option<LogPrefix>,
     /// The log file the jail reads with --backend file.
     #[arg(long, value_name = "PATH", default_value = fail2ban::DEFAULT_KERN_LOG)]
     pub logpath: PathBuf,

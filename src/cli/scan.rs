@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::Context;
+use crate::config::LogPrefix;
 use crate::detect::{PortScanDetector, ServedPorts};
 use crate::input;
 use crate::parse::{ParseContext, ParseStats, Parser};
@@ -100,8 +101,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .prefix
             .iter()
             .filter(|p| !p.is_empty())
-            .cloned()
-            .collect();
+            .map(|p| LogPrefix::new(p).context("--prefix"))
+            .collect::<anyhow::Result<_>>()?;
     }
     let mut served = ctx.config.detect.served_ports.clone();
     if args.local {

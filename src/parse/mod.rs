@@ -262,6 +262,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
+    use crate::config::LogPrefix;
     use crate::record::{Proto, ScanType, SourceKind};
 
     fn ts(s: &str) -> Timestamp {
@@ -278,7 +279,10 @@ mod tests {
 
     fn parser(prefixes: &[&str], accept_untrusted: bool) -> Parser {
         let log = LogConfig {
-            prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+            prefixes: prefixes
+                .iter()
+                .map(|p| LogPrefix::new(p).unwrap())
+                .collect(),
             accept_untrusted,
         };
         Parser::new(&log, ctx())
