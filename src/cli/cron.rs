@@ -1,5 +1,5 @@
 //! `portwarden cron install|remove|print`: parses the arguments and writes, removes or prints
-//! the cron file that [`crate::install::cron`] renders.
+//! the cron file that `install::cron` renders.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! `portwarden daemon`: follow every source and ban within milliseconds of the triggering
 //! record. The loop, its timers, the table watchdog and the SIGHUP reload live in
-//! [`crate::engine::daemon`]; this file only calls it.
+//! `engine::daemon`; this file only calls it.
 
 use std::process::ExitCode;
 

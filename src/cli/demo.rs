@@ -1,5 +1,5 @@
 //! `portwarden demo`: the seed lab in one command, in throwaway network namespaces. The lab
-//! itself is [`crate::demo`]; this file parses the flags and calls it.
+//! itself is `demo`; this file parses the flags and calls it.
 
 use std::process::ExitCode;
 

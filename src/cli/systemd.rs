@@ -1,5 +1,5 @@
 //! `portwarden systemd install|print`: parses the arguments and writes or prints the unit that
-//! [`crate::install::systemd`] renders.
+//! `install::systemd` renders.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! Stage `decide`: from a detector [`Finding`] to a [`Ban`], or to a recorded reason not to.
 //!
-//! In: findings, the `[ban]` config, the [`HostAllowlist`], a [`Clock`], and a read-only view
+//! In: findings, the `[ban]` config, the [`HostAllowlist`], a [`Clock`](crate::clock::Clock), and a read-only view
 //! of the store (offences and bans so far, including this batch's own: the ban book's
 //! [`Batch::view`](crate::bans::Batch::view)). Out: a [`BanDecision`] per finding, an intent:
 //! a ban with its duration and reason, or the reason not to ban. Decide writes nothing: the ban

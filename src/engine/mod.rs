@@ -258,10 +258,6 @@ impl Engine {
         Engine::open(config, book, clock)
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The sources this engine reads (the configured ones, or the one chosen by default).
     pub fn sources(&self) -> &[SourceConfig] {
         &self.sources
