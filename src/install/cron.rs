@@ -277,8 +277,8 @@ pub fn remove_ours(dir: &Path, name: &str) -> Result<bool, InstallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_STATE_DIR;
     use crate::config::Config;
+    use crate::config::DEFAULT_STATE_DIR;
 
     fn job(exe: &str, config: Option<&str>, state_dir: Option<&str>, log: &str) -> CronJob {
         CronJob {
