@@ -313,6 +313,8 @@ impl<'b> Batch<'b> {
                     self.tx
                         .add_offence(ban.target, finding.detected_at, forget_before)?;
                 }
+                // A ban of the same target that did not hold (decide's rule 2) is replaced.
+                self.tx.lift(ban.target, self.now)?;
                 self.tx.record_ban(ban, BanOrigin::Auto, self.dry_run)?;
                 for t in supersedes {
                     self.tx.lift(*t, self.now)?;

@@ -14,6 +14,11 @@
 //!    scan seen again (a cron run re-reading records from before the ban took effect), and
 //!    extending on them would let one scan keep itself banned forever. When the ban runs out
 //!    and the source scans again, that is a new offence and escalates.
+//!    A ban whose source is still seen probing more than [`BAN_GRACE`] after the ban started
+//!    did not hold: the kernel drops a banned source's packets before they are logged, so
+//!    such records mean the element was deleted by hand (`nft delete element`) or the ban
+//!    lifted. That finding is new evidence and gets a new ban (a new offence) which replaces
+//!    the stale store entry. Dry-run bans never hold in the kernel and are exempt.
 //! 3. **Offence**: counted per source, at the finding's own time.
 //! 4. **Prefix escalation**: when `prefix_sources` distinct sources of one /24 (IPv4) or /64
 //!    (IPv6, lengths configurable) offended within `prefix_window`, the prefix is banned
@@ -52,6 +57,11 @@ pub enum DecideError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// How long after a ban started its source's records may still arrive (in flight, or a
+/// cron pass re-reading the records that earned the ban) before they mean the ban did not
+/// hold (see rule 2 in the module doc).
+pub const BAN_GRACE: SignedDuration = SignedDuration::from_secs(2);
 
 /// What was decided about one finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,7 +132,16 @@ impl Decider {
             return Ok(BanDecision::Allowlisted { source, entry, why });
         }
 
-        if let Some(existing) = view.ban_covering(source, now, self.config.dry_run)? {
+        let held = |since: Timestamp, dry_run: bool| {
+            dry_run
+                || since
+                    .checked_add(BAN_GRACE)
+                    .is_ok_and(|t| finding.detected_at <= t)
+        };
+        if let Some(existing) = view
+            .ban_covering(source, now, self.config.dry_run)?
+            .filter(|b| held(b.since, b.dry_run))
+        {
             tracing::debug!(%source, target = %existing.target, "already banned");
             return Ok(BanDecision::AlreadyBanned {
                 source,

@@ -26,8 +26,9 @@
 //! recorded in the log but not banned: banning today for a scan last week protects nothing and
 //! surprises the operator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -38,7 +39,7 @@ use serde::Serialize;
 use crate::bans::{BanBook, ReconcileReport};
 use crate::clock::SharedClock;
 use crate::config::{Config, SourceConfig};
-use crate::decide::{BanDecision, Decider, HostAllowlist};
+use crate::decide::{BAN_GRACE, BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
 use crate::parse::{ParseContext, ParseStats, Parser, Reject};
 use crate::record::{Finding, Probe, Proto, Record};
@@ -198,6 +199,8 @@ pub struct Engine {
     sources: Vec<SourceConfig>,
     /// Findings of the records read since the last checkpoint, waiting for a decision.
     pending: Vec<Finding>,
+    /// When each recently banned source's ban started (see [`Engine::feed`]).
+    ban_started: HashMap<IpAddr, Timestamp>,
 }
 
 impl Engine {
@@ -234,6 +237,7 @@ impl Engine {
             clock,
             stats: ParseStats::default(),
             pending: Vec::new(),
+            ban_started: HashMap::new(),
             sources: if config.sources.is_empty() {
                 let chosen = source::default_config();
                 tracing::info!(source = %source::id_of(&chosen), "no [[source]] configured; using this one");
@@ -243,8 +247,32 @@ impl Engine {
             },
             config,
         };
+        engine.load_ban_starts()?;
         let report = engine.reconcile()?;
         Ok((engine, report))
+    }
+
+    /// Remember when the recent bans of single sources started, lifted ones included: a
+    /// source probing again after its ban took effect means the ban no longer holds.
+    /// "Recent" is the detector's slow window: a verdict older than a session is gone anyway.
+    fn load_ban_starts(&mut self) -> anyhow::Result<()> {
+        let since = self
+            .clock
+            .now()
+            .checked_sub(
+                self.config
+                    .detect
+                    .slow_window
+                    .max(self.config.detect.slow_gap),
+            )
+            .unwrap_or(Timestamp::MIN);
+        for ban in self.book.store().bans_since(since)? {
+            if ban.dry_run || ban.target.prefix_len() != ban.target.max_prefix_len() {
+                continue;
+            }
+            self.ban_started.insert(ban.target.addr(), ban.since);
+        }
+        Ok(())
     }
 
     /// [`Engine::open`] on the state directory's store and the firewall the config describes.
@@ -301,10 +329,25 @@ impl Engine {
     }
 
     /// Parse and detect one record. A finding is queued for the next [`Engine::checkpoint`].
+    ///
+    /// A probe from a source this engine knows as banned, dated more than
+    /// [`BAN_GRACE`] after its ban started, means the kernel is no longer dropping it: the
+    /// operator unbanned it (`portwarden unban`, from another process) or deleted the element
+    /// by hand. Its verdict is cleared, so the evidence it keeps bringing reaches a new
+    /// finding, and decide gives it a new ban (rule 2 there).
     pub fn feed(&mut self, record: Record<'_>) -> Option<&Finding> {
         let result = self.parser.parse(record);
         self.stats.count(&result);
         let probe = result.ok()?;
+        if let Some(&since) = self.ban_started.get(&probe.src)
+            && since
+                .checked_add(BAN_GRACE)
+                .is_ok_and(|held_from| probe.time > held_from)
+        {
+            tracing::info!(source = %probe.src, banned_at = %since, "probe from a banned source after its ban took effect: the ban was lifted; judging it afresh");
+            self.ban_started.remove(&probe.src);
+            self.detector.clear_verdict(probe.src);
+        }
         self.refresh_served_for(&probe);
         let finding = self.detector.observe(&probe)?;
         tracing::info!(
@@ -391,6 +434,7 @@ impl Engine {
         let mut batch = self.book.batch()?;
         let now = batch.now();
         let mut retry_later = Vec::new();
+        let mut banned_now = Vec::new();
         for finding in findings {
             summary.findings += 1;
             if now.duration_since(finding.detected_at) > stale_after {
@@ -413,6 +457,7 @@ impl Engine {
             let not_banned = match &decision {
                 BanDecision::Ban { ban, .. } => {
                     summary.banned.push(ban.target.to_string());
+                    banned_now.push((finding.source, ban.since));
                     None
                 }
                 BanDecision::DryRun { ban, .. } => {
@@ -433,6 +478,15 @@ impl Engine {
         summary.expired += batch.expire()?;
 
         if full {
+            let horizon = now
+                .checked_sub(
+                    self.config
+                        .detect
+                        .slow_window
+                        .max(self.config.detect.slow_gap),
+                )
+                .unwrap_or(Timestamp::MIN);
+            self.ban_started.retain(|_, since| *since >= horizon);
             let detector_state = serde_json::to_string(&self.detector.snapshot())
                 .context("serialising the detector state")?;
             for (id, cursor) in cursors {
@@ -462,6 +516,7 @@ impl Engine {
         for source in retry_later {
             self.detector.clear_verdict(source);
         }
+        self.ban_started.extend(banned_now);
         Ok(())
     }
 
@@ -542,9 +597,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::clock::FakeClock;
-    use crate::enforce::EnforceError;
+    use crate::clock::{Clock, FakeClock};
     use crate::enforce::fake::{FakeFirewall, SharedFake, shared};
+    use crate::enforce::{EnforceError, Firewall};
     use crate::record::SourceKind;
     use crate::store::Store;
 
@@ -553,11 +608,17 @@ mod tests {
 
     /// Kernel-tagged LOG lines of a 12-port SYN scan from `src`, stamped now.
     fn scan(src: &str) -> Vec<String> {
-        let stamp = NOW
-            .parse::<Timestamp>()
-            .unwrap()
-            .strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00");
-        [21, 22, 23, 25, 53, 80, 110, 135, 139, 443, 445, 3389]
+        scan_at(
+            src,
+            NOW.parse().unwrap(),
+            &[21, 22, 23, 25, 53, 80, 110, 135, 139, 443, 445, 3389],
+        )
+    }
+
+    /// LOG lines of a SYN scan of `ports` from `src`, stamped `at`.
+    fn scan_at(src: &str, at: Timestamp, ports: &[u16]) -> Vec<String> {
+        let stamp = at.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00");
+        ports
             .iter()
             .map(|port| {
                 format!(
@@ -573,12 +634,23 @@ mod tests {
         fw: &SharedFake,
         ban: impl FnOnce(&mut crate::config::BanConfig),
     ) -> Engine {
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        engine_on(dir, fw, &clock, ban)
+    }
+
+    /// An engine (a process) over the store in `dir`, the firewall `fw`, on `clock`.
+    fn engine_on(
+        dir: &Path,
+        fw: &SharedFake,
+        clock: &Arc<FakeClock>,
+        ban: impl FnOnce(&mut crate::config::BanConfig),
+    ) -> Engine {
         let mut config = Config::default();
         config.ban.allowlist_host = false;
         config.detect.served_ports_from_proc = false;
         config.sources.clear();
         ban(&mut config.ban);
-        let clock: SharedClock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let clock: SharedClock = clock.clone();
         let book = BanBook::new(
             Store::open(dir).unwrap(),
             Box::new(fw.clone()),
@@ -698,5 +770,129 @@ mod tests {
         );
         drop(first);
         assert!(RunLock::try_acquire(&state).unwrap().is_some());
+    }
+    /// What `portwarden unban` does from another process while this engine runs.
+    fn unban_elsewhere(dir: &Path, fw: &SharedFake, clock: &Arc<FakeClock>, target: &str) {
+        let mut book = BanBook::new(
+            Store::open(dir).unwrap(),
+            Box::new(fw.clone()),
+            &crate::config::BanConfig::default(),
+            clock.clone(),
+        );
+        let out = book
+            .unban(crate::config::parse_net(target).unwrap())
+            .unwrap();
+        assert_eq!(out.lifted_in_store, 1);
+    }
+
+    fn checkpoint(engine: &mut Engine) -> PassSummary {
+        let mut summary = PassSummary::default();
+        let now = engine.clock.now();
+        engine
+            .checkpoint("test", now, &[], true, &mut summary)
+            .unwrap();
+        summary
+    }
+
+    #[test]
+    fn an_unbanned_scanner_that_scans_again_is_banned_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        feed(&mut engine, &scan("198.51.100.7"));
+        assert_eq!(checkpoint(&mut engine).banned, ["198.51.100.7/32"]);
+
+        // A minute later the operator unbans it; another minute later it scans 100 new ports.
+        clock.advance(SignedDuration::from_mins(1));
+        unban_elsewhere(dir.path(), &fw, &clock, "198.51.100.7");
+        assert!(
+            !fw.lock()
+                .unwrap()
+                .contains(&"198.51.100.7/32".parse().unwrap())
+        );
+        clock.advance(SignedDuration::from_mins(1));
+        let ports: Vec<u16> = (2000..2100).collect();
+        feed(&mut engine, &scan_at("198.51.100.7", clock.now(), &ports));
+        assert!(
+            engine.has_pending(),
+            "new evidence must reach a new verdict"
+        );
+        let summary = checkpoint(&mut engine);
+        assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
+        assert!(
+            fw.lock()
+                .unwrap()
+                .contains(&"198.51.100.7/32".parse().unwrap())
+        );
+        let live = engine.book.store().live_bans(clock.now()).unwrap();
+        assert_eq!(live.len(), 1);
+        assert!(live[0].reason.contains("offence 2"), "{}", live[0].reason);
+    }
+
+    #[test]
+    fn an_element_deleted_by_hand_is_banned_again_on_new_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        feed(&mut engine, &scan("198.51.100.7"));
+        checkpoint(&mut engine);
+        // `nft delete element`: the kernel forgets it, the store still says live.
+        fw.lock()
+            .unwrap()
+            .unban(&["198.51.100.7/32".parse().unwrap()])
+            .unwrap();
+        clock.advance(SignedDuration::from_mins(2));
+        let ports: Vec<u16> = (2000..2010).collect();
+        feed(&mut engine, &scan_at("198.51.100.7", clock.now(), &ports));
+        let summary = checkpoint(&mut engine);
+        assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
+        assert!(
+            fw.lock()
+                .unwrap()
+                .contains(&"198.51.100.7/32".parse().unwrap())
+        );
+        assert_eq!(
+            engine.book.store().live_bans(clock.now()).unwrap().len(),
+            1,
+            "the stale store ban was replaced, not doubled"
+        );
+    }
+
+    #[test]
+    fn cron_mode_bans_again_after_an_unban_between_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut pass1 = engine_on(dir.path(), &fw, &clock, |_| {});
+        feed(&mut pass1, &scan("198.51.100.7"));
+        checkpoint(&mut pass1);
+        drop(pass1);
+        clock.advance(SignedDuration::from_mins(1));
+        unban_elsewhere(dir.path(), &fw, &clock, "198.51.100.7");
+        clock.advance(SignedDuration::from_mins(1));
+        // The next pass continues the detector from the store, verdict included.
+        let mut pass2 = engine_on(dir.path(), &fw, &clock, |_| {});
+        let ports: Vec<u16> = (2000..2010).collect();
+        feed(&mut pass2, &scan_at("198.51.100.7", clock.now(), &ports));
+        let summary = checkpoint(&mut pass2);
+        assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
+    }
+
+    #[test]
+    fn records_that_earned_a_ban_do_not_ban_again_when_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        let lines = scan("198.51.100.7");
+        feed(&mut engine, &lines[..8]);
+        checkpoint(&mut engine);
+        // The rest of the same scan (in flight, or re-read by a pass), dated before the ban.
+        clock.advance(SignedDuration::from_mins(5));
+        feed(&mut engine, &lines[8..]);
+        let summary = checkpoint(&mut engine);
+        assert!(summary.banned.is_empty(), "{summary}");
     }
 }

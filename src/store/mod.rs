@@ -425,6 +425,16 @@ pub trait ReadStore {
             .collect())
     }
 
+    /// Bans of any state (lifted ones included) that started at or after `since`, oldest
+    /// first.
+    fn bans_since(&self, since: Timestamp) -> Result<Vec<StoredBan>, StoreError> {
+        query_bans(
+            self.connection(),
+            "WHERE since_us >= ?1 ORDER BY since_us, id",
+            [since.as_microsecond()],
+        )
+    }
+
     /// The most recent bans of any state, newest first.
     fn recent_bans(&self, limit: u32) -> Result<Vec<StoredBan>, StoreError> {
         query_bans(
