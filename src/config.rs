@@ -138,6 +138,16 @@ pub struct DetectConfig {
     /// bound to loopback only are not served). Default on: without it every probe is a
     /// failure unless listed in `served_ports`.
     pub served_ports_from_proc: bool,
+    /// Count forwarded records (`IN=` and `OUT=` both set) as probes, for a router that logs
+    /// what it forwards. Default off: only inbound records (`IN=` set, `OUT=` empty) are
+    /// probes. Outbound records (`IN=` empty: this host's own packets) never are.
+    pub forwarded: bool,
+    /// How far back the long-horizon (low-and-slow) rule looks: distinct failed probes of one
+    /// source over this window, across sessions. Default 24 h.
+    pub long_window: SignedDuration,
+    /// Distinct failed probes within `long_window` that make a low-and-slow scan (0: rule off).
+    /// Default 12 (see the example configuration for why).
+    pub long_failures: u32,
 }
 
 /// `[ban]`: the decide stage.
@@ -230,6 +240,9 @@ impl Default for DetectConfig {
             max_probes_per_source: 64,
             served_ports: Vec::new(),
             served_ports_from_proc: true,
+            forwarded: false,
+            long_window: SignedDuration::from_hours(24),
+            long_failures: 12,
         }
     }
 }
@@ -321,6 +334,9 @@ struct RawDetect {
     max_probes_per_source: Option<usize>,
     served_ports: Option<Vec<String>>,
     served_ports_from_proc: Option<bool>,
+    forwarded: Option<bool>,
+    long_window: Option<String>,
+    long_failures: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -583,6 +599,14 @@ impl Validator<'_> {
                 "make slow_window at least as long as window (default 2h and 60s)",
             ));
         }
+        let long_window = self.duration("detect.long_window", raw.long_window, d.long_window)?;
+        if long_window < slow_gap {
+            return Err(self.invalid(
+                "detect.long_window",
+                "is shorter than detect.slow_gap",
+                "make long_window at least as long as slow_gap (default 24h and 30m)",
+            ));
+        }
         Ok(DetectConfig {
             window,
             fast_failures: self.positive(
@@ -620,6 +644,9 @@ impl Validator<'_> {
             served_ports_from_proc: raw
                 .served_ports_from_proc
                 .unwrap_or(d.served_ports_from_proc),
+            forwarded: raw.forwarded.unwrap_or(d.forwarded),
+            long_window,
+            long_failures: raw.long_failures.unwrap_or(d.long_failures),
         })
     }
 

@@ -187,7 +187,8 @@ impl Engine {
             None => PortScanDetector::new(&config.detect, served.clone()),
         };
         let mut engine = Engine {
-            parser: Parser::new(&config.log, ParseContext::system()),
+            parser: Parser::new(&config.log, ParseContext::system())
+                .with_forwarded(config.detect.forwarded),
             detector,
             served,
             served_read_at,
@@ -511,7 +512,8 @@ impl Engine {
     /// to act on. The boot time behind kmsg stamps is also read again, in case the clock was
     /// stepped (NTP on a host without an RTC). The parser keeps no per-record state.
     pub fn refresh_clock(&mut self) {
-        self.parser = Parser::new(&self.config.log, ParseContext::system());
+        self.parser = Parser::new(&self.config.log, ParseContext::system())
+            .with_forwarded(self.config.detect.forwarded);
     }
 }
 

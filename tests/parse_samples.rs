@@ -121,6 +121,7 @@ struct Settings {
     kind: SourceKind,
     prefixes: Vec<String>,
     accept_untrusted: bool,
+    forwarded: bool,
     now: Timestamp,
     tz: TimeZone,
     boot: Timestamp,
@@ -140,6 +141,7 @@ impl Settings {
                 boot_time: self.boot,
             },
         )
+        .with_forwarded(self.forwarded)
     }
 }
 
@@ -158,6 +160,7 @@ fn run_annotated(path: &Path) -> (usize, ParseStats) {
         kind: SourceKind::File,
         prefixes: vec!["portwarden: ".to_string()],
         accept_untrusted: false,
+        forwarded: false,
         now: ts("2026-11-24T23:30:00Z"),
         tz: TimeZone::UTC,
         boot: ts(BOOT),
@@ -193,6 +196,7 @@ fn run_annotated(path: &Path) -> (usize, ParseStats) {
                 }
                 "prefixes" => s.prefixes = quoted_list(value),
                 "untrusted" => s.accept_untrusted = value == "accept",
+                "forwarded" => s.forwarded = value == "on",
                 "now" => s.now = ts(value),
                 "tz" => s.tz = TimeZone::get(value).unwrap(),
                 "boot" => s.boot = ts(value),
