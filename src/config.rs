@@ -77,8 +77,9 @@ pub struct LogConfig {
 /// `(destination, protocol, port)`; retransmissions and repeat connections to the same port add
 /// records, not probes. A probe *fails* when this host serves nothing on that port, and
 /// *succeeds* otherwise. Failed probes are weighted by their TCP flags: 1 for SYN, UDP and
-/// others, `stealth_weight` for FIN / NULL / XMAS / Maimon / SYN+FIN, `stray_weight` for a lone
-/// ACK or RST. Times are the records' own times, never the clock.
+/// others, `stealth_weight` for FIN / NULL / XMAS / Maimon / SYN+FIN and a lone ACK that
+/// cannot be a stray, `stray_weight` for a packet that looks like one of this host's own past
+/// connections. Times are the records' own times, never the clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectConfig {
     /// Short window of the fast-scan and sweep rules. Default 60 s: the seed lab's unit, long
@@ -117,9 +118,14 @@ pub struct DetectConfig {
     /// sends these to open a connection. Default 2.0: `-sF`/`-sN`/`-sX` trip the fast rule
     /// within 3 probes.
     pub stealth_weight: f64,
-    /// Weight of a failed lone ACK or RST: after a reboot or a conntrack flush, clients' packets
-    /// of old connections look exactly like an ACK scan. Default 0.5: 12 such probes in a
-    /// minute are needed for a fast scan, so `-sA` of a dozen ports is still caught.
+    /// Weight of a failed *stray*: a TCP packet of an established connection (ACK or RST
+    /// set, no SYN) that looks like one of this host's own past connections, because it goes to
+    /// a served port or to a port in the local ephemeral range, or comes from a well-known port
+    /// (below 1024). After a reboot or a conntrack flush, such packets reach the LOG rule as new
+    /// connections: 30 connections to a busy server become 30 "probes" of 30 ephemeral ports.
+    /// Default 0.0 (zero is allowed): they are counted, never a verdict. A lone ACK that fits
+    /// none of this (`nmap -sA`: ephemeral source port, closed well-known destination) is no
+    /// stray: it weighs `stealth_weight`, so `-sA` of 4 ports is caught at its 3rd probe.
     pub stray_weight: f64,
     /// Sources tracked at once; the memory bound with `max_probes_per_source`. Default 16384.
     /// When full, the detector evicts, among 8 sampled sources, the one furthest from a verdict
@@ -235,7 +241,7 @@ impl Default for DetectConfig {
             sequential_threshold: 6.0,
             sweep_destinations: 6,
             stealth_weight: 2.0,
-            stray_weight: 0.5,
+            stray_weight: 0.0,
             max_sources: 16_384,
             max_probes_per_source: 64,
             served_ports: Vec::new(),
@@ -576,12 +582,12 @@ impl Validator<'_> {
             d.stealth_weight,
             "2.0",
         )?;
-        let stray_weight = self.weight(
-            "detect.stray_weight",
-            raw.stray_weight,
-            d.stray_weight,
-            "0.5",
-        )?;
+        // Zero is allowed here: a packet that looks like one of this host's own past
+        // connections may carry no evidence at all.
+        let stray_weight = match raw.stray_weight {
+            Some(0.0) => 0.0,
+            other => self.weight("detect.stray_weight", other, d.stray_weight, "0.5")?,
+        };
         let window = self.duration("detect.window", raw.window, d.window)?;
         let slow_gap = self.duration("detect.slow_gap", raw.slow_gap, d.slow_gap)?;
         if slow_gap < window {

@@ -12,13 +12,18 @@
 //!   records, not probes. The session ends after `slow_gap` of silence by record time.
 //! * A probe *fails* when this host serves nothing on that port ([`ServedPorts`]), and
 //!   *succeeds* otherwise. A failed SYN/UDP probe weighs 1, a stealth one (FIN, NULL, XMAS,
-//!   Maimon, SYN+FIN) `stealth_weight`, a lone ACK or RST `stray_weight` (stale conntrack after
-//!   a reboot looks like an ACK scan).
-//! * ICMP records (and any record without a destination port) are counted in
-//!   [`DetectStats::ignored`] and otherwise ignored: an ICMP type is not a service, echo
-//!   requests are what monitoring sends, and netfilter logs ICMP errors that are answers rather
-//!   than probes. Port scans are what this stage is for.
-//!
+//!   Maimon, SYN+FIN) `stealth_weight`. A TCP packet of an established connection (ACK or RST
+//!   set, no SYN) is a *stray* weighing `stray_weight` when it looks like one of this host's own
+//!   past connections (to a served port or a port in the local ephemeral range, or from a port
+//!   below 1024): after a reboot or a conntrack flush those reach the LOG rule as new. A lone
+//!   ACK that fits none of that (`nmap -sA`: ephemeral source port, closed well-known
+//!   destination) weighs as a stealth probe.
+//! * An IP protocol probe (`nmap -sO`: a record with `PROTO=47`, `PROTO=ESP`, ..., no ports) is
+//!   a probe of `(dst, protocol, 0)`: distinct protocol numbers add up like distinct ports.
+//! * ICMP records are counted in [`DetectStats::ignored`] and otherwise ignored: an ICMP type
+//!   is not a service, echo requests are what monitoring sends, and netfilter logs ICMP errors
+//!   that are answers rather than probes.
+
 //! # The rules (see `state.rs` for the exact arithmetic)
 //!
 //! sweep (one port over many destinations), fast scan (weighted failures within `window`),
@@ -55,7 +60,7 @@ use crate::config::DetectConfig;
 use crate::record::{Evidence, Finding, Probe, Proto};
 
 pub use served::{ProcParse, ServedPorts};
-use state::{Rules, Seen, SourceState};
+use state::{Rules, Seen, SourceState, WeightClass};
 
 /// Sources sampled per eviction.
 const EVICTION_SAMPLES: usize = 8;
@@ -75,7 +80,7 @@ pub struct DetectStats {
     pub records: u64,
     /// Distinct probes among them.
     pub probes: u64,
-    /// Records without a destination port (ICMP, unknown protocols): not scored.
+    /// ICMP records: not scored.
     pub ignored: u64,
     /// Verdicts reached.
     pub findings: u64,
@@ -197,7 +202,9 @@ impl PortScanDetector {
         self.stats.records += 1;
         let port = match probe.proto {
             Proto::Tcp | Proto::Udp | Proto::Sctp => probe.dport,
-            Proto::Icmp | Proto::Icmpv6 | Proto::Other(_) => None,
+            // An IP protocol probe (`nmap -sO`): the protocol number is what is probed.
+            Proto::Other(_) => Some(0),
+            Proto::Icmp | Proto::Icmpv6 => None,
         };
         let Some(port) = port else {
             self.stats.ignored += 1;
@@ -223,13 +230,19 @@ impl PortScanDetector {
             }
             None => self.admit(probe.src, t),
         };
+        let scan_type = probe.scan_type();
         let seen = Seen {
             dst: probe.dst,
             proto: probe.proto,
             port,
             time_us: t,
             failure: !self.served.is_served(probe.proto, port),
-            scan_type: probe.scan_type(),
+            scan_type,
+            class: WeightClass::of(
+                scan_type,
+                probe.tcp_flags,
+                self.looks_like_own_connection(probe, port),
+            ),
         };
         let source = &mut self.slots[i];
         let before = source.probes;
@@ -238,6 +251,17 @@ impl PortScanDetector {
         verdict?;
         self.stats.findings += 1;
         finding_of(&self.slots[i])
+    }
+
+    /// Whether a TCP packet could belong to one of this host's own connections, from its
+    /// ports: it goes to a served port (a client of ours) or to a port in the local ephemeral
+    /// range (a server we were talking to), or it comes from a well-known service port (below
+    /// 1024). After a conntrack flush or a reboot those packets reach the LOG rule as new;
+    /// a lone ACK from an ephemeral port to a closed well-known port fits none of this.
+    fn looks_like_own_connection(&self, probe: &Probe, port: u16) -> bool {
+        self.served.is_served(probe.proto, port)
+            || self.served.is_ephemeral(port)
+            || probe.sport.is_some_and(|p| p < 1024)
     }
 
     /// Every source with a verdict so far (those still tracked with their evidence brought
@@ -457,17 +481,21 @@ mod tests {
             "TCP" => Proto::Tcp,
             "UDP" => Proto::Udp,
             "ICMP" => Proto::Icmp,
-            other => panic!("proto {other}"),
+            "UDPLITE" => Proto::Other(136),
+            "AH" => Proto::Other(51),
+            "ESP" => Proto::Other(50),
+            n => Proto::Other(n.parse().unwrap()),
         };
+        let ported = matches!(proto, Proto::Tcp | Proto::Udp);
         Probe {
             time,
             src: field("SRC").unwrap().parse().unwrap(),
             dst: field("DST").unwrap().parse().unwrap(),
             proto,
-            sport: field("SPT").map(|v| v.parse().unwrap()),
-            dport: field("DPT").map(|v| v.parse().unwrap()),
+            sport: field("SPT").filter(|_| ported).map(|v| v.parse().unwrap()),
+            dport: field("DPT").filter(|_| ported).map(|v| v.parse().unwrap()),
             icmp_type: None,
-            tcp_flags: TcpFlags(flags),
+            tcp_flags: TcpFlags(if proto == Proto::Tcp { flags } else { 0 }),
             iface: IfName::new(b"vt").unwrap(),
             ttl: None,
             window: None,
@@ -662,22 +690,117 @@ mod tests {
         }
     }
 
+    fn ack(src: &str, sport: u16, dport: u16, flags: u8, time: Timestamp) -> Probe {
+        Probe {
+            sport: Some(sport),
+            tcp_flags: TcpFlags(flags),
+            ..syn(src, "192.0.2.1", dport, time)
+        }
+    }
+
     #[test]
-    fn stray_acks_weigh_less_but_an_ack_scan_is_caught() {
-        // The 4-port -sA sample: what stale conntrack after a reboot also looks like.
+    fn ack_scan_of_four_closed_ports_is_caught() {
+        // The real 4-port -sA sample (source port 35428, closed well-known ports): no past
+        // connection of this host looks like that, so each ACK weighs as a stealth probe.
         let probes = sample("kmsg-nmap-sA.txt");
-        assert!(run(&mut detector(ServedPorts::new([])), &probes).is_empty());
-        // A dozen-port ACK scan is still a scan.
-        let scan: Vec<Probe> = SEED_PORTS
-            .iter()
-            .map(|&port| Probe {
-                tcp_flags: TcpFlags(TcpFlags::ACK),
-                ..syn("203.0.113.8", "192.0.2.1", port, t0())
+        let found = run(&mut detector(ServedPorts::new([])), &probes);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0 < 3, "caught at probe {}", found[0].0 + 1);
+        assert_eq!(found[0].1.scan_type, ScanType::Ack);
+        eprintln!("-sA of 4 ports: caught at probe {}", found[0].0 + 1);
+        // -sW (window scan) sends the same ACKs.
+        let found = run(
+            &mut detector(ServedPorts::new([])),
+            &sample("kmsg-nmap-sW.txt"),
+        );
+        assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn strays_after_a_conntrack_flush_are_weak() {
+        let served = ServedPorts::new([(Proto::Tcp, 22), (Proto::Tcp, 443)]);
+        // This host held 30 connections to a busy server (port 8080, not well-known); after a
+        // flush the server's next packets (ACK, PSH ACK, FIN ACK, RST) reach 30 of this
+        // host's ephemeral ports.
+        let flags = [
+            TcpFlags::ACK,
+            TcpFlags::ACK | TcpFlags::PSH,
+            TcpFlags::ACK | TcpFlags::FIN,
+            TcpFlags::RST,
+            TcpFlags::RST | TcpFlags::ACK,
+        ];
+        let server: Vec<Probe> = (0..30u16)
+            .map(|i| {
+                ack(
+                    "198.51.100.80",
+                    8080,
+                    40_000 + 7 * i,
+                    flags[usize::from(i) % flags.len()],
+                    t0() + SignedDuration::from_millis(i64::from(i)),
+                )
             })
             .collect();
-        let found = run(&mut detector(ServedPorts::new([])), &scan);
+        let mut d = detector(served.clone());
+        assert!(run(&mut d, &server).is_empty());
+        assert_eq!(d.stats().probes, 30);
+        // ... also from a well-known port (a web server) to ports outside the range.
+        let web: Vec<Probe> = (0..30u16)
+            .map(|i| ack("198.51.100.81", 443, 1024 + i, TcpFlags::ACK, t0()))
+            .collect();
+        assert!(run(&mut detector(served.clone()), &web).is_empty());
+        // A busy client's packets to a served port: one probe, a success.
+        let client: Vec<Probe> = (0..30u16)
+            .map(|i| ack("198.51.100.82", 50_000 + i, 443, TcpFlags::ACK, t0()))
+            .collect();
+        assert!(run(&mut detector(served.clone()), &client).is_empty());
+        // Another ephemeral range: the same ports are outside it, so they count in full.
+        let narrow = served.clone().with_ephemeral((61_000, 61_999));
+        assert_eq!(run(&mut detector(narrow), &server).len(), 1);
+        // An ACK to a closed well-known port from an ephemeral port is a probe like any other.
+        let scan: Vec<Probe> = [21, 23, 25]
+            .into_iter()
+            .map(|p| ack("203.0.113.8", 45_000, p, TcpFlags::ACK, t0()))
+            .collect();
+        let found = run(&mut detector(served), &scan);
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].1.scan_type, ScanType::Ack);
+        assert_eq!(found[0].0, 2, "3 ACKs of weight 2");
+    }
+
+    #[test]
+    fn ip_protocol_scan_is_caught() {
+        // The real `nmap -sO -p 1,2,4,6,17,41,47,50,51,89,103,112,132,136,255` capture: one
+        // record per protocol (TCP, UDP and ICMP as ordinary packets), AH/ESP/UDPLITE named.
+        let probes = sample("kmsg-nmap-sO.txt");
+        let mut d = detector(ServedPorts::new([]));
+        let found = run(&mut d, &probes);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0 < 8, "caught at record {}", found[0].0 + 1);
+        assert_eq!(found[0].1.scan_type, ScanType::Other);
+        let e = &d.findings()[0].evidence;
+        assert_eq!(e.probes, 14, "15 records, ICMP not scored");
+        eprintln!(
+            "-sO of 15 protocols: caught at record {}, {} probes",
+            found[0].0 + 1,
+            e.probes
+        );
+        // A tunnel peer: GRE, ESP and OSPF all day long is three probes, not a scan.
+        let peer: Vec<Probe> = (0..600)
+            .map(|i| Probe {
+                proto: Proto::Other([47, 50, 89][i % 3]),
+                sport: None,
+                dport: None,
+                tcp_flags: TcpFlags(0),
+                ..syn(
+                    "198.51.100.90",
+                    "192.0.2.1",
+                    0,
+                    t0() + SignedDuration::from_secs(i as i64),
+                )
+            })
+            .collect();
+        let mut d = detector(ServedPorts::new([]));
+        assert!(run(&mut d, &peer).is_empty());
+        assert_eq!(d.stats().probes, 3);
     }
 
     #[test]
