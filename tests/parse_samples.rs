@@ -267,6 +267,54 @@ fn annotated_logs_give_what_they_say() {
 }
 
 #[test]
+fn headers_captured_from_real_daemons_give_what_they_say() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata().join("headers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "rsyslog-ForwardFormat-over-tcp.log",
+        "rsyslog-SyslogProtocol23Format.log",
+        "rsyslog-TraditionalFileFormat.log",
+        "rsyslog-FileFormat.log",
+        "rsyslog-TraditionalForwardFormat-over-udp.log",
+        "rsyslog-received-tcp-FileFormat.log",
+        "rsyslog-received-udp-FileFormat.log",
+        "busybox-syslogd.log",
+        "journalctl-short.log",
+        "journalctl-short-iso.log",
+        "journalctl-short-precise.log",
+        "journalctl-export.log",
+        "journalctl-json.log",
+    ] {
+        assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
+    }
+    for path in &files {
+        let (cases, stats) = run_annotated(path);
+        // Every capture holds the 5 real records (4 of them probes) and, but for the
+        // kern-only files, the forgery.
+        assert!(cases >= 5, "{}: only {cases} cases", path.display());
+        assert!(
+            !stats.rejected.contains_key("bad_header") && !stats.rejected.contains_key("bad_time"),
+            "{}: {:?}",
+            path.display(),
+            stats.rejected
+        );
+        println!(
+            "{}: {}",
+            path.display(),
+            serde_json::to_string(&stats).unwrap()
+        );
+    }
+}
+
+#[test]
 fn huge_lines_are_skipped_or_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kern.log");

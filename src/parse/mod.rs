@@ -107,6 +107,10 @@ pub enum Reject {
     /// A journal entry that is not a JSON object of the expected shape.
     #[error("invalid journal JSON")]
     BadJson,
+    /// A line of `journalctl -o export` (`FIELD=value`): a journal entry spans many lines, so
+    /// no line is a record; read the journal with `-o json` (the journal source does).
+    #[error("journalctl -o export line (use -o json)")]
+    JournalExport,
     /// A record that is not a netfilter LOG record.
     #[error("not a netfilter LOG record")]
     NotNetfilter,
@@ -142,13 +146,14 @@ pub enum Reject {
 
 impl Reject {
     /// Every reason, for reports that list them all.
-    pub const ALL: [Reject; 16] = [
+    pub const ALL: [Reject; 17] = [
         Reject::Empty,
         Reject::Continuation,
         Reject::TooLong,
         Reject::BadHeader,
         Reject::BadTime,
         Reject::BadJson,
+        Reject::JournalExport,
         Reject::NotNetfilter,
         Reject::PrefixMismatch,
         Reject::Untrusted,
@@ -170,6 +175,7 @@ impl Reject {
             Reject::BadHeader => "bad_header",
             Reject::BadTime => "bad_time",
             Reject::BadJson => "bad_json",
+            Reject::JournalExport => "journal_export",
             Reject::NotNetfilter => "not_netfilter",
             Reject::PrefixMismatch => "prefix_mismatch",
             Reject::Untrusted => "untrusted",
