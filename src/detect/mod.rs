@@ -47,6 +47,7 @@
 //! displaces its own kind rather than a scanner half-way to its verdict. Slots are reused in
 //! place, so after warm-up a probe allocates nothing but a finding when one is reached.
 
+mod long;
 mod served;
 pub(crate) mod state;
 
@@ -57,10 +58,12 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::config::DetectConfig;
-use crate::record::{Evidence, Finding, Probe, Proto};
+use crate::record::{Evidence, Finding, FindingKind, Probe, Proto};
 
+pub use long::LONG_CAPACITY;
+use long::{LongEntry, LongHorizon};
 pub use served::{ProcParse, ServedPorts};
-use state::{Rules, Seen, SourceState, WeightClass};
+use state::{Rules, Seen, SourceState, Verdict, WeightClass};
 
 /// Sources sampled per eviction.
 const EVICTION_SAMPLES: usize = 8;
@@ -91,6 +94,9 @@ pub struct DetectStats {
     /// Verdicts of dropped sources that no longer fit in the kept list (bounded by
     /// `max_sources`).
     pub findings_dropped: u64,
+    /// Sources in the long-horizon (low-and-slow) table.
+    #[serde(default)]
+    pub long_sources: usize,
 }
 
 /// The detector's state, for a later run to continue from (cron mode).
@@ -101,6 +107,9 @@ pub struct DetectorState {
     clock_us: Option<i64>,
     sources: Vec<SourceState>,
     stats: DetectStats,
+    /// The long-horizon table (absent in states written before it existed).
+    #[serde(default)]
+    long: Vec<LongEntry>,
 }
 
 impl DetectorState {
@@ -124,6 +133,7 @@ pub struct PortScanDetector {
     next_sweep_us: i64,
     rng: u64,
     stats: DetectStats,
+    long: LongHorizon,
 }
 
 fn rules_of(cfg: &DetectConfig) -> Rules {
@@ -153,19 +163,20 @@ fn timestamp(us: i64) -> Timestamp {
 
 fn finding_of(s: &SourceState) -> Option<Finding> {
     let v = s.verdict?;
+    let (probes, failures, first_seen) = (s.probes, s.failures, timestamp(s.first_us));
     Some(Finding {
         source: s.addr,
         kind: v.kind,
         scan_type: s.scan_type(),
         detected_at: timestamp(v.at_us),
         evidence: Evidence {
-            probes: s.probes,
+            probes,
             ports: s.ports,
             destinations: s.destinations,
-            failures: s.failures,
+            failures,
             successes: s.successes,
             records: s.records,
-            first_seen: timestamp(s.first_us),
+            first_seen,
             last_seen: timestamp(s.last_us),
             top_ports: s.top_ports(TOP_PORTS),
         },
@@ -187,6 +198,11 @@ impl PortScanDetector {
             next_sweep_us: i64::MIN,
             rng: 0x9E37_79B9_7F4A_7C15,
             stats: DetectStats::default(),
+            long: LongHorizon::new(
+                cfg.long_window.as_micros().clamp(1, i64::MAX as i128) as i64,
+                cfg.long_failures,
+                max_sources,
+            ),
         }
     }
 
@@ -246,9 +262,35 @@ impl PortScanDetector {
         };
         let source = &mut self.slots[i];
         let before = source.probes;
-        let verdict = source.observe(seen, &self.rules);
-        self.stats.probes += u64::from(source.probes != before);
+        let undecided = source.verdict.is_none();
+        let mut verdict = source.observe(seen, &self.rules);
+        let new_probe = source.probes != before;
+        self.stats.probes += u64::from(new_probe);
+        // The long horizon: every new failed probe that carries weight, while the source has
+        // no verdict this session.
+        if undecided
+            && verdict.is_none()
+            && new_probe
+            && seen.failure
+            && self.rules.weight(seen.class) > 0.0
+            && let Some((count, first_us)) =
+                self.long
+                    .observe(probe.src, probe.dst, probe.proto, port, t)
+        {
+            source.verdict = Some(Verdict {
+                kind: FindingKind::LowAndSlow,
+                at_us: t,
+            });
+            // The session holds only the last probe or two: the evidence is the long table's.
+            source.probes = source.probes.max(count);
+            source.failures = source.failures.max(count);
+            source.first_us = source.first_us.min(first_us);
+            verdict = Some(FindingKind::LowAndSlow);
+        }
+        self.stats.long_sources = self.long.sources();
         verdict?;
+        // The evidence has made a verdict: the next one needs new evidence.
+        self.long.clear(probe.src);
         self.stats.findings += 1;
         finding_of(&self.slots[i])
     }
@@ -289,6 +331,7 @@ impl PortScanDetector {
             clock_us: self.clock_us,
             sources: self.slots.clone(),
             stats: self.stats,
+            long: self.long.entries(),
         }
     }
 
@@ -307,6 +350,7 @@ impl PortScanDetector {
         }
         d.clock_us = state.clock_us;
         d.stats = state.stats;
+        d.long.restore(state.long);
         let mut sources = state.sources;
         for s in &mut sources {
             if s.entries.len() > d.rules.max_probes {
@@ -987,8 +1031,13 @@ mod tests {
         ));
         assert_eq!(d.stats().sources, 1);
         assert_eq!(d.findings().len(), 2, "verdicts survive their sources");
-        // Five probes spread over 31 minutes from one source never add up.
-        let mut d = detector(ServedPorts::new([]));
+        // Probes spread 31 minutes apart from one source never add up in a session (the long
+        // horizon is what catches those: off here, see `low_and_slow_is_caught_...`).
+        let no_long = DetectConfig {
+            long_failures: 0,
+            ..DetectConfig::default()
+        };
+        let mut d = PortScanDetector::new(&no_long, ServedPorts::new([]));
         for i in 0..40 {
             let t = t0() + SignedDuration::from_mins(31 * i);
             assert!(
@@ -1079,6 +1128,151 @@ mod tests {
                 .sources,
             0
         );
+    }
+
+    /// One SYN every `gap` from `src` to `ports` (closed), starting at `start`.
+    fn slow(src: &str, ports: &[u16], start: Timestamp, gap: SignedDuration) -> Vec<Probe> {
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| syn(src, "192.0.2.1", p, start + gap * i as i32))
+            .collect()
+    }
+
+    #[test]
+    fn low_and_slow_is_caught_over_the_long_window() {
+        // About 20 distinct closed ports over 15 hours, one every 45 minutes: every probe
+        // starts a new session, so only the long horizon sees them.
+        let ports: Vec<u16> = (0..20).map(|i| 1000 + 37 * i).collect();
+        let probes = slow("203.0.113.30", &ports, t0(), SignedDuration::from_mins(45));
+        let mut d = detector(ServedPorts::new([]));
+        let found = run(&mut d, &probes);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (i, f) = &found[0];
+        assert_eq!(*i, 11, "the 12th probe, 8 h 15 min in");
+        assert_eq!(f.kind, FindingKind::LowAndSlow);
+        assert_eq!((f.evidence.probes, f.evidence.failures), (12, 12));
+        assert_eq!(f.evidence.first_seen, t0());
+        eprintln!(
+            "low and slow (45 min apart): caught at probe {} after {}",
+            i + 1,
+            f.detected_at - t0()
+        );
+        // The evidence is used up: 8 more probes make no second verdict yet, 4 more do.
+        let more: Vec<u16> = (0..12).map(|i| 5000 + i).collect();
+        let after = probes[19].time + SignedDuration::from_mins(45);
+        let found = run(
+            &mut d,
+            &slow("203.0.113.30", &more, after, SignedDuration::from_mins(45)),
+        );
+        assert_eq!(found.iter().map(|f| f.0).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn long_horizon_spares_monitors_and_rare_mistakes() {
+        let mut d = detector(ServedPorts::new([(Proto::Tcp, 443)]));
+        // A monitor checks the same 5 closed ports every hour for two days.
+        for hour in 0..48 {
+            let start = t0() + SignedDuration::from_hours(hour);
+            let round = slow(
+                "198.51.100.31",
+                &[3306, 5432, 6379, 9200, 11211],
+                start,
+                SignedDuration::from_secs(1),
+            );
+            assert!(run(&mut d, &round).is_empty());
+        }
+        // A client that hits one new closed port every 3 hours (8 a day) for two days.
+        let mistakes: Vec<u16> = (0..16).map(|i| 7000 + i).collect();
+        let probes = slow(
+            "198.51.100.32",
+            &mistakes,
+            t0(),
+            SignedDuration::from_hours(3),
+        );
+        assert!(run(&mut d, &probes).is_empty());
+        // Strays weigh nothing and never reach the long table.
+        let strays: Vec<Probe> = (0..40u16)
+            .map(|i| Probe {
+                sport: Some(443),
+                tcp_flags: TcpFlags(TcpFlags::ACK),
+                ..syn(
+                    "198.51.100.33",
+                    "192.0.2.1",
+                    40_000 + i,
+                    t0() + SignedDuration::from_mins(40 * i64::from(i)),
+                )
+            })
+            .collect();
+        assert!(run(&mut d, &strays).is_empty());
+        // Off with long_failures = 0.
+        let cfg = DetectConfig {
+            long_failures: 0,
+            ..DetectConfig::default()
+        };
+        let ports: Vec<u16> = (0..20).map(|i| 1000 + i).collect();
+        let probes = slow("203.0.113.34", &ports, t0(), SignedDuration::from_mins(45));
+        let mut off = PortScanDetector::new(&cfg, ServedPorts::new([]));
+        assert!(run(&mut off, &probes).is_empty());
+        assert_eq!(off.stats().long_sources, 0);
+    }
+
+    #[test]
+    fn spoofed_flood_does_not_flush_a_slow_scanner() {
+        let cfg = DetectConfig {
+            max_sources: 1000,
+            ..DetectConfig::default()
+        };
+        let mut d = PortScanDetector::new(&cfg, ServedPorts::new([]));
+        let ports: Vec<u16> = (0..12).map(|i| 2000 + i).collect();
+        let scan = slow("203.0.113.35", &ports, t0(), SignedDuration::from_mins(40));
+        assert!(run(&mut d, &scan[..10]).is_empty());
+        // 200 000 spoofed one-probe sources between its 10th and 11th probe.
+        let mut rng = Rng(99);
+        let flood_start = scan[9].time + SignedDuration::from_secs(1);
+        for i in 0..200_000i64 {
+            let r = rng.next();
+            let p = Probe {
+                src: IpAddr::V4(Ipv4Addr::from(r as u32)),
+                ..syn(
+                    "0.0.0.0",
+                    "192.0.2.1",
+                    (r >> 32) as u16,
+                    flood_start + SignedDuration::from_micros(i * 100),
+                )
+            };
+            d.observe(&p);
+        }
+        assert!(d.stats().long_sources <= 1000);
+        let found = run(&mut d, &scan[10..]);
+        assert_eq!(found.len(), 1, "the scanner survived the flood");
+        assert_eq!(found[0].1.kind, FindingKind::LowAndSlow);
+        eprintln!(
+            "long table after a 200k-source flood: {} sources, at most {} bytes each",
+            d.stats().long_sources,
+            std::mem::size_of::<LongEntry>() + LONG_CAPACITY * 8 + 40
+        );
+    }
+
+    #[test]
+    fn the_long_table_survives_a_cron_run() {
+        let cfg = DetectConfig::default();
+        let ports: Vec<u16> = (0..12).map(|i| 3000 + i).collect();
+        let scan = slow("203.0.113.36", &ports, t0(), SignedDuration::from_mins(50));
+        let mut first = PortScanDetector::new(&cfg, ServedPorts::new([]));
+        assert!(run(&mut first, &scan[..11]).is_empty());
+        let json = serde_json::to_string(&first.snapshot()).unwrap();
+        let mut second = PortScanDetector::restore(
+            &cfg,
+            ServedPorts::new([]),
+            serde_json::from_str(&json).unwrap(),
+        );
+        assert_eq!(run(&mut second, &scan[11..]).len(), 1);
+        // A state written before the table existed still restores.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("long");
+        let state: DetectorState = serde_json::from_value(old).unwrap();
+        assert_eq!(state.sources(), first.snapshot().sources());
     }
 
     /// A deterministic generator for the synthetic floods.
