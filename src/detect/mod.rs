@@ -31,6 +31,11 @@
 //! successes within the session: Threshold Random Walk, Jung et al. 2004). The first to trip
 //! names the finding; a source is reported once per session.
 //!
+//! Beside the sessions, low and slow (`long.rs`): distinct failed probes of a source over
+//! `long_window` (24 h), across sessions, for sources whose probes are further apart than
+//! `slow_gap` (each would otherwise start a session of one probe). A finding of any rule uses
+//! that evidence up.
+//!
 //! # Time
 //!
 //! Only the records' own times are used: replaying an old log gives the same findings as
@@ -46,6 +51,8 @@
 //! approximated-LRU idea of Redis: O(1) per eviction, and a spoofed flood of one-probe sources
 //! displaces its own kind rather than a scanner half-way to its verdict. Slots are reused in
 //! place, so after warm-up a probe allocates nothing but a finding when one is reached.
+//! The long-horizon table has the same bound on sources and at most 32 probes of 8 bytes
+//! each per source (figures in `long.rs`).
 
 mod long;
 mod served;
