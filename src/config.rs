@@ -83,8 +83,9 @@ pub struct LogConfig {
 /// `(destination, protocol, port)`; retransmissions and repeat connections to the same port add
 /// records, not probes. A probe *fails* when this host serves nothing on that port, and
 /// *succeeds* otherwise. Failed probes are weighted by their TCP flags: 1 for SYN, UDP and
-/// others, `stealth_weight` for FIN / NULL / XMAS / Maimon / SYN+FIN, `stray_weight` for a lone
-/// ACK or RST. Times are the records' own times, never the clock.
+/// others, `stealth_weight` for FIN / NULL / XMAS / Maimon / SYN+FIN and a lone ACK that
+/// cannot be a stray, `stray_weight` for a packet that looks like one of this host's own past
+/// connections. Times are the records' own times, never the clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectConfig {
     /// Short window of the fast-scan and sweep rules. Default 60 s: the seed lab's unit, long
@@ -123,9 +124,14 @@ pub struct DetectConfig {
     /// sends these to open a connection. Default 2.0: `-sF`/`-sN`/`-sX` trip the fast rule
     /// within 3 probes.
     pub stealth_weight: f64,
-    /// Weight of a failed lone ACK or RST: after a reboot or a conntrack flush, clients' packets
-    /// of old connections look exactly like an ACK scan. Default 0.5: 12 such probes in a
-    /// minute are needed for a fast scan, so `-sA` of a dozen ports is still caught.
+    /// Weight of a failed *stray*: a TCP packet of an established connection (ACK or RST
+    /// set, no SYN) that looks like one of this host's own past connections, because it goes to
+    /// a served port or to a port in the local ephemeral range, or comes from a well-known port
+    /// (below 1024). After a reboot or a conntrack flush, such packets reach the LOG rule as new
+    /// connections: 30 connections to a busy server become 30 "probes" of 30 ephemeral ports.
+    /// Default 0.0 (zero is allowed): they are counted, never a verdict. A lone ACK that fits
+    /// none of this (`nmap -sA`: ephemeral source port, closed well-known destination) is no
+    /// stray: it weighs `stealth_weight`, so `-sA` of 4 ports is caught at its 3rd probe.
     pub stray_weight: f64,
     /// Sources tracked at once; the memory bound with `max_probes_per_source`. Default 16384.
     /// When full, the detector evicts, among 8 sampled sources, the one furthest from a verdict
@@ -144,6 +150,21 @@ pub struct DetectConfig {
     /// bound to loopback only are not served). Default on: without it every probe is a
     /// failure unless listed in `served_ports`.
     pub served_ports_from_proc: bool,
+    /// Count forwarded records (`IN=` and `OUT=` both set) as probes, for a router that logs
+    /// what it forwards. Default off: only inbound records (`IN=` set, `OUT=` empty) are
+    /// probes. Outbound records (`IN=` empty: this host's own packets) never are.
+    pub forwarded: bool,
+    /// How far back the long-horizon (low-and-slow) rule looks: distinct failed probes of one
+    /// source over this window, across sessions (a source probing one closed port every 30-60
+    /// minutes starts a new session each time, so no session rule ever sees two). Default 24 h.
+    pub long_window: SignedDuration,
+    /// Distinct failed probes within `long_window` that make a low-and-slow scan (0: rule off;
+    /// at most 32, what the compact per-source table keeps). Default 12: the sources issue 10
+    /// found in a day of a real internet host's UFW log probed about 20 distinct closed ports
+    /// over 15 hours, and 12 catches such a source 8 h 15 min in (one probe every 45 minutes);
+    /// a client that hits a new closed port every 3 hours makes 8 a day, and a monitor that
+    /// checks the same 5 closed ports every hour makes 5, both below it. Strays never count.
+    pub long_failures: u32,
 }
 
 /// `[ban]`: the decide stage.
@@ -238,11 +259,14 @@ impl Default for DetectConfig {
             sequential_threshold: 6.0,
             sweep_destinations: 6,
             stealth_weight: 2.0,
-            stray_weight: 0.5,
+            stray_weight: 0.0,
             max_sources: 16_384,
             max_probes_per_source: 64,
             served_ports: Vec::new(),
             served_ports_from_proc: true,
+            forwarded: false,
+            long_window: SignedDuration::from_hours(24),
+            long_failures: 12,
         }
     }
 }
@@ -334,6 +358,9 @@ struct RawDetect {
     max_probes_per_source: Option<usize>,
     served_ports: Option<Vec<String>>,
     served_ports_from_proc: Option<bool>,
+    forwarded: Option<bool>,
+    long_window: Option<String>,
+    long_failures: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -564,12 +591,12 @@ impl Validator<'_> {
             d.stealth_weight,
             "2.0",
         )?;
-        let stray_weight = self.weight(
-            "detect.stray_weight",
-            raw.stray_weight,
-            d.stray_weight,
-            "0.5",
-        )?;
+        // Zero is allowed here: a packet that looks like one of this host's own past
+        // connections may carry no evidence at all.
+        let stray_weight = match raw.stray_weight {
+            Some(0.0) => 0.0,
+            other => self.weight("detect.stray_weight", other, d.stray_weight, "0.5")?,
+        };
         let window = self.duration("detect.window", raw.window, d.window)?;
         let slow_gap = self.duration("detect.slow_gap", raw.slow_gap, d.slow_gap)?;
         if slow_gap < window {
@@ -585,6 +612,25 @@ impl Validator<'_> {
                 "detect.slow_window",
                 "is shorter than detect.window",
                 "make slow_window at least as long as window (default 2h and 60s)",
+            ));
+        }
+        let long_window = self.duration("detect.long_window", raw.long_window, d.long_window)?;
+        if long_window < slow_gap {
+            return Err(self.invalid(
+                "detect.long_window",
+                "is shorter than detect.slow_gap",
+                "make long_window at least as long as slow_gap (default 24h and 30m)",
+            ));
+        }
+        let long_failures = raw.long_failures.unwrap_or(d.long_failures);
+        if long_failures as usize > crate::detect::LONG_CAPACITY {
+            return Err(self.invalid(
+                "detect.long_failures",
+                format!("{long_failures} is more than the long table keeps per source"),
+                format!(
+                    "give at most {} (0 turns the rule off)",
+                    crate::detect::LONG_CAPACITY
+                ),
             ));
         }
         Ok(DetectConfig {
@@ -624,6 +670,9 @@ impl Validator<'_> {
             served_ports_from_proc: raw
                 .served_ports_from_proc
                 .unwrap_or(d.served_ports_from_proc),
+            forwarded: raw.forwarded.unwrap_or(d.forwarded),
+            long_window,
+            long_failures,
         })
     }
 

@@ -4,10 +4,16 @@
 //! input, `*.gz` decompressed), runs them through the same parse and detect stages as the live
 //! modes, and reports the scanners it finds. It bans nothing and touches no state.
 //!
+//! Every rejected reason comes with the first line it was given for (file and line number, in
+//! the JSON's `rejected_samples` and with `--explain`): an operator whose format is not
+//! understood sees which lines and why. (Line numbers count the lines the reader passes on: after
+//! an overlong line, which it skips, they are one short.)
+//!
 //! Success and failure of a probe: on another host's log, this host's listening sockets say
 //! nothing, so only the configured `[detect] served_ports` count as served, unless `--local`
 //! asks to read this host's `/proc/net` as well.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +41,10 @@ pub struct Args {
     /// Also count this host's listening ports (from /proc/net) as served.
     #[arg(long)]
     pub local: bool,
+    /// After the table, one line per reason a line was rejected: how many, and the first such
+    /// line (file, line number, text), so that a format that is not understood shows itself.
+    #[arg(long)]
+    pub explain: bool,
     /// Log files to read; `-` is standard input, `*.gz` is decompressed.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -48,8 +58,23 @@ struct Report<'a> {
     lines: u64,
     records: u64,
     rejected: &'a std::collections::BTreeMap<crate::parse::Reject, u64>,
+    /// The first line rejected for each reason.
+    rejected_samples: &'a BTreeMap<crate::parse::Reject, RejectSample>,
     overlong_lines: u64,
 }
+
+/// Where the first line rejected for a reason was, and what it said.
+#[derive(Debug, Serialize)]
+struct RejectSample {
+    file: PathBuf,
+    /// 1-based.
+    line: u64,
+    /// The line, lossily decoded, cut at [`SAMPLE_TEXT`] bytes.
+    text: String,
+}
+
+/// Bytes of a rejected line kept as its sample.
+const SAMPLE_TEXT: usize = 300;
 
 /// One finding, flattened for reports.
 #[derive(Debug, Serialize)]
@@ -119,19 +144,34 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let mut parser = Parser::new(&log, ParseContext::system());
+    let mut parser =
+        Parser::new(&log, ParseContext::system()).with_forwarded(ctx.config.detect.forwarded);
     let mut detector = PortScanDetector::new(&ctx.config.detect, ServedPorts::new(served));
     let mut stats = ParseStats::default();
     let mut overlong = 0;
+    let mut samples: BTreeMap<crate::parse::Reject, RejectSample> = BTreeMap::new();
     for (reader, path) in readers.into_iter().zip(&args.files) {
+        let mut line_no = 0u64;
         overlong += input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
+            line_no += 1;
             let result = parser.parse(Record {
                 kind: SourceKind::File,
                 bytes: line,
             });
             stats.count(&result);
-            if let Ok(probe) = result {
-                detector.observe(&probe);
+            match result {
+                Ok(probe) => {
+                    detector.observe(&probe);
+                }
+                Err(reason) => {
+                    samples.entry(reason).or_insert_with(|| RejectSample {
+                        file: path.clone(),
+                        line: line_no,
+                        text: String::from_utf8_lossy(&line[..line.len().min(SAMPLE_TEXT)])
+                            .trim_end()
+                            .to_string(),
+                    });
+                }
             }
         })
         .with_context(|| format!("reading {}", path.display()))?;
@@ -153,6 +193,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             lines: stats.lines,
             records: stats.parsed,
             rejected: &stats.rejected,
+            rejected_samples: &samples,
             overlong_lines: overlong,
         };
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -181,6 +222,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         )?;
+        if args.explain {
+            for (reason, n) in &stats.rejected {
+                if let Some(sample) = samples.get(reason) {
+                    writeln!(
+                        out,
+                        "{}: {n} line(s), first at {}:{}: {}",
+                        reason.as_str(),
+                        sample.file.display(),
+                        sample.line,
+                        sample.text
+                    )?;
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

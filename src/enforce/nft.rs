@@ -28,6 +28,11 @@
 //!   that ignore the timeout of a re-added element). `unban` deletes only what the listing
 //!   shows. An element expiring between listing and transaction fails `delete` with ENOENT;
 //!   both then list and plan once more.
+//! - The LOG rule logs new and invalid packets of every protocol but ICMP and ICMPv6 (not only
+//!   TCP and UDP): an IP protocol scan (`nmap -sO`) is one packet per protocol number, and the
+//!   detector counts distinct protocols; ICMP is left out because the detector ignores it (echo
+//!   requests are monitoring, errors are answers). Its rule hash changes: a table made by an
+//!   older version checks as `Incomplete`, and `setup` rebuilds it.
 //! - A borrowed table (`manage_table = false`, the seed lab's `ip filter blocked_ips`) is only
 //!   checked, never rewritten; if its set has no `timeout` flag, elements go in without a
 //!   timeout and [`Firewall::supports_timeout`] says `false`: portwarden must unban them itself.
@@ -266,7 +271,7 @@ impl NftFirewall {
         s += &c("iif \"lo\" return".into());
         for (_, _, proto, meter) in &families {
             s += &c(format!(
-                "meta l4proto {{ tcp, udp }} ct state new,invalid \
+                "meta l4proto != {{ icmp, ipv6-icmp }} ct state new,invalid \
                  update @{meter} {{ {proto} saddr limit rate {LOG_PER_SOURCE_RATE}/second burst {LOG_PER_SOURCE_BURST} packets }} \
                  limit name \"log_global\" log prefix \"{}\"",
                 self.log_prefix

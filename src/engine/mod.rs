@@ -224,7 +224,8 @@ impl Engine {
             None => PortScanDetector::new(&config.detect, served.clone()),
         };
         let mut engine = Engine {
-            parser: Parser::new(&config.log, ParseContext::at(clock.now())),
+            parser: Parser::new(&config.log, ParseContext::at(clock.now()))
+                .with_forwarded(config.detect.forwarded),
             detector,
             served,
             served_read_at,
@@ -588,7 +589,8 @@ impl Engine {
     /// to act on. The boot time behind kmsg stamps is also read again, in case the clock was
     /// stepped (NTP on a host without an RTC). The parser keeps no per-record state.
     pub fn refresh_clock(&mut self) {
-        self.parser = Parser::new(&self.config.log, ParseContext::at(self.clock.now()));
+        self.parser = Parser::new(&self.config.log, ParseContext::at(self.clock.now()))
+            .with_forwarded(self.config.detect.forwarded);
     }
 }
 

@@ -175,8 +175,10 @@ _prefix = {escaped}
 # printk time, "[  635.715659] ", present in rsyslog's imklog output and Fail2Ban's journal lines.
 _printk = (?:\[\s*\d+\.\d+\]\x20)?
 
-# The kernel's KEY=VALUE list before SRC= (IN= OUT= MAC= ...): upper-case keys, no spaces in values.
-_body = (?:[A-Z]+=\S*\x20)*?
+# The kernel's KEY=VALUE list before SRC=: inbound records only (IN= set, OUT= empty: this
+# host's own outgoing packets and forwarded ones are not probes of it), then MAC= and the like:
+# upper-case keys, no spaces in values.
+_body = IN=\S+\x20OUT=\x20(?:[A-Z]+=\S*\x20)*?
 
 failregex = ^\s*\S+\x20kernel:\x20%(_printk)s%(_prefix)s%(_body)sSRC=<ADDR>\x20DST=\S+\x20
 

@@ -13,7 +13,10 @@
 //! 4. trust: a LOG-shaped record from user space is [`Reject::Untrusted`] (unless
 //!    `log.accept_untrusted`): checked after the prefix so that the `untrusted` count means
 //!    "forged-looking records", not "every sshd line in /var/log/syslog";
-//! 5. body (`netfilter::parse_body`): every [`Probe`] field, validated.
+//! 5. body (`netfilter::parse_body`): every [`Probe`] field, validated;
+//! 6. direction: only inbound records (`IN=` set, `OUT=` empty) are probes. A packet this host
+//!    sent ([`Reject::Outbound`]) has this host as its source; a forwarded one
+//!    ([`Reject::Forwarded`]) counts only with `detect.forwarded` (routers).
 //!
 //! The hot path (kmsg, syslog files) does not allocate: headers and fields are sub-slices of the
 //! record, addresses are parsed in place. Journal JSON goes through serde_json.
@@ -108,6 +111,10 @@ pub enum Reject {
     /// A journal entry that is not a JSON object of the expected shape.
     #[error("invalid journal JSON")]
     BadJson,
+    /// A line of `journalctl -o export` (`FIELD=value`): a journal entry spans many lines, so
+    /// no line is a record; read the journal with `-o json` (the journal source does).
+    #[error("journalctl -o export line (use -o json)")]
+    JournalExport,
     /// A record that is not a netfilter LOG record.
     #[error("not a netfilter LOG record")]
     NotNetfilter,
@@ -132,17 +139,25 @@ pub enum Reject {
     /// A non-first IP fragment: the kernel prints no transport header for it.
     #[error("non-first fragment without ports")]
     Fragment,
+    /// A packet this host sent (`IN=` empty: an OUTPUT-chain rule, UFW's `[UFW AUDIT]` of an
+    /// outgoing connection): its source is this host, never a prober.
+    #[error("outbound packet (IN= empty)")]
+    Outbound,
+    /// A forwarded packet (`IN=` and `OUT=` both set) while `detect.forwarded` is off.
+    #[error("forwarded packet (IN= and OUT= set), not counted")]
+    Forwarded,
 }
 
 impl Reject {
     /// Every reason, for reports that list them all.
-    pub const ALL: [Reject; 14] = [
+    pub const ALL: [Reject; 17] = [
         Reject::Empty,
         Reject::Continuation,
         Reject::TooLong,
         Reject::BadHeader,
         Reject::BadTime,
         Reject::BadJson,
+        Reject::JournalExport,
         Reject::NotNetfilter,
         Reject::PrefixMismatch,
         Reject::Untrusted,
@@ -151,6 +166,8 @@ impl Reject {
         Reject::BadPort,
         Reject::BadField,
         Reject::Fragment,
+        Reject::Outbound,
+        Reject::Forwarded,
     ];
 
     /// The snake_case name (as serialised).
@@ -162,6 +179,7 @@ impl Reject {
             Reject::BadHeader => "bad_header",
             Reject::BadTime => "bad_time",
             Reject::BadJson => "bad_json",
+            Reject::JournalExport => "journal_export",
             Reject::NotNetfilter => "not_netfilter",
             Reject::PrefixMismatch => "prefix_mismatch",
             Reject::Untrusted => "untrusted",
@@ -170,16 +188,24 @@ impl Reject {
             Reject::BadPort => "bad_port",
             Reject::BadField => "bad_field",
             Reject::Fragment => "fragment",
+            Reject::Outbound => "outbound",
+            Reject::Forwarded => "forwarded",
         }
     }
 
     /// Whether the reason only says "not one of ours" (another kernel message, another LOG
-    /// prefix, an empty or continuation line), as opposed to a record that looked like ours
-    /// and was refused (untrusted, malformed). Summaries report the two apart.
+    /// prefix, an empty or continuation line, a packet that went the other way), as opposed
+    /// to a record that looked like ours and was refused (untrusted, malformed). Summaries
+    /// report the two apart.
     pub fn is_noise(self) -> bool {
         matches!(
             self,
-            Reject::Empty | Reject::Continuation | Reject::NotNetfilter | Reject::PrefixMismatch
+            Reject::Empty
+                | Reject::Continuation
+                | Reject::NotNetfilter
+                | Reject::PrefixMismatch
+                | Reject::Outbound
+                | Reject::Forwarded
         )
     }
 
@@ -213,6 +239,7 @@ impl ParseStats {
 pub struct Parser {
     prefixes: Vec<Box<[u8]>>,
     accept_untrusted: bool,
+    forwarded: bool,
     clock: header::Clock,
 }
 
@@ -226,8 +253,16 @@ impl Parser {
                 .map(|p| p.as_bytes().into())
                 .collect(),
             accept_untrusted: log.accept_untrusted,
+            forwarded: false,
             clock: header::Clock::new(ctx.now, ctx.tz, ctx.boot_time),
         }
+    }
+
+    /// Count forwarded records (`IN=` and `OUT=` set) as probes too (`detect.forwarded`: a
+    /// router that logs what it forwards). Off by default: only inbound records count.
+    pub fn with_forwarded(mut self, forwarded: bool) -> Parser {
+        self.forwarded = forwarded;
+        self
     }
 
     /// Move "now" forward (a daemon crossing New Year): BSD syslog years are inferred from it.
@@ -253,7 +288,7 @@ impl Parser {
         if !header.trusted && !self.accept_untrusted {
             return Err(Reject::Untrusted);
         }
-        netfilter::parse_body(body, header.time)
+        netfilter::parse_body(body, header.time, self.forwarded)
     }
 }
 
