@@ -144,8 +144,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let mut parser =
-        Parser::new(&log, ParseContext::system()).with_forwarded(ctx.config.detect.forwarded);
+    let mut parser = Parser::new(&log, ParseContext::at(ctx.clock.now()))
+        .with_forwarded(ctx.config.detect.forwarded);
     let mut detector = PortScanDetector::new(&ctx.config.detect, ServedPorts::new(served));
     let mut stats = ParseStats::default();
     let mut overlong = 0;
