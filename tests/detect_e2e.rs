@@ -16,6 +16,9 @@
 //!    nobody is banned.
 //! 5. the target makes 200 outbound connections to 200 ports with an OUTPUT LOG rule of the
 //!    same prefix: the records are refused as `outbound`, no finding.
+//! 6. an operator's `portwarden unban` while the daemon runs, then a new scan of other ports
+//!    from the same source: banned again (before the fix, the source was immune until
+//!    silent for `slow_gap`).
 //!
 //! No timed assertions: timings are printed. Deadlines only stop a test that would otherwise
 //! hang; "nobody banned" is checked after every record is in the ring, by a `run --once` pass
@@ -355,4 +358,56 @@ fn outbound_connections_under_an_output_log_rule_are_not_a_scan() {
     assert!(summary.rejected("outbound") >= 200, "{}", summary.0);
     assert_eq!(summary.num("findings"), 0, "{}", summary.0);
     assert!(summary.banned().is_empty(), "{}", summary.0);
+}
+
+/// Test 6.
+#[test]
+fn an_unbanned_scanner_that_scans_again_is_banned_again() {
+    if !common::e2e_ready(
+        "an_unbanned_scanner_that_scans_again_is_banned_again",
+        &["nft", "ip", "nmap"],
+    ) {
+        return;
+    }
+    let (lab, s, target, attacker) = kmsg_lab("unban");
+    let mut daemon = s.daemon(&lab.target);
+    nmap(&lab.attacker, &["-sS", "-T4", "-p", "21-32"], &target);
+    assert!(
+        banned4_within(Duration::from_secs(20), &lab.target, &attacker),
+        "first scan not banned; daemon:\n{}",
+        daemon.output()
+    );
+    let out = s.run(&lab.target, &["unban", &attacker]);
+    println!("unban: {}", String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        !banned4(&lab.target).iter().any(|b| b == &attacker),
+        "unban left the element"
+    );
+    // The rescan must start after the ban's grace (records up to 2 s after a ban started are
+    // taken as in flight): not a wait on another process, a point in time to pass.
+    let banned_at = {
+        use portwarden::store::ReadStore as _;
+        s.store().recent_bans(5).unwrap()[0].since
+    };
+    let grace_over = banned_at + jiff::SignedDuration::from_secs(3);
+    wait_for(Duration::from_secs(10), || {
+        (jiff::Timestamp::now() > grace_over).then_some(())
+    })
+    .expect("the clock moves");
+    let rescan = Instant::now();
+    let text = nmap(&lab.attacker, &["-sS", "-T4", "-p", "1000-1100"], &target);
+    let nmap_took = rescan.elapsed();
+    assert!(
+        banned4_within(Duration::from_secs(20), &lab.target, &attacker),
+        "the rescan after the unban was not banned; nmap:\n{text}\ndaemon:\n{}",
+        daemon.output()
+    );
+    println!(
+        "banned again {:?} after the rescan started (nmap ran {nmap_took:?})",
+        rescan.elapsed()
+    );
+    let list = s.run(&lab.target, &["list", "--json"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("offence 2"), "{list}");
+    daemon.stop();
 }
