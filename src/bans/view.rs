@@ -51,6 +51,8 @@ pub struct ListRow {
     pub remaining_secs: Option<i64>,
     pub reason: Option<String>,
     pub origin: Option<BanOrigin>,
+    /// Decided in dry-run mode: recorded, never sent to the kernel.
+    pub dry_run: bool,
 }
 
 /// The whole listing.
@@ -74,9 +76,14 @@ pub fn listing(
         Err(e) => (None, Some(e.to_string())),
     };
     let mut rows: BTreeMap<IpNet, ListRow> = BTreeMap::new();
-    for ban in store.live_bans(now)? {
+    // The live bans, and those recorded in dry-run mode (marked: they never reach the kernel).
+    let unexpired = store
+        .active_bans()?
+        .into_iter()
+        .filter(|b| b.until.is_none_or(|u| u > now));
+    for ban in unexpired {
         // Several live bans of one target cannot happen through portwarden (a new one lifts
-        // the old); if they do, the longest wins.
+        // the old); if they do, the longest wins, and a real ban over a dry-run one.
         let row = ListRow {
             target: ban.target,
             in_kernel: kernel.as_ref().map(|_| false),
@@ -86,9 +93,12 @@ pub fn listing(
             remaining_secs: ban.remaining(now).map(|d| d.as_secs()),
             reason: Some(ban.reason),
             origin: Some(ban.origin),
+            dry_run: ban.dry_run,
         };
         match rows.get(&ban.target) {
-            Some(old) if old.permanent || old.until >= row.until => {}
+            Some(old) if !old.dry_run && row.dry_run => {}
+            Some(old)
+                if old.dry_run == row.dry_run && (old.permanent || old.until >= row.until) => {}
             _ => {
                 rows.insert(ban.target, row);
             }
@@ -104,6 +114,7 @@ pub fn listing(
             remaining_secs: None,
             reason: None,
             origin: None,
+            dry_run: false,
         });
         row.in_kernel = Some(true);
         row.remaining_secs = e.expires.map(|d| d.as_secs());
@@ -142,6 +153,8 @@ pub struct StoreStatus {
     pub path: Option<PathBuf>,
     pub schema_version: u32,
     pub live_bans: usize,
+    /// Unexpired bans recorded in dry-run mode (never in the kernel).
+    pub dry_run_bans: usize,
     pub offending_sources: u64,
     /// Findings recorded, by outcome (`banned`, `allowlisted`, `rate_limited`...).
     pub findings: BTreeMap<String, u64>,
@@ -154,6 +167,8 @@ pub struct StoreStatus {
 pub struct Status {
     pub config_path: Option<PathBuf>,
     pub state_dir: PathBuf,
+    /// `pid mode` of the run or daemon holding the state's lock right now, if any.
+    pub lock_holder: Option<String>,
     pub dry_run: bool,
     pub firewall: FirewallStatus,
     pub store: StoreStatus,
@@ -212,6 +227,11 @@ pub fn store_status(
         path,
         schema_version: store.schema_version()?,
         live_bans: store.live_bans(now)?.len(),
+        dry_run_bans: store
+            .active_bans()?
+            .iter()
+            .filter(|b| b.dry_run && b.until.is_none_or(|u| u > now))
+            .count(),
         offending_sources: store.offence_count()?,
         findings: store.finding_outcomes()?.into_iter().collect(),
         last_run: store.last_run()?,

@@ -43,9 +43,13 @@ pub fn render_text(l: &Listing) -> String {
             r.in_kernel.map_or("?", yes_no),
             yes_no(r.in_store),
             remaining,
-            r.reason
-                .as_deref()
-                .unwrap_or("(not in the store: added outside portwarden?)")
+            format!(
+                "{}{}",
+                if r.dry_run { "[dry run] " } else { "" },
+                r.reason
+                    .as_deref()
+                    .unwrap_or("(not in the store: added outside portwarden?)")
+            )
         ));
     }
     if l.bans.is_empty() {
@@ -154,5 +158,27 @@ mod tests {
         .unwrap();
         assert!(l.bans.is_empty());
         assert!(l.firewall_error.unwrap().contains("/nonexistent/nft"));
+    }
+
+    #[test]
+    fn dry_run_bans_are_listed_and_counted_as_such() {
+        let now = ts("2026-11-24T23:00:00Z");
+        let mut store = Store::open_in_memory().unwrap();
+        let mut tx = store.transaction().unwrap();
+        let ban = Ban {
+            target: net("192.0.2.7"),
+            since: now,
+            duration: Some(SignedDuration::from_hours(1)),
+            reason: "fast scan".into(),
+            finding: None,
+        };
+        tx.record_ban(&ban, BanOrigin::Auto, true).unwrap();
+        tx.commit().unwrap();
+        let l = listing("inet portwarden".into(), Ok(Vec::new()), &store, now).unwrap();
+        assert_eq!(l.bans.len(), 1, "{l:?}");
+        assert!(l.bans[0].dry_run && l.bans[0].in_kernel == Some(false));
+        assert!(render_text(&l).contains("[dry run] fast scan"));
+        let s = crate::bans::view::store_status(&store, None, now).unwrap();
+        assert_eq!((s.live_bans, s.dry_run_bans), (0, 1));
     }
 }

@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "`run` needs --once (cron mode); to follow the sources continuously, use `portwarden daemon`"
         );
     }
-    let Some(_lock) = RunLock::try_acquire(&ctx.state_dir)? else {
+    let Some(_lock) = RunLock::try_acquire(&ctx.state_dir, "run --once")? else {
         eprintln!(
             "portwarden: another run or the daemon holds {}/run.lock; skipping this pass",
             ctx.state_dir.display()

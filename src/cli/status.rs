@@ -29,6 +29,10 @@ pub fn render_text(s: &Status) -> String {
         });
     out.push_str(&format!("config:     {config}\n"));
     out.push_str(&format!("state dir:  {}\n", s.state_dir.display()));
+    match &s.lock_holder {
+        Some(h) => out.push_str(&format!("running:    {h} (holds the state's lock)\n")),
+        None => out.push_str("running:    no run or daemon holds the state's lock\n"),
+    }
     if s.dry_run {
         out.push_str("mode:       DRY RUN (bans are recorded, the firewall is never changed)\n");
     }
@@ -49,8 +53,15 @@ pub fn render_text(s: &Status) -> String {
     }
     let st = &s.store;
     out.push_str(&format!(
-        "store:      schema v{}, {} live ban(s), {} offending source(s)\n",
-        st.schema_version, st.live_bans, st.offending_sources
+        "store:      schema v{}, {} live ban(s){}, {} offending source(s)\n",
+        st.schema_version,
+        st.live_bans,
+        if st.dry_run_bans > 0 {
+            format!(" + {} recorded in dry run", st.dry_run_bans)
+        } else {
+            String::new()
+        },
+        st.offending_sources
     ));
     if !st.findings.is_empty() {
         let parts: Vec<String> = st
@@ -81,6 +92,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let status = Status {
         config_path: ctx.config.path.clone(),
         state_dir: ctx.state_dir.clone(),
+        lock_holder: crate::engine::RunLock::holder(&ctx.state_dir),
         dry_run: ctx.config.ban.dry_run,
         firewall: book.firewall_status(ctx.config.firewall.table_name()),
         store: book.store_status()?,

@@ -160,7 +160,7 @@ fn read_loop(
 /// the configured firewall, follow the sources, reload `config` (from the file it came from)
 /// on SIGHUP.
 pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Result<()> {
-    let Some(_lock) = RunLock::try_acquire(state_dir)? else {
+    let Some(_lock) = RunLock::try_acquire(state_dir, "daemon")? else {
         anyhow::bail!(
             "another portwarden run or daemon holds {}/run.lock",
             state_dir.display()

@@ -163,22 +163,46 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// `Ok(None)` when another process holds the lock.
-    pub fn try_acquire(state_dir: &Path) -> anyhow::Result<Option<RunLock>> {
+    /// `Ok(None)` when another process holds the lock. The holder writes its pid and `mode`
+    /// (`once`, `daemon`) into the file, for `status` ([`RunLock::holder`]).
+    pub fn try_acquire(state_dir: &Path, mode: &str) -> anyhow::Result<Option<RunLock>> {
         crate::store::create_private_dir(state_dir)?;
         let path = state_dir.join("run.lock");
-        let file = File::options()
+        let mut file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(RunLock { _file: file })),
+            Ok(()) => {
+                use std::io::Write as _;
+                // Only the holder writes; a failure here only costs `status` its detail.
+                let _ = file.set_len(0);
+                let _ = writeln!(file, "{} {mode}", std::process::id());
+                Ok(Some(RunLock { _file: file }))
+            }
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(e).with_context(|| format!("locking {}", path.display()))
             }
+        }
+    }
+
+    /// Who holds the lock in `state_dir` right now, as `pid mode` (`None`: nobody, or no
+    /// lock file). Probes with a shared lock, which never blocks and is dropped at once.
+    pub fn holder(state_dir: &Path) -> Option<String> {
+        let path = state_dir.join("run.lock");
+        let file = File::open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(_) => Some(
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "another process".to_string()),
+            ),
         }
     }
 }
@@ -762,16 +786,22 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        let first = RunLock::try_acquire(&state).unwrap();
+        assert_eq!(RunLock::holder(&state), None);
+        let first = RunLock::try_acquire(&state, "once").unwrap();
         assert!(first.is_some());
+        assert_eq!(
+            RunLock::holder(&state),
+            Some(format!("{} once", std::process::id()))
+        );
         let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "bans and evidence are root's business only");
         assert!(
-            RunLock::try_acquire(&state).unwrap().is_none(),
+            RunLock::try_acquire(&state, "daemon").unwrap().is_none(),
             "a second run must wait"
         );
         drop(first);
-        assert!(RunLock::try_acquire(&state).unwrap().is_some());
+        assert_eq!(RunLock::holder(&state), None);
+        assert!(RunLock::try_acquire(&state, "once").unwrap().is_some());
     }
     /// What `portwarden unban` does from another process while this engine runs.
     fn unban_elsewhere(dir: &Path, fw: &SharedFake, clock: &Arc<FakeClock>, target: &str) {
