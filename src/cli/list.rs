@@ -38,18 +38,15 @@ pub fn render_text(l: &Listing) -> String {
             (false, None) => "-".to_string(),
         };
         out.push_str(&format!(
-            "{:<43} {:<7} {:<6} {:<16} {}\n",
+            "{:<43} {:<7} {:<6} {:<16} {}{}\n",
             r.target.to_string(),
             r.in_kernel.map_or("?", yes_no),
             yes_no(r.in_store),
             remaining,
-            format!(
-                "{}{}",
-                if r.dry_run { "[dry run] " } else { "" },
-                r.reason
-                    .as_deref()
-                    .unwrap_or("(not in the store: added outside portwarden?)")
-            )
+            if r.dry_run { "[dry run] " } else { "" },
+            r.reason
+                .as_deref()
+                .unwrap_or("(not in the store: added outside portwarden?)")
         ));
     }
     if l.bans.is_empty() {
