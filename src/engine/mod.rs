@@ -536,7 +536,9 @@ impl Engine {
             bans: summary.banned.len() as u64,
             note: summary.to_string(),
         })?;
-        batch.commit().context("adding bans to the kernel set")?;
+        batch
+            .commit()
+            .context("applying the checkpoint (kernel, then store)")?;
         // A source over the ban-rate cap gets another chance at its next new probe.
         for source in retry_later {
             self.detector.clear_verdict(source);

@@ -37,18 +37,20 @@ pub use blocklist::{Blocklist, InvalidLine, parse_blocklist};
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.db";
 
-/// Errors of the store.
+/// Errors of the store. Each message carries the underlying error's text itself and none is
+/// chained as a `source`: printed with its causes (`{:#}`), a chained one would say the same
+/// thing twice ("database or disk is full: database or disk is full: Error code 13: ...").
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create state directory {path}: {source}")]
+    #[error("cannot create state directory {path}: {error}")]
     CreateDir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("store {path}: {source}")]
+    #[error("store {path}: {error}")]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error(
         "the store has schema version {found} but this portwarden knows up to {known}: use a newer portwarden"
@@ -57,9 +59,21 @@ pub enum StoreError {
     #[error("the store holds a value portwarden cannot read: {0}")]
     Corrupt(String),
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("store: cannot encode evidence: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Json(e)
+    }
 }
 
 /// Where a ban came from.
@@ -187,9 +201,9 @@ impl Store {
 
     /// Open a database file directly (its directory must exist).
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
-        let wrap = |source| StoreError::Open {
+        let wrap = |error| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let conn = Connection::open(path).map_err(wrap)?;
         Store::prepare(conn, Some(path.to_path_buf())).map_err(|e| match e {
@@ -247,9 +261,9 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| StoreError::CreateDir {
+        .map_err(|error| StoreError::CreateDir {
             path: dir.to_path_buf(),
-            source,
+            error,
         })
 }
 
