@@ -229,61 +229,59 @@ fn cli_in_a_loop_while_the_daemon_and_cron_work_never_sees_a_locked_database() {
     let mut daemon = s.daemon(&lab.target);
     let attacker = lab.attacker_v4.to_string();
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let cron = {
-        let stop_cron = stop.clone();
-        let cmd = |s: &Setup| s.command(&lab.target, &["run", "--once"]);
-        let mut runs = Vec::new();
-        let mut c = cmd(&s);
-        std::thread::scope(|scope| {
-            let h = scope.spawn(move || {
-                while !stop_cron.load(std::sync::atomic::Ordering::Relaxed) {
-                    let out = c.output().unwrap();
-                    runs.push((
-                        out.status.code(),
-                        String::from_utf8_lossy(&out.stderr).into_owned(),
-                    ));
-                }
-                runs
-            });
-            let started = Instant::now();
-            let mut scanned = false;
-            for i in 0..1000u32 {
-                let target = format!("198.51.100.{}", i % 50 + 1);
-                for args in [
-                    vec!["ban", target.as_str(), "--for", "1h"],
-                    vec!["list", "--json"],
-                    vec!["unban", target.as_str()],
-                ] {
-                    if args[0] == "list" && i % 10 != 0 {
-                        continue;
-                    }
-                    let out = s.command(&lab.target, &args).output().unwrap();
-                    let text = format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    assert!(
-                        out.status.success() && !text.contains("locked"),
-                        "iteration {i}: portwarden {args:?} ({}):\n{text}",
-                        out.status
-                    );
-                }
-                if i == 100 && !scanned {
-                    // The daemon bans a real scanner while the loop goes on.
-                    nmap(&lab.attacker, &lab.target_v4.to_string(), SEED_PORTS);
-                    scanned = true;
+    // Cron passes every 100 ms meanwhile, on their own thread, until told to stop.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let mut pass = s.command(&lab.target, &["run", "--once"]);
+    let cron = std::thread::scope(|scope| {
+        let h = scope.spawn(move || {
+            let mut runs = Vec::new();
+            loop {
+                let out = pass.output().unwrap();
+                runs.push((
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                ));
+                match stopped.recv_timeout(Duration::from_millis(100)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => return runs,
                 }
             }
-            println!(
-                "1000 ban/unban rounds (100 lists) took {:?}",
-                started.elapsed()
-            );
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            h.join().unwrap()
-        })
-    };
+        });
+        let started = Instant::now();
+        for i in 0..1000u32 {
+            let target = format!("198.51.100.{}", i % 50 + 1);
+            for args in [
+                vec!["ban", target.as_str(), "--for", "1h"],
+                vec!["list", "--json"],
+                vec!["unban", target.as_str()],
+            ] {
+                if args[0] == "list" && i % 10 != 0 {
+                    continue;
+                }
+                let out = s.command(&lab.target, &args).output().unwrap();
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(
+                    out.status.success() && !text.contains("locked"),
+                    "iteration {i}: portwarden {args:?} ({}):\n{text}",
+                    out.status
+                );
+            }
+            if i == 100 {
+                // The daemon bans a real scanner while the loop goes on.
+                nmap(&lab.attacker, &lab.target_v4.to_string(), SEED_PORTS);
+            }
+        }
+        println!(
+            "1000 ban/unban rounds (100 lists) took {:?}",
+            started.elapsed()
+        );
+        let _ = stop.send(());
+        h.join().unwrap()
+    });
     for (code, stderr) in &cron {
         assert!(
             matches!(code, Some(0) | Some(75)) && !stderr.contains("locked"),

@@ -41,9 +41,12 @@ enum Message {
         kind: SourceKind,
         bytes: Vec<u8>,
     },
+    /// After each batch: the source's cursor, and the records the source knows it lost in
+    /// that batch (a kmsg ring overrun).
     Cursor {
         index: usize,
         cursor: Option<Cursor>,
+        lost: u64,
     },
     Failed {
         index: usize,
@@ -135,15 +138,20 @@ fn read_loop(
                 gone = true;
             }
         });
-        if let Err(e) = result {
-            tracing::error!(source = id, "{e}; retrying");
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        let lost = match result {
+            Ok(stats) => stats.lost,
+            Err(e) => {
+                tracing::error!(source = id, "{e}; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                0
+            }
+        };
         if gone
             || tx
                 .send(Message::Cursor {
                     index,
                     cursor: src.cursor(),
+                    lost,
                 })
                 .is_err()
         {
@@ -251,9 +259,22 @@ impl Session {
                     bytes: &bytes,
                 });
             }
-            Message::Cursor { index, cursor } => {
+            Message::Cursor {
+                index,
+                cursor,
+                lost,
+            } => {
                 if let Some(slot) = self.cursors.get_mut(index) {
                     *slot = cursor;
+                }
+                if lost > 0 {
+                    // Counted in the summary (and so in the run record); said at once, since
+                    // what was lost may have been a scan.
+                    self.summary.lost += lost;
+                    let id = ids.get(index).map(String::as_str).unwrap_or("?");
+                    eprintln!(
+                        "portwarden daemon: {id}: {lost} record(s) LOST: the kernel ring overran the reader; going on"
+                    );
                 }
             }
             Message::Failed { index, error } => {
