@@ -473,11 +473,37 @@ impl Validator<'_> {
         }
     }
 
+    /// A path that must be absolute: an empty or relative one would resolve against whatever
+    /// directory the process starts in (under cron, the home directory).
+    fn absolute(&self, key: &str, path: PathBuf, example: &str) -> Result<PathBuf, ConfigError> {
+        if path.as_os_str().is_empty() {
+            return Err(self.invalid(
+                key,
+                "is empty",
+                format!("give an absolute path, such as \"{example}\""),
+            ));
+        }
+        if !path.is_absolute() {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "`{}` is relative, so it would depend on the directory portwarden starts in (under cron, the home directory)",
+                    path.display()
+                ),
+                format!("give an absolute path, such as \"{example}\""),
+            ));
+        }
+        Ok(path)
+    }
+
     fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let defaults = Config::default();
         Ok(Config {
             path: None,
-            state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
+            state_dir: match raw.state_dir {
+                Some(dir) => self.absolute("state_dir", dir, DEFAULT_STATE_DIR)?,
+                None => defaults.state_dir,
+            },
             log: self.log(raw.log.unwrap_or_default())?,
             detect: self.detect(raw.detect.unwrap_or_default())?,
             ban: self.ban(raw.ban.unwrap_or_default())?,
@@ -742,7 +768,10 @@ impl Validator<'_> {
         let key = |field: &str| format!("source[{index}].{field}");
         match raw.kind.as_str() {
             "kmsg" => Ok(SourceConfig::Kmsg {
-                path: raw.path.unwrap_or_else(|| PathBuf::from("/dev/kmsg")),
+                path: match raw.path {
+                    Some(p) => self.absolute(&key("path"), p, "/dev/kmsg")?,
+                    None => PathBuf::from("/dev/kmsg"),
+                },
             }),
             "journal" => Ok(SourceConfig::Journal {
                 journalctl: raw
@@ -751,13 +780,17 @@ impl Validator<'_> {
                 args: raw.args.unwrap_or_default(),
             }),
             "file" => Ok(SourceConfig::File {
-                path: raw.path.ok_or_else(|| {
-                    self.invalid(
-                        &key("path"),
-                        "a file source needs a path",
-                        "add `path = \"/var/log/kern.log\"`",
-                    )
-                })?,
+                path: self.absolute(
+                    &key("path"),
+                    raw.path.ok_or_else(|| {
+                        self.invalid(
+                            &key("path"),
+                            "a file source needs a path",
+                            "add `path = \"/var/log/kern.log\"`",
+                        )
+                    })?,
+                    "/var/log/kern.log",
+                )?,
             }),
             other => Err(self.invalid(
                 &key("kind"),

@@ -118,6 +118,7 @@ fn read_loop(
         }
     };
     tracing::info!(source = id, "following");
+    let mut last_error: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut gone = false;
         let result = src.read_available(&mut |r: Record<'_>| {
@@ -137,9 +138,17 @@ fn read_loop(
                 gone = true;
             }
         });
-        if let Err(e) = result {
-            tracing::error!(source = id, "{e}; retrying");
-            std::thread::sleep(Duration::from_secs(1));
+        match result {
+            // The same error again (a missing file waited for): said once, not every second.
+            Err(e) if last_error.as_deref() == Some(e.to_string().as_str()) => {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => {
+                tracing::error!(source = id, "{e}; retrying");
+                last_error = Some(e.to_string());
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Ok(_) => last_error = None,
         }
         if gone
             || tx
@@ -217,12 +226,16 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
                         eprintln!("portwarden daemon: configuration reloaded");
                     }
                     Err(e) => eprintln!(
-                        "portwarden daemon: reload failed, keeping the old configuration: {e:#}"
+                        "portwarden daemon: reload failed, keeping the old configuration: {}",
+                        super::error_chain(&e)
                     ),
                 }
             }
             Err(e) => {
-                eprintln!("portwarden daemon: reload failed, keeping the old configuration: {e:#}")
+                eprintln!(
+                    "portwarden daemon: reload failed, keeping the old configuration: {}",
+                    super::error_chain(&e)
+                )
             }
         }
     }
@@ -321,8 +334,9 @@ fn serve(
             return;
         }
         if let Err(e) = session.checkpoint(engine, ids, full) {
-            tracing::error!("checkpoint failed, retrying in {TABLE_CHECK:?}: {e:#}");
-            eprintln!("portwarden daemon: checkpoint failed, will retry: {e:#}");
+            let e = super::error_chain(&e);
+            tracing::error!("checkpoint failed, retrying in {TABLE_CHECK:?}: {e}");
+            eprintln!("portwarden daemon: checkpoint failed, will retry: {e}");
             retry_at = Instant::now() + TABLE_CHECK;
         }
     };
@@ -357,10 +371,13 @@ fn serve(
                 Ok(true) => {}
                 Ok(false) => {
                     if let Err(e) = engine.reconcile() {
-                        tracing::error!("cannot restore the firewall table: {e:#}");
+                        tracing::error!(
+                            "cannot restore the firewall table: {}",
+                            super::error_chain(&e)
+                        );
                     }
                 }
-                Err(e) => tracing::error!("cannot check the firewall: {e:#}"),
+                Err(e) => tracing::error!("cannot check the firewall: {}", super::error_chain(&e)),
             }
         }
     }

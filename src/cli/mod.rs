@@ -94,15 +94,50 @@ impl Context {
         state_dir: Option<PathBuf>,
     ) -> anyhow::Result<Context> {
         let config = Config::load(config_path.as_deref())?;
-        let state_dir = state_dir
-            .or_else(|| {
-                std::env::var_os("PORTWARDEN_STATE_DIR")
-                    .filter(|s| !s.is_empty())
-                    .map(PathBuf::from)
-            })
-            .unwrap_or_else(|| config.state_dir.clone());
+        let from_env = || {
+            std::env::var_os("PORTWARDEN_STATE_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        };
+        let state_dir = match (state_dir, from_env()) {
+            (Some(dir), _) => absolute_state_dir("--state-dir", dir)?,
+            (None, Some(dir)) => absolute_state_dir("$PORTWARDEN_STATE_DIR", dir)?,
+            (None, None) => config.state_dir.clone(),
+        };
         Ok(Context { config, state_dir })
     }
+}
+
+/// The state directory from the command line or the environment must be absolute, as the
+/// config's `state_dir` must: a relative one would follow the directory the run starts in.
+fn absolute_state_dir(given_by: &str, dir: PathBuf) -> anyhow::Result<PathBuf> {
+    if dir.is_absolute() {
+        return Ok(dir);
+    }
+    anyhow::bail!(
+        "{given_by}: `{}` is not an absolute path; give one such as {}",
+        dir.display(),
+        crate::config::DEFAULT_STATE_DIR
+    )
+}
+
+/// An error and its causes on one line, as `main` prints them: "outer: inner: root cause".
+/// A cause whose text the line already ends with is not repeated (a typed error that shows
+/// its `io::Error` in its own message and also returns it as its source would otherwise
+/// print `Is a directory (os error 21): Is a directory (os error 21)`).
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 pub fn init_logging(verbose: u8, quiet: bool) {

@@ -48,7 +48,19 @@ struct Report<'a> {
     records: u64,
     rejected: &'a std::collections::BTreeMap<&'static str, u64>,
     overlong_lines: u64,
+    /// Files that could not be read to their end (what came before the error is counted).
+    errors: &'a [FileError],
 }
+
+/// A file `scan` could not read (or not to its end), and why.
+#[derive(Debug, Serialize)]
+struct FileError {
+    file: PathBuf,
+    error: String,
+}
+
+/// Exit code when some file could not be read: EX_NOINPUT. The report covers the rest.
+pub const UNREADABLE: u8 = 66;
 
 /// One finding, flattened for reports.
 #[derive(Debug, Serialize)]
@@ -110,30 +122,45 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         served.extend(local.iter());
     }
 
-    // Open everything first: an unreadable file is reported before any output.
-    let mut readers = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        readers.push(
-            input::open_input(path).with_context(|| format!("cannot read {}", path.display()))?,
-        );
-    }
-
+    // A file that cannot be opened or read to its end (missing, a directory, a truncated
+    // `.gz`) does not sink the others: what could be read is reported, each bad file is named
+    // (on stderr, and in the JSON), and the exit code says the report is incomplete.
     let mut parser = Parser::new(&log, ParseContext::system());
     let mut detector = PortScanDetector::new(&ctx.config.detect, ServedPorts::new(served));
     let mut stats = ParseStats::default();
     let mut overlong = 0;
-    for (reader, path) in readers.into_iter().zip(&args.files) {
-        overlong += input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
-            let result = parser.parse(Record {
-                kind: SourceKind::File,
-                bytes: line,
-            });
-            stats.count(&result);
-            if let Ok(probe) = result {
-                detector.observe(&probe);
+    let mut errors = Vec::new();
+    for path in &args.files {
+        let read = input::open_input(path).and_then(|reader| {
+            input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
+                let result = parser.parse(Record {
+                    kind: SourceKind::File,
+                    bytes: line,
+                });
+                stats.count(&result);
+                if let Ok(probe) = result {
+                    detector.observe(&probe);
+                }
+            })
+        });
+        match read {
+            Ok(n) => overlong += n,
+            Err(e) => {
+                // `open_input`'s errors already start with the path.
+                let text = e.to_string();
+                let shown = path.display().to_string();
+                let error = if text.starts_with(&shown) {
+                    text
+                } else {
+                    format!("{shown}: {text}")
+                };
+                eprintln!("portwarden: scan: cannot read all of {error}");
+                errors.push(FileError {
+                    file: path.clone(),
+                    error,
+                });
             }
-        })
-        .with_context(|| format!("reading {}", path.display()))?;
+        }
     }
 
     let mut findings = detector.findings();
@@ -153,6 +180,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             records: stats.parsed,
             rejected: &stats.rejected,
             overlong_lines: overlong,
+            errors: &errors,
         };
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -180,6 +208,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         )?;
+        if !errors.is_empty() {
+            let names: Vec<String> = errors.iter().map(|e| e.error.clone()).collect();
+            writeln!(
+                out,
+                "INCOMPLETE: {} of {} file(s) could not be read to their end: {}",
+                errors.len(),
+                args.files.len(),
+                names.join("; ")
+            )?;
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(ExitCode::from(UNREADABLE));
     }
     Ok(ExitCode::SUCCESS)
 }

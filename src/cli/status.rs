@@ -67,6 +67,26 @@ pub struct Status {
     pub dry_run: bool,
     pub firewall: FirewallStatus,
     pub store: StoreStatus,
+    /// Each configured source and, when it cannot be read now, why (the same rule and words
+    /// as a pass: see [`crate::source::check`]).
+    pub sources: Vec<SourceStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub error: Option<String>,
+}
+
+/// The configured sources as a pass would find them now.
+pub fn source_status(sources: &[crate::config::SourceConfig]) -> Vec<SourceStatus> {
+    sources
+        .iter()
+        .map(|cfg| SourceStatus {
+            source: crate::source::id_of(cfg),
+            error: crate::source::check(cfg).err().map(|e| e.to_string()),
+        })
+        .collect()
 }
 
 pub fn firewall_status(table: String, fw: &mut dyn Firewall) -> FirewallStatus {
@@ -186,6 +206,15 @@ pub fn render_text(s: &Status) -> String {
         )),
         None => out.push_str("last run:   never\n"),
     }
+    if let Some(r) = st.last_run.as_ref().filter(|r| !r.note.is_empty()) {
+        out.push_str(&format!("            {}\n", r.note));
+    }
+    for src in &s.sources {
+        match &src.error {
+            None => out.push_str(&format!("source:     {} readable\n", src.source)),
+            Some(e) => out.push_str(&format!("source:     {} ERROR: {e}\n", src.source)),
+        }
+    }
     for c in &st.cursors {
         out.push_str(&format!(
             "cursor:     {} = {} (saved {:.0})\n",
@@ -209,6 +238,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         dry_run: ctx.config.ban.dry_run,
         firewall: firewall_status(table, fw.as_mut()),
         store: store_status(&store, store.path().map(PathBuf::from), now)?,
+        sources: source_status(&ctx.config.sources),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -218,11 +248,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(e) = &status.firewall.error {
         eprintln!("portwarden: firewall: {e}");
     }
-    Ok(if status.firewall.ready {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    for src in &status.sources {
+        if let Some(e) = &src.error {
+            eprintln!("portwarden: source {}: {e}", src.source);
+        }
+    }
+    Ok(
+        if status.firewall.ready && status.sources.iter().all(|s| s.error.is_none()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 #[cfg(test)]
