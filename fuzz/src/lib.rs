@@ -22,7 +22,7 @@ use portwarden::config::{Config, LogConfig};
 use portwarden::parse::{ParseContext, Parser};
 use portwarden::record::{Record, SourceKind};
 use portwarden::source::file::FileSource;
-use portwarden::source::{Cursor, Source};
+use portwarden::source::{Cursor, FilePosition, Source};
 
 /// The header forms the body is put behind (mode bytes 3 and up of [`parse_line`]).
 const HEADERS: [(SourceKind, &str); 10] = [
@@ -35,7 +35,10 @@ const HEADERS: [(SourceKind, &str); 10] = [
     (SourceKind::File, "Nov 24 23:06:53 vm kernel: portwarden: "),
     (SourceKind::File, "[  635.715659] portwarden: "),
     (SourceKind::File, "[Tue Nov 24 23:06:53 2026] portwarden: "),
-    (SourceKind::File, "kern  :warn  : [  635.715659] portwarden: "),
+    (
+        SourceKind::File,
+        "kern  :warn  : [  635.715659] portwarden: ",
+    ),
     (
         SourceKind::File,
         "<4>1 2026-11-24T23:06:53.947768+00:00 vm kernel - - - [  635.715659] portwarden: ",
@@ -126,7 +129,9 @@ fn scratch() -> &'static Path {
                 .prefix("portwarden-fuzz-")
                 .tempdir_in(shm)
         } else {
-            tempfile::Builder::new().prefix("portwarden-fuzz-").tempdir()
+            tempfile::Builder::new()
+                .prefix("portwarden-fuzz-")
+                .tempdir()
         };
         made.unwrap_or_else(|e| panic!("no scratch directory for the fuzz harness: {e}"))
     })
@@ -168,7 +173,8 @@ fn u64_at(data: &[u8], at: usize) -> u64 {
 ///   split at the first 0xFF byte into the file at the path and the rotated `NAME.1` beside it
 ///   (none without a 0xFF). Bit 1 points the cursor at the rotated file (else at the current
 ///   one), bit 2 uses the true first-line hash of the file pointed at (so a matching cursor is
-///   reached), bit 3 keeps the offset as given (else modulo the file's length + 2).
+///   reached), bit 3 keeps the offset as given (else modulo the file's length + 2), bit 4 also
+///   lists the rotated file among the cursor's lingering files.
 ///
 /// What must hold: no panic and no I/O error; no record holds a newline; the records come to at
 /// most the bytes written; the saved cursor's offset lies within the file at the path; a new
@@ -222,12 +228,27 @@ pub fn file_cursor(data: &[u8]) {
         head_len = end as u32;
         head_hash = portwarden::source::fnv1a(&text[..end]);
     }
+    // Bit 4: the rotated file is also in the cursor's list of lingering files.
+    let lingering = match rotated {
+        Some(bytes) if flags & 16 == 16 => {
+            let (dev, ino) = identity(&old);
+            vec![FilePosition {
+                dev,
+                ino,
+                offset: offset % (bytes.len() as u64 + 2),
+                head_len,
+                head_hash,
+            }]
+        }
+        _ => Vec::new(),
+    };
     let cursor = Cursor::File {
         dev,
         ino,
         offset,
         head_len,
         head_hash,
+        rotated: lingering,
     };
     let mut src = FileSource::open(&path, Some(cursor))
         .unwrap_or_else(|e| panic!("opening a regular file failed: {e}"));
