@@ -967,4 +967,53 @@ path = "/var/log/kern.log"
                 .is_empty()
         );
     }
+
+    /// An empty or relative path would resolve against the directory the run starts in (under
+    /// cron, the home directory: `state_dir = ""` wrote `state.db` there). Each is refused
+    /// with the file, the key and the fix.
+    #[test]
+    fn paths_must_be_absolute() {
+        let cases = [
+            ("state_dir = \"\"\n", "state_dir", "is empty"),
+            (
+                "state_dir = \"var/lib/pw\"\n",
+                "state_dir",
+                "`var/lib/pw` is relative",
+            ),
+            (
+                "[[source]]\nkind = \"file\"\npath = \"kern.log\"\n",
+                "source[0].path",
+                "`kern.log` is relative",
+            ),
+            (
+                "[[source]]\nkind = \"file\"\npath = \"/var/log/kern.log\"\n[[source]]\nkind = \"file\"\npath = \"\"\n",
+                "source[1].path",
+                "is empty",
+            ),
+            (
+                "[[source]]\nkind = \"kmsg\"\npath = \"dev/kmsg\"\n",
+                "source[0].path",
+                "relative",
+            ),
+        ];
+        for (text, key, problem) in cases {
+            let err = load(text).unwrap_err();
+            let shown = err.to_string();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{text}: {shown}"
+            );
+            assert!(
+                shown.starts_with("/etc/portwarden/portwarden.toml: key `")
+                    && shown.contains(problem)
+                    && shown.contains("give an absolute path"),
+                "{text}: {shown}"
+            );
+        }
+        let ok = load(
+            "state_dir = \"/srv/pw\"\n[[source]]\nkind = \"file\"\npath = \"/var/log/kern.log\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.state_dir, Path::new("/srv/pw"));
+    }
 }

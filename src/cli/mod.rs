@@ -179,3 +179,44 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(&ctx, a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A typed error that shows its `io::Error` and also returns it as its source printed the
+    /// OS error twice through `{:#}`; the chain prints it once, and keeps distinct causes.
+    #[test]
+    fn an_error_chain_shows_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(libc::EISDIR);
+        let err = anyhow::Error::new(crate::config::ConfigError::Read {
+            path: "/etc".into(),
+            source: io,
+        })
+        .context("loading the configuration");
+        let line = error_chain(&err);
+        assert_eq!(
+            line.matches("Is a directory").count(),
+            1,
+            "{line} (was: {err:#})"
+        );
+        assert!(
+            line.starts_with("loading the configuration: cannot read config file /etc: "),
+            "{line}"
+        );
+        let plain = anyhow::anyhow!("root cause")
+            .context("middle")
+            .context("top");
+        assert_eq!(error_chain(&plain), "top: middle: root cause");
+    }
+
+    #[test]
+    fn a_relative_state_dir_on_the_command_line_is_refused() {
+        let err = absolute_state_dir("--state-dir", "state".into()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--state-dir: `state` is not an absolute path")
+        );
+        assert!(absolute_state_dir("--state-dir", "/var/lib/pw".into()).is_ok());
+    }
+}
