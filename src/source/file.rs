@@ -17,7 +17,9 @@
 //!   lingering files are part of the cursor ([`Cursor::File::rotated`]), so cron passes (a new
 //!   source each minute) finish them too, and [`Source::wait`] wakes when one grows. Late
 //!   lines come after the new file's first lines, the only case where file order is not kept.
-//!   When a lingering file is closed its unterminated last line, if any, is handed out. At
+//!   When a lingering file is closed its unterminated last line, if any, is handed out; one
+//!   that is truncated or rewritten meanwhile (a copytruncate onto `NAME.1`) is closed
+//!   without reading what it holds now, which is a copy of lines read already. At
 //!   most [`MAX_ROTATED`] files linger; two renames between two looks hide the middle file
 //!   from this (and from any follower): poll often enough.
 //! * **Rotation by copytruncate** (same inode): the file is shorter than our position, or its
@@ -567,6 +569,12 @@ impl Source for FileSource {
         // 1. Files rotated away: whatever the writer added since; close those gone quiet.
         let mut still = Vec::with_capacity(self.previous.len());
         for mut old in std::mem::take(&mut self.previous) {
+            // Truncated or rewritten since (a copytruncate onto `NAME.1` while it lingers):
+            // what it holds now is not the file we followed, and is not read.
+            if old.replaced().map_err(|e| read_error(&self.path, e))? {
+                tracing::info!(path = %self.path.display(), "a rotated file was truncated or rewritten while followed; no longer read");
+                continue;
+            }
             let got = old
                 .drain(&mut stats, sink)
                 .map_err(|e| read_error(&self.path, e))?;
@@ -842,6 +850,32 @@ mod tests {
         let (out, _) = collect(&mut s);
         assert!(s.previous.is_empty());
         assert_eq!(out, ["unterminated"]);
+    }
+
+    /// A copytruncate onto the renamed file while it lingers (`kern.log.1` reused) fills it
+    /// with a copy of the live file's lines: they are not read a second time from there.
+    #[test]
+    fn a_lingering_file_rewritten_by_copytruncate_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kern.log");
+        let old = dir.path().join("kern.log.1");
+        append(&p, "a\nb\n");
+        let mut s = FileSource::open(&p, None).unwrap();
+        assert_eq!(collect(&mut s).0, ["a", "b"]);
+        std::fs::rename(&p, &old).unwrap();
+        append(&p, "c\nd\ne\n");
+        assert_eq!(collect(&mut s).0, ["c", "d", "e"]);
+        // copytruncate: kern.log copied onto kern.log.1 (same inode, O_TRUNC), then truncated.
+        std::fs::copy(&p, &old).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&p, "f\n");
+        assert_eq!(collect(&mut s).0, ["f"]);
+        assert!(s.previous.is_empty());
     }
 
     /// What is not a log file is refused when opened, quickly and by name: a FIFO without a
