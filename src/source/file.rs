@@ -375,6 +375,12 @@ impl FileSource {
         Ok(source)
     }
 
+    /// How long a rotated file is followed after it was last written or renamed
+    /// ([`ROTATED_LINGER`] unless set).
+    pub fn set_rotated_linger(&mut self, linger: Duration) {
+        self.linger = linger;
+    }
+
     /// Open the file at the path when it exists, placing it after the resume cursor, and
     /// pick up the cursor's rotated files beside it (also while the path is missing).
     fn try_open(&mut self) -> Result<(), SourceError> {
