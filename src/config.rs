@@ -518,11 +518,37 @@ impl Validator<'_> {
         }
     }
 
+    /// A path that must be absolute: an empty or relative one would resolve against whatever
+    /// directory the process starts in (under cron, the home directory).
+    fn absolute(&self, key: &str, path: PathBuf, example: &str) -> Result<PathBuf, ConfigError> {
+        if path.as_os_str().is_empty() {
+            return Err(self.invalid(
+                key,
+                "is empty",
+                format!("give an absolute path, such as \"{example}\""),
+            ));
+        }
+        if !path.is_absolute() {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "`{}` is relative, so it would depend on the directory portwarden starts in (under cron, the home directory)",
+                    path.display()
+                ),
+                format!("give an absolute path, such as \"{example}\""),
+            ));
+        }
+        Ok(path)
+    }
+
     fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let defaults = Config::default();
         Ok(Config {
             path: None,
-            state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
+            state_dir: match raw.state_dir {
+                Some(dir) => self.absolute("state_dir", dir, DEFAULT_STATE_DIR)?,
+                None => defaults.state_dir,
+            },
             log: self.log(raw.log.unwrap_or_default())?,
             detect: self.detect(raw.detect.unwrap_or_default())?,
             ban: self.ban(raw.ban.unwrap_or_default())?,
@@ -791,7 +817,10 @@ impl Validator<'_> {
         let key = |field: &str| format!("source[{index}].{field}");
         match raw.kind.as_str() {
             "kmsg" => Ok(SourceConfig::Kmsg {
-                path: raw.path.unwrap_or_else(|| PathBuf::from("/dev/kmsg")),
+                path: match raw.path {
+                    Some(p) => self.absolute(&key("path"), p, "/dev/kmsg")?,
+                    None => PathBuf::from("/dev/kmsg"),
+                },
             }),
             "journal" => Ok(SourceConfig::Journal {
                 journalctl: raw
@@ -800,13 +829,17 @@ impl Validator<'_> {
                 args: raw.args.unwrap_or_default(),
             }),
             "file" => Ok(SourceConfig::File {
-                path: raw.path.ok_or_else(|| {
-                    self.invalid(
-                        &key("path"),
-                        "a file source needs a path",
-                        "add `path = \"/var/log/kern.log\"`",
-                    )
-                })?,
+                path: self.absolute(
+                    &key("path"),
+                    raw.path.ok_or_else(|| {
+                        self.invalid(
+                            &key("path"),
+                            "a file source needs a path",
+                            "add `path = \"/var/log/kern.log\"`",
+                        )
+                    })?,
+                    "/var/log/kern.log",
+                )?,
             }),
             other => Err(self.invalid(
                 &key("kind"),
@@ -1007,5 +1040,54 @@ path = "/var/log/kern.log"
                 .prefixes
                 .is_empty()
         );
+    }
+
+    /// An empty or relative path would resolve against the directory the run starts in (under
+    /// cron, the home directory: `state_dir = ""` wrote `state.db` there). Each is refused
+    /// with the file, the key and the fix.
+    #[test]
+    fn paths_must_be_absolute() {
+        let cases = [
+            ("state_dir = \"\"\n", "state_dir", "is empty"),
+            (
+                "state_dir = \"var/lib/pw\"\n",
+                "state_dir",
+                "`var/lib/pw` is relative",
+            ),
+            (
+                "[[source]]\nkind = \"file\"\npath = \"kern.log\"\n",
+                "source[0].path",
+                "`kern.log` is relative",
+            ),
+            (
+                "[[source]]\nkind = \"file\"\npath = \"/var/log/kern.log\"\n[[source]]\nkind = \"file\"\npath = \"\"\n",
+                "source[1].path",
+                "is empty",
+            ),
+            (
+                "[[source]]\nkind = \"kmsg\"\npath = \"dev/kmsg\"\n",
+                "source[0].path",
+                "relative",
+            ),
+        ];
+        for (text, key, problem) in cases {
+            let err = load(text).unwrap_err();
+            let shown = err.to_string();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{text}: {shown}"
+            );
+            assert!(
+                shown.starts_with("/etc/portwarden/portwarden.toml: key `")
+                    && shown.contains(problem)
+                    && shown.contains("give an absolute path"),
+                "{text}: {shown}"
+            );
+        }
+        let ok = load(
+            "state_dir = \"/srv/pw\"\n[[source]]\nkind = \"file\"\npath = \"/var/log/kern.log\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.state_dir, Path::new("/srv/pw"));
     }
 }

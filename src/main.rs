@@ -11,8 +11,8 @@ fn main() -> ExitCode {
     match portwarden::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // `{:#}` prints the whole chain: "cannot ban 10.0.0.1: nft: Error: No such file ...".
-            eprintln!("portwarden: error: {err:#}");
+            // The whole chain: "cannot ban 10.0.0.1: nft: Error: No such file ...".
+            eprintln!("portwarden: error: {}", portwarden::cli::error_chain(&err));
             ExitCode::from(1)
         }
     }

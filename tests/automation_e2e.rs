@@ -267,7 +267,9 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
         "http.server did not listen"
     );
     // The daemon rereads the served ports at most every 250 ms (Engine::SERVED_REFRESH), when a
-    // probe reaches a port it does not know as served.
+    // probe reaches a port it does not know as served. Not a wait on another process: the
+    // condition is time itself, that any read of /proc/net made before the server listened is
+    // more than 250 ms old when the first probe comes (a sleep is the exact way to get it).
     std::thread::sleep(Duration::from_millis(500));
 
     // A client that checks 5 closed ports (below the fast-scan threshold of 6) and then makes
@@ -309,8 +311,20 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
         started.elapsed()
     );
     assert_eq!(ok, "300");
-    // Give the daemon time to read everything (it reads within milliseconds; a ban would show).
-    std::thread::sleep(Duration::from_secs(3));
+    // A sentinel instead of a sleep: an IPv6 scan from the same attacker, logged after every
+    // record of the client. kmsg is one ordered stream and a finding is banned at once, so
+    // once the sentinel is banned the daemon has read and decided on all of the client's
+    // records: if the client were to be banned, it would be by now.
+    let attacker6 = lab.attacker_v6.to_string();
+    nmap(&lab.attacker, &lab.target_v6.to_string(), SEED_PORTS);
+    assert!(
+        wait_for(Duration::from_secs(30), || lab::banned6(&lab.target)
+            .contains(&attacker6)
+            .then_some(()))
+        .is_some(),
+        "the IPv6 sentinel scan was not banned; daemon:\n{}",
+        daemon.output()
+    );
     assert!(
         !banned4(&lab.target).contains(&attacker),
         "the busy client was banned; daemon:\n{}",
@@ -896,7 +910,25 @@ fn daemon_reloads_on_sighup_holds_the_lock_and_resumes() {
     // Restarted: the store's live ban is counted, and nothing read before is read again.
     let restarted = jiff::Timestamp::now();
     let mut again = s.daemon(&lab.target);
-    std::thread::sleep(Duration::from_secs(2));
+    // Wait for its first periodic checkpoint (every 10 s) rather than a while: its readers have
+    // then long had their first pass over the ring, and what they read is in the store.
+    let checkpointed = wait_for(Duration::from_secs(30), || {
+        let store = s.store();
+        let n: i64 = store
+            .connection()
+            .query_row(
+                "SELECT COUNT(*) FROM runs WHERE mode = 'daemon' AND started_us >= ?1",
+                [restarted.as_microsecond()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (n > 0).then_some(())
+    });
+    assert!(
+        checkpointed.is_some(),
+        "no checkpoint from the restarted daemon:\n{}",
+        again.output()
+    );
     let status = again.stop().unwrap();
     let out = again.output();
     println!("second daemon:\n{out}");

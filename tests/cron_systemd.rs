@@ -384,9 +384,18 @@ fn daemon_bans_with_only_the_units_capabilities() {
         &dir.path().join("daemon.log"),
     )
     .expect("start the daemon");
-    // Let it open /dev/kmsg (it reads the ring from its saved cursor, so this is not a race
-    // it can lose: records written before it opened the ring are still there).
-    std::thread::sleep(Duration::from_secs(1));
+    // Wait until it follows its sources (it says so once its table is ready and its readers
+    // started); records written before it opened the ring would still be read from its saved
+    // cursor, but the ban latency printed below is measured from a running daemon.
+    let following = Instant::now();
+    while !daemon.output().contains("portwarden daemon: following") {
+        assert!(
+            daemon.exited().is_none() && following.elapsed() < Duration::from_secs(30),
+            "the confined daemon never started following:\n{}",
+            daemon.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     nmap(&lab.attacker, "10.250.0.1", SEED_PORTS);
     let scanned = Instant::now();
     let mut banned = false;

@@ -59,7 +59,10 @@ fn sigterm_during_a_large_backlog_stops_cleanly_and_a_restart_resumes() {
         ),
     )
     .unwrap();
-    let daemon = || {
+    // Its stderr goes to a file the test reads while it runs: the daemon says `following`
+    // once its signal handlers are installed and its readers started, the condition waited
+    // on before any SIGTERM (a SIGTERM before the handlers would kill it uncleanly).
+    let daemon = |stderr: &std::path::Path| {
         let mut c = Command::new(common::bin());
         c.arg("--config")
             .arg(&config)
@@ -68,17 +71,31 @@ fn sigterm_during_a_large_backlog_stops_cleanly_and_a_restart_resumes() {
             .env_remove("PORTWARDEN_CONFIG")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr).unwrap());
         c
     };
+    let following = |child: &mut std::process::Child, stderr: &std::path::Path| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(stderr).unwrap_or_default();
+            if text.contains("portwarden daemon: following") {
+                return;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the daemon exited ({status}) before following: {text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never started following: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
 
-    let mut first = daemon().spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(700));
-    assert!(
-        first.try_wait().unwrap().is_none(),
-        "the daemon must still be running"
-    );
+    let first_err = dir.path().join("first.err");
+    let mut first = daemon(&first_err).spawn().unwrap();
+    following(&mut first, &first_err);
     let asked = Instant::now();
     sigterm(first.id());
     let status = wait_exit(&mut first, Duration::from_secs(60));
@@ -86,8 +103,7 @@ fn sigterm_during_a_large_backlog_stops_cleanly_and_a_restart_resumes() {
         let _ = first.kill();
         panic!("the daemon did not stop within 60 s of SIGTERM");
     };
-    let out = first.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = std::fs::read_to_string(&first_err).unwrap();
     println!("stopped {:?} after SIGTERM: {status}", asked.elapsed());
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("stopped; state saved"), "{stderr}");
@@ -104,10 +120,10 @@ fn sigterm_during_a_large_backlog_stops_cleanly_and_a_restart_resumes() {
         )
         .unwrap();
     drop(store);
-    let mut second = daemon().spawn().unwrap();
+    let second_err = dir.path().join("second.err");
+    let mut second = daemon(&second_err).spawn().unwrap();
     let started = Instant::now();
-    // Its signal handlers are installed at start; give it that moment before any SIGTERM.
-    std::thread::sleep(Duration::from_millis(1500));
+    following(&mut second, &second_err);
     let store_records = || -> i64 {
         let store = portwarden::store::Store::open(&dir.path().join("state")).unwrap();
         store
@@ -125,8 +141,11 @@ fn sigterm_during_a_large_backlog_stops_cleanly_and_a_restart_resumes() {
     }
     sigterm(second.id());
     let status = wait_exit(&mut second, Duration::from_secs(60)).expect("second daemon stops");
-    let out = second.wait_with_output().unwrap();
-    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&second_err).unwrap_or_default()
+    );
     let total = store_records();
     println!("first run read {records_first} records before it stopped; both runs {total}");
     assert!(records_first > 0, "the first run saved nothing");

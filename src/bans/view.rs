@@ -172,6 +172,9 @@ pub struct Status {
     pub dry_run: bool,
     pub firewall: FirewallStatus,
     pub store: StoreStatus,
+    /// Each configured source and, when it cannot be read now, why (the same rule and words
+    /// as a pass: see `source::check`).
+    pub sources: Vec<crate::source::SourceStatus>,
 }
 
 pub fn firewall_status(table: String, fw: &mut dyn Firewall) -> FirewallStatus {

@@ -98,13 +98,16 @@ impl Context {
         state_dir: Option<PathBuf>,
     ) -> anyhow::Result<Context> {
         let config = Config::load(config_path.as_deref())?;
-        let state_dir = state_dir
-            .or_else(|| {
-                std::env::var_os("PORTWARDEN_STATE_DIR")
-                    .filter(|s| !s.is_empty())
-                    .map(PathBuf::from)
-            })
-            .unwrap_or_else(|| config.state_dir.clone());
+        let from_env = || {
+            std::env::var_os("PORTWARDEN_STATE_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        };
+        let state_dir = match (state_dir, from_env()) {
+            (Some(dir), _) => absolute_state_dir("--state-dir", dir)?,
+            (None, Some(dir)) => absolute_state_dir("$PORTWARDEN_STATE_DIR", dir)?,
+            (None, None) => config.state_dir.clone(),
+        };
         Ok(Context {
             config,
             state_dir,
@@ -123,6 +126,21 @@ impl Context {
         })
     }
 }
+
+/// The state directory from the command line or the environment must be absolute, as the
+/// config's `state_dir` must: a relative one would follow the directory the run starts in.
+fn absolute_state_dir(given_by: &str, dir: PathBuf) -> anyhow::Result<PathBuf> {
+    if dir.is_absolute() {
+        return Ok(dir);
+    }
+    anyhow::bail!(
+        "{given_by}: `{}` is not an absolute path; give one such as {}",
+        dir.display(),
+        crate::config::DEFAULT_STATE_DIR
+    )
+}
+
+pub use crate::engine::error_chain;
 
 pub fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
@@ -161,5 +179,46 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Systemd(a) => systemd::run(&ctx, a),
         Command::Fail2ban(a) => fail2ban::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A typed error that shows its `io::Error` and also returns it as its source printed the
+    /// OS error twice through `{:#}`; the chain prints it once, and keeps distinct causes.
+    #[test]
+    fn an_error_chain_shows_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(libc::EISDIR);
+        let err = anyhow::Error::new(crate::config::ConfigError::Read {
+            path: "/etc".into(),
+            source: io,
+        })
+        .context("loading the configuration");
+        let line = error_chain(&err);
+        assert_eq!(
+            line.matches("Is a directory").count(),
+            1,
+            "{line} (was: {err:#})"
+        );
+        assert!(
+            line.starts_with("loading the configuration: cannot read config file /etc: "),
+            "{line}"
+        );
+        let plain = anyhow::anyhow!("root cause")
+            .context("middle")
+            .context("top");
+        assert_eq!(error_chain(&plain), "top: middle: root cause");
+    }
+
+    #[test]
+    fn a_relative_state_dir_on_the_command_line_is_refused() {
+        let err = absolute_state_dir("--state-dir", "state".into()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--state-dir: `state` is not an absolute path")
+        );
+        assert!(absolute_state_dir("--state-dir", "/var/lib/pw".into()).is_ok());
     }
 }

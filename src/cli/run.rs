@@ -5,6 +5,10 @@
 //! Its cost grows with the new records, not with the size of the log: file sources seek to
 //! their cursor, the journal resumes `--after-cursor`, kmsg skips what it has seen (the ring
 //! is bounded). A lock in the state directory keeps two runs (or a run and the daemon) apart.
+//!
+//! Exit codes: 0 done; 66 (EX_NOINPUT) done and saved, but a source could not be read (the
+//! summary line names it and why: a missing file, a directory, no permission, not a log file);
+//! 75 (EX_TEMPFAIL) another run holds the lock; 1 the pass could not be done.
 
 use std::process::ExitCode;
 
@@ -25,6 +29,9 @@ pub struct Args {
 
 /// Exit code when another run holds the lock: EX_TEMPFAIL, "try again later".
 const LOCKED: u8 = 75;
+/// Exit code when the pass was done and saved but a source could not be read (a missing
+/// file, a directory, no permission): EX_NOINPUT. The summary line names each one.
+pub const SOURCE_ERROR: u8 = 66;
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if !args.once {
@@ -48,6 +55,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!("{now} portwarden run: {summary}");
+    }
+    if summary.source_errors > 0 {
+        return Ok(ExitCode::from(SOURCE_ERROR));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,8 @@ struct Report<'a> {
     /// The first line rejected for each reason.
     rejected_samples: &'a BTreeMap<crate::parse::Reject, RejectSample>,
     overlong_lines: u64,
+    /// Files that could not be read to their end (what came before the error is counted).
+    errors: &'a [FileError],
 }
 
 /// Where the first line rejected for a reason was, and what it said.
@@ -75,6 +77,16 @@ struct RejectSample {
 
 /// Bytes of a rejected line kept as its sample.
 const SAMPLE_TEXT: usize = 300;
+
+/// A file `scan` could not read (or not to its end), and why.
+#[derive(Debug, Serialize)]
+struct FileError {
+    file: PathBuf,
+    error: String,
+}
+
+/// Exit code when some file could not be read: EX_NOINPUT. The report covers the rest.
+pub const UNREADABLE: u8 = 66;
 
 /// One finding, flattened for reports.
 #[derive(Debug, Serialize)]
@@ -136,45 +148,60 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         served.extend(local.iter());
     }
 
-    // Open everything first: an unreadable file is reported before any output.
-    let mut readers = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        readers.push(
-            input::open_input(path).with_context(|| format!("cannot read {}", path.display()))?,
-        );
-    }
-
+    // A file that cannot be opened or read to its end (missing, a directory, a truncated
+    // `.gz`) does not sink the others: what could be read is reported, each bad file is named
+    // (on stderr, and in the JSON), and the exit code says the report is incomplete.
     let mut parser = Parser::new(&log, ParseContext::at(ctx.clock.now()))
         .with_forwarded(ctx.config.detect.forwarded);
     let mut detector = PortScanDetector::new(&ctx.config.detect, ServedPorts::new(served));
     let mut stats = ParseStats::default();
     let mut overlong = 0;
+    let mut errors = Vec::new();
     let mut samples: BTreeMap<crate::parse::Reject, RejectSample> = BTreeMap::new();
-    for (reader, path) in readers.into_iter().zip(&args.files) {
+    for path in &args.files {
         let mut line_no = 0u64;
-        overlong += input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
-            line_no += 1;
-            let result = parser.parse(Record {
-                kind: SourceKind::File,
-                bytes: line,
-            });
-            stats.count(&result);
-            match result {
-                Ok(probe) => {
-                    detector.observe(&probe);
+        let read = input::open_input(path).and_then(|reader| {
+            input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
+                line_no += 1;
+                let result = parser.parse(Record {
+                    kind: SourceKind::File,
+                    bytes: line,
+                });
+                stats.count(&result);
+                match result {
+                    Ok(probe) => {
+                        detector.observe(&probe);
+                    }
+                    Err(reason) => {
+                        samples.entry(reason).or_insert_with(|| RejectSample {
+                            file: path.clone(),
+                            line: line_no,
+                            text: String::from_utf8_lossy(&line[..line.len().min(SAMPLE_TEXT)])
+                                .trim_end()
+                                .to_string(),
+                        });
+                    }
                 }
-                Err(reason) => {
-                    samples.entry(reason).or_insert_with(|| RejectSample {
-                        file: path.clone(),
-                        line: line_no,
-                        text: String::from_utf8_lossy(&line[..line.len().min(SAMPLE_TEXT)])
-                            .trim_end()
-                            .to_string(),
-                    });
-                }
+            })
+        });
+        match read {
+            Ok(n) => overlong += n,
+            Err(e) => {
+                // `open_input`'s errors already start with the path.
+                let text = e.to_string();
+                let shown = path.display().to_string();
+                let error = if text.starts_with(&shown) {
+                    text
+                } else {
+                    format!("{shown}: {text}")
+                };
+                eprintln!("portwarden: scan: cannot read all of {error}");
+                errors.push(FileError {
+                    file: path.clone(),
+                    error,
+                });
             }
-        })
-        .with_context(|| format!("reading {}", path.display()))?;
+        }
     }
 
     let mut findings = detector.findings();
@@ -195,6 +222,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             rejected: &stats.rejected,
             rejected_samples: &samples,
             overlong_lines: overlong,
+            errors: &errors,
         };
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -236,6 +264,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        if !errors.is_empty() {
+            let names: Vec<String> = errors.iter().map(|e| e.error.clone()).collect();
+            writeln!(
+                out,
+                "INCOMPLETE: {} of {} file(s) could not be read to their end: {}",
+                errors.len(),
+                args.files.len(),
+                names.join("; ")
+            )?;
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(ExitCode::from(UNREADABLE));
     }
     Ok(ExitCode::SUCCESS)
 }

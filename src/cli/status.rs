@@ -78,6 +78,15 @@ pub fn render_text(s: &Status) -> String {
         )),
         None => out.push_str("last run:   never\n"),
     }
+    if let Some(r) = st.last_run.as_ref().filter(|r| !r.note.is_empty()) {
+        out.push_str(&format!("            {}\n", r.note));
+    }
+    for src in &s.sources {
+        match &src.error {
+            None => out.push_str(&format!("source:     {} readable\n", src.source)),
+            Some(e) => out.push_str(&format!("source:     {} ERROR: {e}\n", src.source)),
+        }
+    }
     for c in &st.cursors {
         out.push_str(&format!(
             "cursor:     {} = {} (saved {:.0})\n",
@@ -96,6 +105,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         dry_run: ctx.config.ban.dry_run,
         firewall: book.firewall_status(ctx.config.firewall.table_name()),
         store: book.store_status()?,
+        sources: crate::source::status(&ctx.config.sources),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -105,11 +115,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(e) = &status.firewall.error {
         eprintln!("portwarden: firewall: {e}");
     }
-    Ok(if status.firewall.ready {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    for src in &status.sources {
+        if let Some(e) = &src.error {
+            eprintln!("portwarden: source {}: {e}", src.source);
+        }
+    }
+    Ok(
+        if status.firewall.ready && status.sources.iter().all(|s| s.error.is_none()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 #[cfg(test)]

@@ -119,6 +119,7 @@ fn read_loop(
         }
     };
     tracing::info!(source = id, "following");
+    let mut last_error: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut gone = false;
         let result = src.read_available(&mut |r: Record<'_>| {
@@ -139,9 +140,18 @@ fn read_loop(
             }
         });
         let lost = match result {
-            Ok(stats) => stats.lost,
+            Ok(stats) => {
+                last_error = None;
+                stats.lost
+            }
+            // The same error again (a missing file waited for): said once, not every second.
+            Err(e) if last_error.as_deref() == Some(e.to_string().as_str()) => {
+                std::thread::sleep(Duration::from_secs(1));
+                0
+            }
             Err(e) => {
                 tracing::error!(source = id, "{e}; retrying");
+                last_error = Some(e.to_string());
                 std::thread::sleep(Duration::from_secs(1));
                 0
             }
@@ -219,11 +229,15 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
                     eprintln!("portwarden daemon: configuration reloaded");
                 }
                 Err(e) => eprintln!(
-                    "portwarden daemon: reload failed, keeping the old configuration: {e:#}"
+                    "portwarden daemon: reload failed, keeping the old configuration: {}",
+                    super::error_chain(&e)
                 ),
             },
             Err(e) => {
-                eprintln!("portwarden daemon: reload failed, keeping the old configuration: {e:#}")
+                eprintln!(
+                    "portwarden daemon: reload failed, keeping the old configuration: {}",
+                    super::error_chain(&e.into())
+                )
             }
         }
     }
@@ -337,8 +351,9 @@ fn serve(
             return;
         }
         if let Err(e) = session.checkpoint(engine, ids, full) {
-            tracing::error!("checkpoint failed, retrying in {TABLE_CHECK:?}: {e:#}");
-            eprintln!("portwarden daemon: checkpoint failed, will retry: {e:#}");
+            let e = super::error_chain(&e);
+            tracing::error!("checkpoint failed, retrying in {TABLE_CHECK:?}: {e}");
+            eprintln!("portwarden daemon: checkpoint failed, will retry: {e}");
             retry_at = Instant::now() + TABLE_CHECK;
         }
     };
@@ -373,10 +388,13 @@ fn serve(
                 Ok(true) => {}
                 Ok(false) => {
                     if let Err(e) = engine.reconcile() {
-                        tracing::error!("cannot restore the firewall table: {e:#}");
+                        tracing::error!(
+                            "cannot restore the firewall table: {}",
+                            super::error_chain(&e)
+                        );
                     }
                 }
-                Err(e) => tracing::error!("cannot check the firewall: {e:#}"),
+                Err(e) => tracing::error!("cannot check the firewall: {}", super::error_chain(&e)),
             }
         }
     }

@@ -48,6 +48,25 @@ use crate::store::{ReadStore, RunRecord};
 
 pub mod daemon;
 
+/// An error and its causes on one line, as `main` prints them: "outer: inner: root cause".
+/// A cause whose text the line already ends with is not repeated (a typed error that shows
+/// its `io::Error` in its own message and also returns it as its source would otherwise
+/// print `Is a directory (os error 21): Is a directory (os error 21)`).
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Why a finding was not banned, as a pass counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum NotBanned {
@@ -88,6 +107,9 @@ impl std::fmt::Display for NotBanned {
 pub struct PassSummary {
     pub sources: usize,
     pub source_errors: usize,
+    /// Each source that could not be read, as `id: why` (a missing file, a directory...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_problems: Vec<String>,
     pub records: u64,
     pub lost: u64,
     pub parsed: u64,
@@ -149,6 +171,9 @@ impl std::fmt::Display for PassSummary {
         }
         if self.source_errors > 0 {
             write!(f, ", {} source error(s)", self.source_errors)?;
+            if !self.source_problems.is_empty() {
+                write!(f, " [{}]", self.source_problems.join("; "))?;
+            }
         }
         Ok(())
     }
@@ -556,11 +581,15 @@ impl Engine {
         for cfg in &source_configs {
             let id = source::id_of(cfg);
             let cursor = self.stored_cursor(&id);
+            // One rule for every source that cannot be read (missing, a directory, unreadable,
+            // not a log file): logged, named in the summary, counted; the others are read and
+            // the pass is saved, and `run --once` exits non-zero.
             let mut src: Box<dyn Source> = match source::open(cfg, cursor, Mode::Once) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(source = %id, "{e}");
                     summary.source_errors += 1;
+                    summary.source_problems.push(format!("{id}: {e}"));
                     continue;
                 }
             };
@@ -573,12 +602,10 @@ impl Engine {
                 Err(e) => {
                     tracing::error!(source = %id, "{e}");
                     summary.source_errors += 1;
+                    summary.source_problems.push(format!("{id}: {e}"));
                 }
             }
             cursors.push((id, src.cursor()));
-        }
-        if summary.sources == 0 && !source_configs.is_empty() {
-            anyhow::bail!("no source could be read (see the errors above)");
         }
         self.checkpoint("once", started, &cursors, true, &mut summary)?;
         Ok(summary)

@@ -65,7 +65,23 @@ pub enum Cursor {
         /// rewritten past our offset (copytruncate) is told apart by this.
         head_len: u32,
         head_hash: u64,
+        /// Files rotated away by rename that the writer may still append to (rsyslog until
+        /// its HUP), oldest first: the next pass finishes them from here. Empty in cursors
+        /// written before this field existed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rotated: Vec<FilePosition>,
     },
+}
+
+/// Where a file source is in one file it still reads (see [`Cursor::File`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePosition {
+    pub dev: u64,
+    pub ino: u64,
+    /// Byte offset after the last complete line handed out (or skipped).
+    pub offset: u64,
+    pub head_len: u32,
+    pub head_hash: u64,
 }
 
 impl Cursor {
@@ -136,6 +152,16 @@ pub enum SourceError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} does not exist: check the path of this [[source]] (it is read as soon as it appears)"
+    )]
+    Missing { path: PathBuf },
+    #[error("{path} is {what}, not a regular file: a file source reads log files only")]
+    NotRegular { path: PathBuf, what: &'static str },
+    #[error(
+        "{path} is gzip-compressed: a file source follows a plain log file; read old compressed rotations with `portwarden scan`"
+    )]
+    Compressed { path: PathBuf },
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: PathBuf,
@@ -190,6 +216,16 @@ pub fn open(
     })
 }
 
+/// Whether a pass could read the source `cfg` describes now, by the rule a pass applies: for a
+/// file source, a missing path, a directory, a FIFO or device, a compressed file or one this
+/// process may not read is an error. Other kinds are not checked here (`Ok`).
+pub fn check(cfg: &SourceConfig) -> Result<(), SourceError> {
+    match cfg {
+        SourceConfig::File { path } => file::check(path),
+        SourceConfig::Kmsg { .. } | SourceConfig::Journal { .. } => Ok(()),
+    }
+}
+
 /// The source to read when the config names none: `/dev/kmsg` where this process may read
 /// it (root or CAP_SYSLOG), else the journal when `journalctl` is installed, else
 /// `/var/log/kern.log`. Each choice is logged, so an operator sees why.
@@ -239,8 +275,9 @@ pub(crate) fn poll_readable(fd: std::os::fd::RawFd, timeout: Duration) -> std::i
     Ok(())
 }
 
-/// FNV-1a, 64 bit: a stable hash (unlike `std`'s) for the file cursor's head.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bit: a stable hash (unlike `std`'s) for the file cursor's head. Public for the
+/// fuzz harness, which builds cursors that match a file.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
@@ -273,6 +310,13 @@ mod tests {
                 offset: 5120,
                 head_len: 64,
                 head_hash: u64::MAX,
+                rotated: vec![FilePosition {
+                    dev: 2049,
+                    ino: 130,
+                    offset: 77,
+                    head_len: 12,
+                    head_hash: 9,
+                }],
             },
             Cursor::File {
                 dev: 1,
@@ -280,6 +324,7 @@ mod tests {
                 offset: 3,
                 head_len: 3,
                 head_hash: 4,
+                rotated: vec![],
             },
         ];
         for c in cursors {
@@ -350,4 +395,23 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
+}
+
+/// A configured source as `status` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SourceStatus {
+    pub source: String,
+    /// Why it cannot be read now; `None` when it can.
+    pub error: Option<String>,
+}
+
+/// The configured sources as a pass would find them now.
+pub fn status(sources: &[crate::config::SourceConfig]) -> Vec<SourceStatus> {
+    sources
+        .iter()
+        .map(|cfg| SourceStatus {
+            source: id_of(cfg),
+            error: check(cfg).err().map(|e| e.to_string()),
+        })
+        .collect()
 }

@@ -425,6 +425,16 @@ impl Rsyslogd {
             ),
         )
         .unwrap();
+        // The log files exist from the start, as on an installed system (the package and
+        // logrotate's `create` make them): a file source whose file does not exist is an error
+        // of the pass, and rsyslog creates a file only at its first line.
+        for file in [&kern_log, &syslog] {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .unwrap();
+        }
         let mut cmd = Command::new("rsyslogd");
         cmd.arg("-n")
             .arg("-f")
