@@ -19,6 +19,7 @@
 //! | [`enforce`] | the nftables table and sets | `Ban` | kernel set elements |
 //! | [`engine`] | wires the stages for `run --once` and `daemon` | config, state dir | bans, checkpoints |
 //! | [`store`] | SQLite: bans, offences, cursors, detector state | everything that must survive | |
+//! | [`report`] | `scan`: offline tally per source, table, HTML report, progress bar | files | [`report::ScanReport`] |
 //! | [`fail2ban`] | the alternative method's filter, jail and action | config | files |
 //! | [`config`] | TOML → validated [`config::Config`] | file | typed values |
 //! | [`clock`] | the wall clock behind a trait (a fake for tests) | | [`jiff::Timestamp`] |
@@ -40,5 +41,6 @@ pub mod input;
 pub mod netns;
 pub mod parse;
 pub mod record;
+pub mod report;
 pub mod source;
 pub mod store;

@@ -1,8 +1,6 @@
-//! `portwarden scan [--json] [--prefix P] FILE...`: offline forensics over log files.
-//!
-//! Reads syslog / kern.log / dmesg / raw kmsg / `journalctl -o json` files (`-` for standard
-//! input, `*.gz` decompressed), runs them through the same parse and detect stages as the live
-//! modes, and reports the scanners it finds. It bans nothing and touches no state.
+//! `portwarden scan [--json] [--html FILE] [--prefix P] FILE...`: offline forensics over log
+//! files. A skin over [`crate::report`]: it builds the settings from the config and the flags,
+//! calls [`report::scan_files`], and prints the table, the JSON or writes the HTML page.
 //!
 //! Success and failure of a probe: on another host's log, this host's listening sockets say
 //! nothing, so only the configured `[detect] served_ports` count as served, unless `--local`
@@ -13,20 +11,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use jiff::Timestamp;
-use serde::Serialize;
 
 use super::Context;
-use crate::detect::{PortScanDetector, ServedPorts};
-use crate::input;
-use crate::parse::{ParseContext, ParseStats, Parser};
-use crate::record::{Finding, Record, SourceKind};
+use crate::detect::ServedPorts;
+use crate::report::{self, ScanSettings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// One JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML report (timeline, scan types, ports, findings) here.
+    #[arg(long, value_name = "REPORT")]
+    pub html: Option<PathBuf>,
     /// LOG prefix that marks the records (repeatable; replaces the config's). An empty string
     /// accepts any netfilter LOG record.
     #[arg(long, value_name = "P")]
@@ -37,60 +34,6 @@ pub struct Args {
     /// Log files to read; `-` is standard input, `*.gz` is decompressed.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-}
-
-/// The `--json` document.
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    scanners: Vec<ScannerRow>,
-    files: &'a [PathBuf],
-    lines: u64,
-    records: u64,
-    rejected: &'a std::collections::BTreeMap<&'static str, u64>,
-    overlong_lines: u64,
-}
-
-/// One finding, flattened for reports.
-#[derive(Debug, Serialize)]
-struct ScannerRow {
-    source: std::net::IpAddr,
-    kind: &'static str,
-    scan_type: &'static str,
-    ports: u32,
-    probes: u32,
-    destinations: u32,
-    failures: u32,
-    successes: u32,
-    records: u64,
-    first_seen: Timestamp,
-    last_seen: Timestamp,
-    detected_at: Timestamp,
-    top_ports: Vec<String>,
-}
-
-impl From<&Finding> for ScannerRow {
-    fn from(f: &Finding) -> Self {
-        let e = &f.evidence;
-        ScannerRow {
-            source: f.source,
-            kind: f.kind.as_str(),
-            scan_type: f.scan_type.as_str(),
-            ports: e.ports,
-            probes: e.probes,
-            destinations: e.destinations,
-            failures: e.failures,
-            successes: e.successes,
-            records: e.records,
-            first_seen: e.first_seen,
-            last_seen: e.last_seen,
-            detected_at: f.detected_at,
-            top_ports: e
-                .top_ports
-                .iter()
-                .map(|p| format!("{}/{}", p.proto, p.port))
-                .collect(),
-        }
-    }
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -109,142 +52,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .context("reading this host's listening ports from /proc/net")?;
         served.extend(local.iter());
     }
+    let settings = ScanSettings {
+        log,
+        detect: ctx.config.detect.clone(),
+        served: ServedPorts::new(served),
+    };
+    let progress = report::progress::for_stderr();
+    let result = report::scan_files(&args.files, &settings, progress.as_ref())?;
 
-    // Open everything first: an unreadable file is reported before any output.
-    let mut readers = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        readers.push(
-            input::open_input(path).with_context(|| format!("cannot read {}", path.display()))?,
-        );
+    if let Some(path) = &args.html {
+        let page = report::html::render(&result, jiff::Timestamp::now());
+        std::fs::write(path, page)
+            .with_context(|| format!("writing the HTML report to {}", path.display()))?;
     }
-
-    let mut parser = Parser::new(&log, ParseContext::system());
-    let mut detector = PortScanDetector::new(&ctx.config.detect, ServedPorts::new(served));
-    let mut stats = ParseStats::default();
-    let mut overlong = 0;
-    for (reader, path) in readers.into_iter().zip(&args.files) {
-        overlong += input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
-            let result = parser.parse(Record {
-                kind: SourceKind::File,
-                bytes: line,
-            });
-            stats.count(&result);
-            if let Ok(probe) = result {
-                detector.observe(&probe);
-            }
-        })
-        .with_context(|| format!("reading {}", path.display()))?;
-    }
-
-    let mut findings = detector.findings();
-    findings.sort_by(|a, b| {
-        a.evidence
-            .first_seen
-            .cmp(&b.evidence.first_seen)
-            .then(a.source.cmp(&b.source))
-    });
-    let rows: Vec<ScannerRow> = findings.iter().map(ScannerRow::from).collect();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let report = Report {
-            scanners: rows,
-            files: &args.files,
-            lines: stats.lines,
-            records: stats.parsed,
-            rejected: &stats.rejected,
-            overlong_lines: overlong,
-        };
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        serde_json::to_writer_pretty(&mut out, &result)?;
         writeln!(out)?;
     } else {
-        write_table(&mut out, &rows)?;
-        let rejected: Vec<String> = stats
-            .rejected
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        writeln!(
-            out,
-            "\n{} scanner(s); {} line(s) read, {} LOG record(s) parsed, rejected: {}{}",
-            rows.len(),
-            stats.lines,
-            stats.parsed,
-            if rejected.is_empty() {
-                "none".to_string()
-            } else {
-                rejected.join(" ")
-            },
-            if overlong > 0 {
-                format!(", {overlong} overlong line(s) skipped")
-            } else {
-                String::new()
-            }
-        )?;
+        report::table::write_table(&mut out, &result)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_table(out: &mut impl Write, rows: &[ScannerRow]) -> std::io::Result<()> {
-    if rows.is_empty() {
-        return writeln!(out, "no scanners found");
-    }
-    let headers = [
-        "SOURCE",
-        "KIND",
-        "TYPE",
-        "PORTS",
-        "FAIL/OK",
-        "RECORDS",
-        "FIRST SEEN",
-        "LAST SEEN",
-        "TOP PORTS",
-    ];
-    let cells: Vec<[String; 9]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.source.to_string(),
-                r.kind.to_string(),
-                r.scan_type.to_string(),
-                r.ports.to_string(),
-                format!("{}/{}", r.failures, r.successes),
-                r.records.to_string(),
-                short_time(r.first_seen),
-                short_time(r.last_seen),
-                r.top_ports
-                    .iter()
-                    .take(6)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ]
-        })
-        .collect();
-    let mut widths = headers.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.len());
-        }
-    }
-    let line = |cols: Vec<&str>| -> String {
-        let mut s = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-            if i + 1 == cols.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  "));
-            }
-        }
-        s
-    };
-    writeln!(out, "{}", line(headers.to_vec()))?;
-    for row in &cells {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
-    }
-    Ok(())
-}
-
-/// `2026-11-24 23:06:53.947` (UTC): enough to read, exact enough to order.
-fn short_time(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%d %H:%M:%S%.3fZ").to_string()
 }
