@@ -22,6 +22,8 @@
 //! | [`report`] | `scan`: offline tally per source, table, HTML report, progress bar | files | [`report::ScanReport`] |
 //! | [`fail2ban`] | the alternative method's filter, jail and action | config | files |
 //! | [`config`] | TOML → validated [`config::Config`] | file | typed values |
+//! | [`config_report`] | `config check/show/print-default`: every problem with its line, every value with its origin | file | text |
+//! | [`manual`] | man pages and shell completions from the clap definition | [`clap::Command`] | files |
 //! | [`clock`] | the wall clock behind a trait (a fake for tests) | | [`jiff::Timestamp`] |
 //! | [`cli`] | one file per subcommand | argv | exit code |
 //! | [`netns`] | throwaway network namespaces for the demo and the tests | | |
@@ -32,12 +34,14 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_report;
 pub mod decide;
 pub mod detect;
 pub mod enforce;
 pub mod engine;
 pub mod fail2ban;
 pub mod input;
+pub mod manual;
 pub mod netns;
 pub mod parse;
 pub mod record;
