@@ -142,6 +142,9 @@ _portwarden() {
             portwarden__subcmd__generate,man)
                 cmd="portwarden__subcmd__generate__subcmd__man"
                 ;;
+            portwarden__subcmd__generate,package)
+                cmd="portwarden__subcmd__generate__subcmd__package"
+                ;;
             portwarden__subcmd__generate__subcmd__help,completions)
                 cmd="portwarden__subcmd__generate__subcmd__help__subcmd__completions"
                 ;;
@@ -150,6 +153,9 @@ _portwarden() {
                 ;;
             portwarden__subcmd__generate__subcmd__help,man)
                 cmd="portwarden__subcmd__generate__subcmd__help__subcmd__man"
+                ;;
+            portwarden__subcmd__generate__subcmd__help,package)
+                cmd="portwarden__subcmd__generate__subcmd__help__subcmd__package"
                 ;;
             portwarden__subcmd__help,ban)
                 cmd="portwarden__subcmd__help__subcmd__ban"
@@ -231,6 +237,9 @@ _portwarden() {
                 ;;
             portwarden__subcmd__help__subcmd__generate,man)
                 cmd="portwarden__subcmd__help__subcmd__generate__subcmd__man"
+                ;;
+            portwarden__subcmd__help__subcmd__generate,package)
+                cmd="portwarden__subcmd__help__subcmd__generate__subcmd__package"
                 ;;
             portwarden__subcmd__help__subcmd__systemd,install)
                 cmd="portwarden__subcmd__help__subcmd__systemd__subcmd__install"
@@ -913,7 +922,7 @@ _portwarden() {
             return 0
             ;;
         portwarden__subcmd__generate)
-            opts="-v -q -h --config --state-dir --verbose --quiet --log-format --help man completions help"
+            opts="-v -q -h --config --state-dir --verbose --quiet --log-format --help man completions package help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -965,7 +974,7 @@ _portwarden() {
             return 0
             ;;
         portwarden__subcmd__generate__subcmd__help)
-            opts="man completions help"
+            opts="man completions package help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1020,7 +1029,47 @@ _portwarden() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        portwarden__subcmd__generate__subcmd__help__subcmd__package)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         portwarden__subcmd__generate__subcmd__man)
+            opts="-v -q -h --config --state-dir --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portwarden__subcmd__generate__subcmd__package)
             opts="-v -q -h --config --state-dir --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1257,7 +1306,7 @@ _portwarden() {
             return 0
             ;;
         portwarden__subcmd__help__subcmd__generate)
-            opts="man completions"
+            opts="man completions package"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1285,6 +1334,20 @@ _portwarden() {
             return 0
             ;;
         portwarden__subcmd__help__subcmd__generate__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portwarden__subcmd__help__subcmd__generate__subcmd__package)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

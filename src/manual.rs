@@ -79,3 +79,54 @@ pub fn write_completions(mut cmd: Command, dir: &Path) -> io::Result<Vec<PathBuf
     out.sort();
     Ok(out)
 }
+
+/// Write the files the Debian package installs besides the binary and the docs:
+/// `portwarden.service` (the unit `portwarden systemd install` writes, for `/usr/sbin`; the
+/// package installs it, never enables it) and `portwarden.cron` (the file `portwarden cron
+/// install` writes, with its job commented out). Returns the files.
+pub fn write_package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    use crate::cli::cron::{CronJob, PassThrough};
+    use crate::cli::systemd::DaemonUnit;
+    let exe = PathBuf::from("/usr/sbin/portwarden");
+    let unit = DaemonUnit {
+        exe: exe.clone(),
+        global: PassThrough::default(),
+        state_dir: PathBuf::from(crate::config::DEFAULT_STATE_DIR),
+    }
+    .render()
+    .map_err(io::Error::other)?;
+    let cron = CronJob {
+        exe,
+        global: PassThrough::default(),
+        log: PathBuf::from("/var/log/portwarden.log"),
+    }
+    .render()
+    .map_err(io::Error::other)?;
+    let mut commented = String::from(
+        "# Installed by the Debian package with the job commented out: portwarden runs either\n\
+         # from cron (uncomment the job below, or run `portwarden cron install`) or as a daemon\n\
+         # (`systemctl enable --now portwarden`), not both.\n",
+    );
+    for line in cron.lines() {
+        match line.strip_prefix("* * * * * root ") {
+            // Commented out, and harmless once uncommented after the package is removed (its
+            // conffiles stay until purge): the job checks that the binary is still there.
+            Some(job) => commented.push_str(&format!(
+                "# * * * * * root test -x /usr/sbin/portwarden && {job}"
+            )),
+            None => commented.push_str(line),
+        }
+        commented.push('\n');
+    }
+    std::fs::create_dir_all(dir)?;
+    let files = [
+        (dir.join("portwarden.service"), unit),
+        (dir.join("portwarden.cron"), commented),
+    ];
+    let mut out = Vec::new();
+    for (path, text) in files {
+        std::fs::write(&path, text)?;
+        out.push(path);
+    }
+    Ok(out)
+}

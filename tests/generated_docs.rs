@@ -4,7 +4,11 @@
 //!
 //! ```sh
 //! cargo run -- generate man docs/man && cargo run -- generate completions completions
+//! cargo run -- generate package debian
 //! ```
+//!
+//! The same holds for the unit and cron file the Debian package installs (`debian/`), which
+//! are what `systemd install` and `cron install` write, for `/usr/sbin/portwarden`.
 
 mod common;
 
@@ -24,7 +28,9 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn check_current(what: &str, checked_in: &str) {
+/// `partial`: the checked-in directory also holds hand-written files (debian/); compare only
+/// the generated ones.
+fn check_current(what: &str, checked_in: &str, partial: bool) {
     let dir = tempfile::tempdir().unwrap();
     let out = common::portwarden(dir.path())
         .args(["generate", what])
@@ -37,8 +43,11 @@ fn check_current(what: &str, checked_in: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     let fresh = files(&dir.path().join("out"));
-    let repo = files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(checked_in));
-    let regenerate = "regenerate: cargo run -- generate man docs/man && cargo run -- generate completions completions";
+    let mut repo = files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(checked_in));
+    if partial {
+        repo.retain(|name, _| fresh.contains_key(name));
+    }
+    let regenerate = "regenerate: cargo run -- generate man docs/man && cargo run -- generate completions completions && cargo run -- generate package debian";
     assert_eq!(
         fresh.keys().collect::<Vec<_>>(),
         repo.keys().collect::<Vec<_>>(),
@@ -54,7 +63,7 @@ fn check_current(what: &str, checked_in: &str) {
 
 #[test]
 fn man_pages_are_current() {
-    check_current("man", "docs/man");
+    check_current("man", "docs/man", false);
     let main = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man/portwarden.8"),
     )
@@ -68,7 +77,7 @@ fn man_pages_are_current() {
 
 #[test]
 fn completions_are_current() {
-    check_current("completions", "completions");
+    check_current("completions", "completions", false);
     // The bash one is at least valid bash.
     if portwarden::netns::on_path("bash") {
         let status = std::process::Command::new("bash")
@@ -78,4 +87,15 @@ fn completions_are_current() {
             .unwrap();
         assert!(status.success());
     }
+}
+
+#[test]
+fn package_files_are_current() {
+    check_current("package", "debian", true);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian");
+    let unit = std::fs::read_to_string(dir.join("portwarden.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/sbin/portwarden daemon"),
+        "{unit}"
+    );
 }
