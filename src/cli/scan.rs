@@ -56,6 +56,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         log,
         detect: ctx.config.detect.clone(),
         served: ServedPorts::new(served),
+        timeline: args.html.is_some(),
     };
     let progress = report::progress::for_stderr();
     let result = report::scan_files(&args.files, &settings, progress.as_ref())?;

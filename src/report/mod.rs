@@ -10,7 +10,7 @@
 //! restarts after `slow_gap` of silence) and bounded to what a verdict needs, so "distinct ports
 //! over the whole log" and the timeline of the HTML report cannot be read back from findings.
 //! A private tally keeps, per source, the records, their time span, a count per `(proto, port)`,
-//! per scan type, and per time bucket. Memory stays bounded: at most `[detect] max_sources`
+//! per scan type, and (for the HTML report only) per time bucket. Memory stays bounded: at most `[detect] max_sources`
 //! sources are tallied (sources beyond that are counted in [`ScanReport::untallied_sources`] and
 //! fall back to their findings' evidence), and a source's timeline coarsens its buckets instead
 //! of growing past [`MAX_TIMELINE_BUCKETS`].
@@ -62,6 +62,8 @@ pub struct ScanSettings {
     pub log: LogConfig,
     pub detect: DetectConfig,
     pub served: ServedPorts,
+    /// Keep each source's timeline (the HTML report's plot); off, the tally stays small.
+    pub timeline: bool,
 }
 
 /// The whole result of a scan; serialised as `scan --json`.
@@ -219,7 +221,7 @@ impl Activity {
         }
     }
 
-    fn observe(&mut self, probe: &Probe) {
+    fn observe(&mut self, probe: &Probe, timeline: bool) {
         let t = probe.time.as_microsecond();
         self.records += 1;
         self.first_us = self.first_us.min(t);
@@ -228,7 +230,9 @@ impl Activity {
             *self.ports.entry((probe.proto, port)).or_default() += 1;
         }
         *self.types.entry(probe.scan_type()).or_default() += 1;
-        self.timeline.add(t);
+        if timeline {
+            self.timeline.add(t);
+        }
     }
 }
 
@@ -236,6 +240,7 @@ impl Activity {
 #[derive(Debug)]
 struct Tally {
     limit: usize,
+    timeline: bool,
     sources: HashMap<IpAddr, Activity>,
     untallied: HashSet<IpAddr>,
     /// Bound on `untallied` itself: past it, sources are only counted.
@@ -243,9 +248,10 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(limit: usize) -> Tally {
+    fn new(limit: usize, timeline: bool) -> Tally {
         Tally {
             limit: limit.max(1),
+            timeline,
             sources: HashMap::new(),
             untallied: HashSet::new(),
             untallied_overflow: 0,
@@ -254,10 +260,10 @@ impl Tally {
 
     fn observe(&mut self, probe: &Probe) {
         if let Some(a) = self.sources.get_mut(&probe.src) {
-            a.observe(probe);
+            a.observe(probe, self.timeline);
         } else if self.sources.len() < self.limit {
             let mut a = Activity::new(probe.time.as_microsecond());
-            a.observe(probe);
+            a.observe(probe, self.timeline);
             self.sources.insert(probe.src, a);
         } else if self.untallied.len() < self.limit {
             self.untallied.insert(probe.src);
@@ -330,7 +336,7 @@ pub fn scan_files(
 
     let mut parser = Parser::new(&settings.log, ParseContext::system());
     let mut detector = PortScanDetector::new(&settings.detect, settings.served.clone());
-    let mut tally = Tally::new(settings.detect.max_sources);
+    let mut tally = Tally::new(settings.detect.max_sources, settings.timeline);
     let mut stats = ParseStats::default();
     let mut overlong = 0;
     for ((reader, bytes, len), path) in readers.into_iter().zip(files) {
@@ -542,7 +548,7 @@ mod tests {
             ..DetectConfig::default()
         };
         let mut detector = PortScanDetector::new(&detect, ServedPorts::new(Vec::new()));
-        let mut tally = Tally::new(limit);
+        let mut tally = Tally::new(limit, true);
         for p in probes {
             detector.observe(p);
             tally.observe(p);
@@ -614,6 +620,18 @@ mod tests {
         assert!(r.scanners.iter().all(|s| s.sessions == 1));
         assert_eq!(ports.len(), r.scanners.len());
         assert!(ports.iter().all(|&p| p > 0), "{ports:?}");
+    }
+
+    /// Without the HTML report the tally keeps no timeline (the memory the bench measures).
+    #[test]
+    fn no_timeline_unless_asked() {
+        let mut tally = Tally::new(10, false);
+        for port in 1..=12 {
+            tally.observe(&probe("192.0.2.7", port, 1_800_000_000 + i64::from(port)));
+        }
+        let a = &tally.sources[&"192.0.2.7".parse::<IpAddr>().unwrap()];
+        assert_eq!((a.records, a.ports.len()), (12, 12));
+        assert!(a.timeline.counts.is_empty());
     }
 
     #[test]
