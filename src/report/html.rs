@@ -176,7 +176,9 @@ fn timeline(h: &mut String, r: &ScanReport) {
     };
     let span = (t1 - t0) as f64;
     let plot = WIDTH - LEFT - RIGHT;
-    let x = |t: i64| LEFT + ((t - t0) as f64 / span).clamp(0.0, 1.0) * plot;
+    // A margin of the largest dot's radius on both sides, so no dot covers a label.
+    let pad = 10.0;
+    let x = |t: i64| LEFT + pad + ((t - t0) as f64 / span).clamp(0.0, 1.0) * (plot - 2.0 * pad);
     let height = TOP + LANE * lanes.len() as f64 + AXIS;
     let max_count = lanes
         .iter()
