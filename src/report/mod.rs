@@ -205,9 +205,27 @@ struct Activity {
     first_us: i64,
     last_us: i64,
     ports: HashMap<(Proto, u16), u64>,
-    types: HashMap<ScanType, u64>,
+    /// Records per scan type, indexed by `ScanType as usize` (see [`SCAN_TYPES`]).
+    types: [u64; SCAN_TYPES.len()],
     timeline: Timeline,
 }
+
+/// Every scan type, in declaration order: `SCAN_TYPES[t as usize] == t`. An array is counted
+/// per record, a map would be hashed per record.
+const SCAN_TYPES: [ScanType; 12] = [
+    ScanType::Syn,
+    ScanType::Fin,
+    ScanType::Null,
+    ScanType::Xmas,
+    ScanType::Ack,
+    ScanType::Maimon,
+    ScanType::SynFin,
+    ScanType::Rst,
+    ScanType::OtherTcp,
+    ScanType::Udp,
+    ScanType::Icmp,
+    ScanType::Other,
+];
 
 impl Activity {
     fn new(t: i64) -> Activity {
@@ -216,7 +234,7 @@ impl Activity {
             first_us: t,
             last_us: t,
             ports: HashMap::new(),
-            types: HashMap::new(),
+            types: [0; SCAN_TYPES.len()],
             timeline: Timeline::new(),
         }
     }
@@ -229,7 +247,7 @@ impl Activity {
         if let (Proto::Tcp | Proto::Udp | Proto::Sctp, Some(port)) = (probe.proto, probe.dport) {
             *self.ports.entry((probe.proto, port)).or_default() += 1;
         }
-        *self.types.entry(probe.scan_type()).or_default() += 1;
+        self.types[probe.scan_type() as usize] += 1;
         if timeline {
             self.timeline.add(t);
         }
@@ -425,8 +443,10 @@ fn summarise(
         let rows: Vec<FindingRow> = findings.iter().map(FindingRow::from).collect();
         let report = match tally.sources.remove(&source) {
             Some(a) => {
-                for (t, n) in &a.types {
-                    *types.entry(*t).or_default() += n;
+                for (t, n) in SCAN_TYPES.iter().zip(a.types) {
+                    if n > 0 {
+                        *types.entry(*t).or_default() += n;
+                    }
                 }
                 for (p, n) in &a.ports {
                     let e = ports.entry(*p).or_default();
@@ -620,6 +640,13 @@ mod tests {
         assert!(r.scanners.iter().all(|s| s.sessions == 1));
         assert_eq!(ports.len(), r.scanners.len());
         assert!(ports.iter().all(|&p| p > 0), "{ports:?}");
+    }
+
+    #[test]
+    fn scan_types_index_their_own_slot() {
+        for (i, t) in SCAN_TYPES.iter().enumerate() {
+            assert_eq!(*t as usize, i, "{t}");
+        }
     }
 
     /// Without the HTML report the tally keeps no timeline (the memory the bench measures).
