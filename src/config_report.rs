@@ -577,6 +577,19 @@ pub fn effective(
     out
 }
 
+/// `config show`: load the configuration as every command does (`config_flag` is `--config`,
+/// `state_dir_flag` is `--state-dir`) and render every effective value with its origin.
+pub fn show(
+    config_flag: Option<&Path>,
+    state_dir_flag: Option<&Path>,
+) -> Result<String, ConfigError> {
+    let file = ConfigFile::resolve(config_flag);
+    let config = Config::load(config_flag)?;
+    let text = file.path().and_then(|p| std::fs::read_to_string(p).ok());
+    let settings = effective(&config, &file, text.as_deref(), state_dir_flag);
+    Ok(render_show(&file, &settings))
+}
+
 /// `config show` as text: a header naming the file, then `key = value  # origin`, by section.
 pub fn render_show(file: &ConfigFile, settings: &[Setting]) -> String {
     let mut s = match file.path() {

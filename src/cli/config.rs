@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::Config;
 use crate::config_report::{self, ConfigFile};
 
 #[derive(Debug, clap::Args)]
@@ -62,10 +61,10 @@ pub fn run(
             Ok(ExitCode::from(1))
         }
         Action::Show => {
-            let loaded = Config::load(config)?;
-            let text = file.path().and_then(|p| std::fs::read_to_string(p).ok());
-            let settings = config_report::effective(&loaded, &file, text.as_deref(), state_dir);
-            print!("{}", config_report::render_show(&file, &settings));
+            let text = config_report::show(config, state_dir).map_err(|e| {
+                anyhow::anyhow!("{e}\n(`portwarden config check` lists every problem of the file)")
+            })?;
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
     }

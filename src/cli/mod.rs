@@ -183,16 +183,17 @@ pub fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // These explain or generate; they must work with a broken config file.
-    match cli.command {
+    let command = match cli.command {
+        // These explain or generate; they must work with a broken config file, so they run
+        // before it is loaded.
         Command::Config(a) => {
             return config::run(cli.config.as_deref(), cli.state_dir.as_deref(), a);
         }
         Command::Generate(a) => return generate::run(a),
-        _ => {}
-    }
+        command => command,
+    };
     let ctx = Context::load(cli.config, cli.state_dir).context("loading the configuration")?;
-    match cli.command {
+    match command {
         Command::Scan(a) => scan::run(&ctx, a),
         Command::Setup(a) => setup::run_setup(&ctx, a),
         Command::Teardown(a) => setup::run_teardown(&ctx, a),
@@ -207,6 +208,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Systemd(a) => systemd::run(&ctx, a),
         Command::Fail2ban(a) => fail2ban::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
+        // Handled above.
         Command::Config(_) | Command::Generate(_) => Ok(ExitCode::SUCCESS),
     }
 }
