@@ -11,7 +11,7 @@
 //!
 //! Each section belongs to one stage: `[log]` to parse, `[detect]` to detect, `[ban]` to decide,
 //! `[firewall]` to enforce, `[[source]]` to the sources. The defaults and the reasoning behind
-//! them are documented in the README's configuration reference.
+//! them are documented in `docs/portwarden.example.toml` (`portwarden config print-default`).
 
 use std::path::{Path, PathBuf};
 

@@ -15,7 +15,7 @@
 //! handed over without a copy.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -26,18 +26,31 @@ pub const MAX_LINE_LEN: usize = 1 << 20;
 /// Open `path` for reading lines: `-` is standard input, `*.gz` is decompressed (all members,
 /// as `zcat` does). Errors name the path.
 pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
+    open_input_with(path, |raw| raw)
+}
+
+/// [`open_input`], with `wrap` put around the raw bytes (before decompression): `scan`'s
+/// progress bar counts the bytes of the file this way, so that its ETA holds for `.gz` too.
+pub fn open_input_with(
+    path: &Path,
+    wrap: impl FnOnce(Box<dyn Read>) -> Box<dyn Read>,
+) -> io::Result<Box<dyn BufRead>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::with_capacity(64 * 1024, io::stdin())));
+        return Ok(Box::new(BufReader::with_capacity(
+            64 * 1024,
+            wrap(Box::new(io::stdin())),
+        )));
     }
     let file = File::open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let raw = wrap(Box::new(file));
     if path.extension().is_some_and(|e| e == "gz") {
         Ok(Box::new(BufReader::with_capacity(
             64 * 1024,
-            MultiGzDecoder::new(BufReader::new(file)),
+            MultiGzDecoder::new(BufReader::new(raw)),
         )))
     } else {
-        Ok(Box::new(BufReader::with_capacity(64 * 1024, file)))
+        Ok(Box::new(BufReader::with_capacity(64 * 1024, raw)))
     }
 }
 

@@ -24,6 +24,9 @@
 //! | `install` | the cron file and the systemd unit | config, state dir | files |
 //! | `demo` | the seed lab in throwaway namespaces | | |
 //! | [`config`] | TOML → validated [`config::Config`] (nft names, family, LOG prefixes are typed here, once) | file | typed values |
+//! | [`config_report`] | `config check/show/print-default`: every problem with its line, every value with its origin | file | text |
+//! | [`report`] | `scan`: offline tally per source, table, HTML report, progress bar | files | [`report::ScanReport`] |
+//! | [`manual`] | man pages and shell completions from the clap definition | [`clap::Command`] | files |
 //! | [`clock`] | the wall clock behind a trait, shared by engine, daemon, book, decide, parser, CLI | | [`jiff::Timestamp`] |
 //! | [`cli`] | one file per subcommand: parse arguments, call one library function, print | argv | exit code |
 //! | [`netns`] | throwaway network namespaces for the demo and the tests (no production stage imports it) | | |
@@ -41,6 +44,7 @@ pub mod bans;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_report;
 pub mod decide;
 mod demo;
 pub mod detect;
@@ -49,9 +53,11 @@ mod engine;
 mod fail2ban;
 pub mod input;
 mod install;
+pub mod manual;
 pub mod netns;
 pub mod parse;
 pub mod record;
+pub mod report;
 pub mod source;
 pub mod store;
 mod sys;

@@ -7,7 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = portwarden::cli::Cli::parse();
-    portwarden::cli::init_logging(cli.verbose, cli.quiet);
+    portwarden::cli::init_logging(cli.verbose, cli.quiet, cli.log_format);
     match portwarden::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -52,14 +52,75 @@ fn the_seed_scan_is_reported_with_its_evidence() {
     assert_eq!(scanners.len(), 1, "{out}");
     let s = &scanners[0];
     assert_eq!(s["source"], "10.250.0.2");
-    assert_eq!(s["kind"], "fast_scan");
-    assert_eq!(s["scan_type"], "SYN");
+    assert_eq!(s["rules"], serde_json::json!(["fast_scan"]));
+    assert_eq!(s["scan_types"], serde_json::json!(["SYN"]));
     assert_eq!(s["ports"], 12);
     assert_eq!(s["records"], 12);
+    assert_eq!(s["sessions"], 1);
     assert_eq!(s["first_seen"], "2026-11-24T23:06:53.947768Z");
     assert_eq!(s["last_seen"], "2026-11-24T23:06:53.947793Z");
+    // The finding itself, with its evidence, under its source.
+    let f = &s["findings"][0];
+    assert_eq!(f["kind"], "fast_scan");
+    assert_eq!(f["scan_type"], "SYN");
+    assert_eq!(f["ports"], 12);
+    assert_eq!(f["failures"], 12);
     assert_eq!(v["lines"], 12);
     assert_eq!(v["records"], 12);
+    // Not a terminal: no progress bar, nothing at all on stderr.
+    assert!(err.is_empty(), "{err}");
+}
+
+/// The same 12-port scan repeated in four sessions an hour apart (each a finding of its own,
+/// since 30 minutes of silence end a session) is one source: one table row, four sessions,
+/// and all four findings under it in the JSON.
+#[test]
+fn a_source_found_in_four_sessions_is_one_row() {
+    let one = std::fs::read_to_string(samples("syslog-rfc3339-nmap-sS-seed-12ports.txt")).unwrap();
+    let mut log = String::new();
+    for hour in ["23", "00", "01", "02"] {
+        let day = if hour == "23" { "24" } else { "25" };
+        log.push_str(&one.replace("2026-11-24T23:", &format!("2026-11-{day}T{hour}:")));
+    }
+    let (code, out, err) = scan(&["-"], Some(log.as_bytes()));
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("10.250.0.2"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    let cols: Vec<&str> = rows[0].split_whitespace().collect();
+    // SOURCE RULES TYPES PORTS RECORDS SESSIONS FIRST(2 words) LAST(2 words) TOP
+    assert_eq!(
+        &cols[..6],
+        &["10.250.0.2", "fast_scan", "SYN", "12", "48", "4"],
+        "{out}"
+    );
+    assert_eq!(
+        &cols[6..10],
+        &["2026-11-24", "23:06:53.947Z", "2026-11-25", "02:06:53.947Z"],
+        "{out}"
+    );
+    assert!(out.contains("1 scanner(s); 48 line(s) read"), "{out}");
+
+    let (_, out, _) = scan(&["--json", "-"], Some(log.as_bytes()));
+    let v = json(&out);
+    assert_eq!(v["scanners"].as_array().unwrap().len(), 1, "{out}");
+    let findings = v["scanners"][0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 4, "{out}");
+    let detected: Vec<&str> = findings
+        .iter()
+        .map(|f| f["first_seen"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        detected,
+        [
+            "2026-11-24T23:06:53.947768Z",
+            "2026-11-25T00:06:53.947768Z",
+            "2026-11-25T01:06:53.947768Z",
+            "2026-11-25T02:06:53.947768Z"
+        ]
+    );
 }
 
 #[test]
@@ -300,4 +361,39 @@ fn the_seed_prefix_is_accepted_on_the_command_line() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(json(&out)["scanners"][0]["ports"], 12, "{out}");
+}
+
+/// On a terminal (a pseudo-terminal made by util-linux `script`), `scan` draws a progress bar
+/// with bytes, lines per second and the ETA on stderr; the other tests show that without a
+/// terminal stderr stays empty.
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    if !portwarden::netns::on_path("script") {
+        let why = "a_terminal_gets_a_progress_bar: needs util-linux `script` on PATH";
+        if std::env::var("PORTWARDEN_E2E").as_deref() == Ok("1") {
+            panic!("PORTWARDEN_E2E=1 but {why}");
+        }
+        eprintln!("SKIPPED {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} scan {}",
+        common::bin().display(),
+        samples("syslog-rfc3339-nmap-sS-seed-12ports.txt")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("PORTWARDEN_STATE_DIR", dir.path())
+        .env("PORTWARDEN_CONFIG", "/dev/null")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("lines/s"), "no progress bar: {text}");
+    assert!(text.contains("3.05 KiB/3.05 KiB"), "no byte count: {text}");
+    assert!(text.contains("ETA"), "no ETA: {text}");
+    assert!(text.contains("10.250.0.2  fast_scan"), "{text}");
 }

@@ -16,10 +16,12 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 
 pub mod ban;
+pub mod config;
 pub mod cron;
 pub mod daemon;
 pub mod demo;
 pub mod fail2ban;
+pub mod generate;
 pub mod list;
 pub mod run;
 pub mod scan;
@@ -27,11 +29,51 @@ pub mod setup;
 pub mod status;
 pub mod systemd;
 
+/// The exit codes, in `--help`, the man page's EXIT STATUS and the README's "Exit codes".
+pub const EXIT_CODES: &[(u8, &str)] = &[
+    (0, "success"),
+    (
+        1,
+        "error: the message on standard error says what failed and what to do; also `config check` that found problems, and `status` when the firewall is not ready",
+    ),
+    (
+        2,
+        "usage error: unknown subcommand or option, bad or missing argument",
+    ),
+    (
+        66,
+        "`scan`: a file could not be read to its end (the rest is reported); `run --once`: a source could not be read (named in the summary line)",
+    ),
+    (
+        75,
+        "`run --once`: another run or the daemon holds the lock, this pass was skipped (cron tries again next minute)",
+    ),
+];
+
+fn exit_codes_help() -> String {
+    let mut s = String::from("Exit codes:");
+    for (code, meaning) in EXIT_CODES {
+        s.push_str(&format!("\n  {code:<3} {meaning}"));
+    }
+    s
+}
+
+/// `--log-format`: how log messages look on standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line per message; colours only when standard error is a terminal and NO_COLOR is
+    /// unset.
+    Text,
+    /// One JSON object per message (timestamp, level, fields, target), never coloured.
+    Json,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "portwarden",
     version,
-    about = "Detect port scans from nftables LOG records and block the scanners with expiring nftables set elements"
+    about = "Detect port scans from nftables LOG records and block the scanners with expiring nftables set elements",
+    after_long_help = exit_codes_help()
 )]
 pub struct Cli {
     /// Config file (default: $PORTWARDEN_CONFIG, else /etc/portwarden/portwarden.toml if it exists).
@@ -46,6 +88,16 @@ pub struct Cli {
     /// Only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Log messages as text (coloured only on a terminal) or as JSON lines.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "PORTWARDEN_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -80,6 +132,11 @@ pub enum Command {
     Fail2ban(fail2ban::Args),
     /// The seed lab in throwaway network namespaces: scan, detect, ban, scan again.
     Demo(demo::Args),
+    /// Check the config file, show the effective values, or print the commented default.
+    Config(config::Args),
+    /// Write the man pages or the shell completions (for packagers).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 /// What every subcommand gets.
@@ -142,7 +199,7 @@ fn absolute_state_dir(given_by: &str, dir: PathBuf) -> anyhow::Result<PathBuf> {
 
 pub use crate::engine::error_chain;
 
-pub fn init_logging(verbose: u8, quiet: bool) {
+pub fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -152,19 +209,32 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    // Colour only on a terminal: cron appends this to a log file.
-    use std::io::IsTerminal;
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+        LogFormat::Text => {
+            // Colour only on a terminal: cron appends this to a log file.
+            use std::io::IsTerminal;
+            let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(ansi).try_init()
+        }
+    };
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let command = match cli.command {
+        // These explain or generate; they must work with a broken config file, so they run
+        // before it is loaded.
+        Command::Config(a) => {
+            return config::run(cli.config.as_deref(), cli.state_dir.as_deref(), a);
+        }
+        Command::Generate(a) => return generate::run(a),
+        command => command,
+    };
     let ctx = Context::load(cli.config, cli.state_dir).context("loading the configuration")?;
-    match cli.command {
+    match command {
         Command::Scan(a) => scan::run(&ctx, a),
         Command::Setup(a) => setup::run_setup(&ctx, a),
         Command::Teardown(a) => setup::run_teardown(&ctx, a),
@@ -179,6 +249,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Systemd(a) => systemd::run(&ctx, a),
         Command::Fail2ban(a) => fail2ban::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
+        // Handled above.
+        Command::Config(_) | Command::Generate(_) => Ok(ExitCode::SUCCESS),
     }
 }
 

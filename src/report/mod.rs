@@ -1,0 +1,722 @@
+//! Offline forensics: read log files through the same parse and detect stages as the live
+//! modes and sum up what each source did, for `portwarden scan` (table, JSON, HTML report).
+//!
+//! In: files (`-` for standard input, `*.gz` decompressed), the `[log]` and `[detect]` config,
+//! the served ports. Out: a [`ScanReport`] with **one entry per source** that reached a verdict
+//! ([`SourceReport`]: its rules and scan types, total distinct ports, first and last seen, the
+//! number of sessions) and every finding of that source kept under it, plus the parse counts.
+//!
+//! Why a second tally beside the detector: the detector's evidence is per session (its state
+//! restarts after `slow_gap` of silence) and bounded to what a verdict needs, so "distinct ports
+//! over the whole log" and the timeline of the HTML report cannot be read back from findings.
+//! A private tally keeps, per source, the records, their time span, a count per `(proto, port)`,
+//! per scan type, and (for the HTML report only) per time bucket. Memory stays bounded: at most `[detect] max_sources`
+//! sources are tallied (sources beyond that are counted in [`ScanReport::untallied_sources`] and
+//! fall back to their findings' evidence), and a source's timeline coarsens its buckets instead
+//! of growing past [`MAX_TIMELINE_BUCKETS`].
+//!
+//! Rendering lives beside it: [`table`] (the terminal table), [`html`] (the self-contained
+//! page), [`progress`] (the progress bar on a terminal).
+
+pub mod html;
+pub mod progress;
+pub mod table;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::config::{DetectConfig, LogConfig};
+use crate::detect::{PortScanDetector, ServedPorts};
+use crate::input;
+use crate::parse::{ParseContext, ParseStats, Parser};
+use crate::record::{Finding, Probe, Proto, Record, ScanType, SourceKind};
+
+/// A source's timeline never holds more buckets than this; past it, buckets are merged 4 to 1.
+pub const MAX_TIMELINE_BUCKETS: usize = 2048;
+/// Ports listed per source (most probed first).
+pub const TOP_PORTS: usize = 10;
+
+/// Why a scan could not be completed. A bad line is never an error (it is counted).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("cannot read {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What the scan reads and how it judges.
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub log: LogConfig,
+    pub detect: DetectConfig,
+    pub served: ServedPorts,
+    /// Keep each source's timeline (the HTML report's plot); off, the tally stays small.
+    pub timeline: bool,
+    /// Now, for the parser (BSD syslog stamps have no year; it is inferred from this).
+    pub now: jiff::Timestamp,
+}
+
+/// Where the first line rejected for a reason was, and what it said.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectSample {
+    pub file: PathBuf,
+    /// 1-based. (Lines the reader passes on: after an overlong line, which it skips, one short.)
+    pub line: u64,
+    /// The line, lossily decoded, cut at [`SAMPLE_TEXT`] bytes.
+    pub text: String,
+}
+
+/// Bytes of a rejected line kept as its sample.
+pub const SAMPLE_TEXT: usize = 300;
+
+/// A file the scan could not read, or not to its end, and why. What came before the error is
+/// counted; the other files are read all the same.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileError {
+    pub file: PathBuf,
+    pub error: String,
+}
+
+/// The whole result of a scan; serialised as `scan --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// One entry per source with at least one finding, by first finding's first probe.
+    pub scanners: Vec<SourceReport>,
+    pub files: Vec<PathBuf>,
+    pub lines: u64,
+    pub records: u64,
+    pub rejected: BTreeMap<crate::parse::Reject, u64>,
+    /// The first line rejected for each reason (see [`RejectSample`]).
+    pub rejected_samples: BTreeMap<crate::parse::Reject, RejectSample>,
+    /// Files that could not be read to their end: the report covers the rest.
+    pub errors: Vec<FileError>,
+    pub overlong_lines: u64,
+    /// Sources seen after the tally was full (see the module doc); 0 in all but huge logs.
+    pub untallied_sources: u64,
+    /// Records by scan type, over the scanners' records (most first).
+    pub scan_types: Vec<TypeCount>,
+    /// The most probed ports over the scanners' records (most first, at most 20).
+    pub top_ports: Vec<PortTally>,
+    /// Per scanner, in the order of `scanners`: records per time bucket (for the HTML plot).
+    #[serde(skip)]
+    pub timelines: Vec<Timeline>,
+}
+
+/// One source that reached a verdict, with every finding (session) of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub source: IpAddr,
+    /// Rules that fired, in order of first detection (`fast_scan`, `slow_scan`, ...).
+    pub rules: Vec<&'static str>,
+    /// Scan types of its findings, in order of first detection.
+    pub scan_types: Vec<&'static str>,
+    /// Distinct `(proto, port)` over the whole input.
+    pub ports: u32,
+    /// LOG records of the source over the whole input.
+    pub records: u64,
+    /// Findings of the source: one per session that reached a verdict.
+    pub sessions: u32,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Most probed ports over the whole input, as `proto/port`.
+    pub top_ports: Vec<String>,
+    pub findings: Vec<FindingRow>,
+}
+
+/// One finding, flattened for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingRow {
+    pub kind: &'static str,
+    pub scan_type: &'static str,
+    pub ports: u32,
+    pub probes: u32,
+    pub destinations: u32,
+    pub failures: u32,
+    pub successes: u32,
+    pub records: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub detected_at: Timestamp,
+    pub top_ports: Vec<String>,
+}
+
+impl From<&Finding> for FindingRow {
+    fn from(f: &Finding) -> Self {
+        let e = &f.evidence;
+        FindingRow {
+            kind: f.kind.as_str(),
+            scan_type: f.scan_type.as_str(),
+            ports: e.ports,
+            probes: e.probes,
+            destinations: e.destinations,
+            failures: e.failures,
+            successes: e.successes,
+            records: e.records,
+            first_seen: e.first_seen,
+            last_seen: e.last_seen,
+            detected_at: f.detected_at,
+            top_ports: e
+                .top_ports
+                .iter()
+                .map(|p| format!("{}/{}", p.proto, p.port))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeCount {
+    pub scan_type: &'static str,
+    pub records: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortTally {
+    pub port: String,
+    pub records: u64,
+    /// Scanners that probed it.
+    pub scanners: u32,
+}
+
+/// Records per time bucket of one source: bucket `i` covers
+/// `[i * bucket_us, (i + 1) * bucket_us)` microseconds since the epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeline {
+    pub bucket_us: i64,
+    pub counts: BTreeMap<i64, u64>,
+}
+
+impl Timeline {
+    fn new() -> Timeline {
+        Timeline {
+            bucket_us: 1_000_000,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, t_us: i64) {
+        *self
+            .counts
+            .entry(t_us.div_euclid(self.bucket_us))
+            .or_default() += 1;
+        while self.counts.len() > MAX_TIMELINE_BUCKETS {
+            self.coarsen(4);
+        }
+    }
+
+    fn coarsen(&mut self, factor: i64) {
+        let old = std::mem::take(&mut self.counts);
+        for (i, n) in old {
+            *self.counts.entry(i.div_euclid(factor)).or_default() += n;
+        }
+        self.bucket_us = self.bucket_us.saturating_mul(factor);
+    }
+}
+
+/// What one source did over the whole input.
+#[derive(Debug, Clone)]
+struct Activity {
+    records: u64,
+    first_us: i64,
+    last_us: i64,
+    ports: HashMap<(Proto, u16), u64>,
+    /// Records per scan type, indexed by `ScanType as usize` (see [`SCAN_TYPES`]).
+    types: [u64; SCAN_TYPES.len()],
+    timeline: Timeline,
+}
+
+/// Every scan type, in declaration order: `SCAN_TYPES[t as usize] == t`. An array is counted
+/// per record, a map would be hashed per record.
+const SCAN_TYPES: [ScanType; 12] = [
+    ScanType::Syn,
+    ScanType::Fin,
+    ScanType::Null,
+    ScanType::Xmas,
+    ScanType::Ack,
+    ScanType::Maimon,
+    ScanType::SynFin,
+    ScanType::Rst,
+    ScanType::OtherTcp,
+    ScanType::Udp,
+    ScanType::Icmp,
+    ScanType::Other,
+];
+
+impl Activity {
+    fn new(t: i64) -> Activity {
+        Activity {
+            records: 0,
+            first_us: t,
+            last_us: t,
+            ports: HashMap::new(),
+            types: [0; SCAN_TYPES.len()],
+            timeline: Timeline::new(),
+        }
+    }
+
+    fn observe(&mut self, probe: &Probe, timeline: bool) {
+        let t = probe.time.as_microsecond();
+        self.records += 1;
+        self.first_us = self.first_us.min(t);
+        self.last_us = self.last_us.max(t);
+        if let (Proto::Tcp | Proto::Udp | Proto::Sctp, Some(port)) = (probe.proto, probe.dport) {
+            *self.ports.entry((probe.proto, port)).or_default() += 1;
+        }
+        self.types[probe.scan_type() as usize] += 1;
+        if timeline {
+            self.timeline.add(t);
+        }
+    }
+}
+
+/// The per-source tally of a scan, bounded to `limit` sources.
+#[derive(Debug)]
+struct Tally {
+    limit: usize,
+    timeline: bool,
+    sources: HashMap<IpAddr, Activity>,
+    untallied: HashSet<IpAddr>,
+    /// Bound on `untallied` itself: past it, sources are only counted.
+    untallied_overflow: u64,
+}
+
+impl Tally {
+    fn new(limit: usize, timeline: bool) -> Tally {
+        Tally {
+            limit: limit.max(1),
+            timeline,
+            sources: HashMap::new(),
+            untallied: HashSet::new(),
+            untallied_overflow: 0,
+        }
+    }
+
+    fn observe(&mut self, probe: &Probe) {
+        if let Some(a) = self.sources.get_mut(&probe.src) {
+            a.observe(probe, self.timeline);
+        } else if self.sources.len() < self.limit {
+            let mut a = Activity::new(probe.time.as_microsecond());
+            a.observe(probe, self.timeline);
+            self.sources.insert(probe.src, a);
+        } else if self.untallied.len() < self.limit {
+            self.untallied.insert(probe.src);
+        } else if !self.untallied.contains(&probe.src) {
+            // Counted at most once per record, not per source: an upper bound, said as such.
+            self.untallied_overflow += 1;
+        }
+    }
+}
+
+/// Counts bytes read from the files (before decompression) for the progress bar.
+pub trait ScanProgress {
+    /// Called before reading a file; `len` is its size when known (not for standard input).
+    fn start_file(&self, _path: &std::path::Path, _len: Option<u64>) {}
+    /// `bytes` more bytes and `lines` more lines were read.
+    fn advance(&self, _bytes: u64, _lines: u64) {}
+    /// The scan is over (clear the bar).
+    fn finish(&self) {}
+}
+
+/// No progress reporting.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+impl ScanProgress for NoProgress {}
+
+/// A reader that counts what passes through it.
+struct Counting<R> {
+    inner: R,
+    bytes: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.set(self.bytes.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Lines between two progress updates: cheap enough to be invisible in a profile.
+const PROGRESS_EVERY: u64 = 16 * 1024;
+
+/// Read `files` and report every source that reached a verdict. A file that cannot be opened
+/// or read to its end (missing, a directory, a truncated `.gz`) does not sink the others: it is
+/// named in [`ScanReport::errors`] and what could be read is reported.
+pub fn scan_files(
+    files: &[PathBuf],
+    settings: &ScanSettings,
+    progress: &dyn ScanProgress,
+) -> Result<ScanReport, ScanError> {
+    let mut parser = Parser::new(&settings.log, ParseContext::at(settings.now))
+        .with_forwarded(settings.detect.forwarded);
+    let mut detector = PortScanDetector::new(&settings.detect, settings.served.clone());
+    let mut tally = Tally::new(settings.detect.max_sources, settings.timeline);
+    let mut stats = ParseStats::default();
+    let mut overlong = 0;
+    let mut samples: BTreeMap<crate::parse::Reject, RejectSample> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for path in files {
+        let bytes = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let opened = input::open_input_with(path, |r| {
+            Box::new(Counting {
+                inner: r,
+                bytes: bytes.clone(),
+            })
+        });
+        let len = if path.as_os_str() == "-" {
+            None
+        } else {
+            std::fs::metadata(path).ok().map(|m| m.len())
+        };
+        progress.start_file(path, len);
+        let mut reported = 0u64;
+        let mut lines = 0u64;
+        let read = opened.and_then(|reader| {
+            input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
+                lines += 1;
+                let result = parser.parse(Record {
+                    kind: SourceKind::File,
+                    bytes: line,
+                });
+                stats.count(&result);
+                match result {
+                    Ok(probe) => {
+                        detector.observe(&probe);
+                        tally.observe(&probe);
+                    }
+                    Err(reason) => {
+                        samples.entry(reason).or_insert_with(|| RejectSample {
+                            file: path.clone(),
+                            line: lines,
+                            text: String::from_utf8_lossy(&line[..line.len().min(SAMPLE_TEXT)])
+                                .trim_end()
+                                .to_string(),
+                        });
+                    }
+                }
+                if lines.is_multiple_of(PROGRESS_EVERY) {
+                    let now = bytes.get();
+                    progress.advance(now - reported, PROGRESS_EVERY);
+                    reported = now;
+                }
+            })
+        });
+        progress.advance(bytes.get() - reported, lines % PROGRESS_EVERY);
+        match read {
+            Ok(n) => overlong += n,
+            Err(e) => {
+                // `open_input`'s errors already start with the path.
+                let text = e.to_string();
+                let shown = path.display().to_string();
+                let error = if text.starts_with(&shown) {
+                    text
+                } else {
+                    format!("{shown}: {text}")
+                };
+                errors.push(FileError {
+                    file: path.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    progress.finish();
+    let mut report = summarise(detector.findings(), tally, files.to_vec(), stats, overlong);
+    report.rejected_samples = samples;
+    report.errors = errors;
+    Ok(report)
+}
+
+fn port_name((proto, port): (Proto, u16)) -> String {
+    format!("{proto}/{port}")
+}
+
+/// Group findings by source and join them with the tally.
+fn summarise(
+    findings: Vec<Finding>,
+    mut tally: Tally,
+    files: Vec<PathBuf>,
+    stats: ParseStats,
+    overlong: u64,
+) -> ScanReport {
+    let mut by_source: Vec<(IpAddr, Vec<Finding>)> = Vec::new();
+    let mut index: HashMap<IpAddr, usize> = HashMap::new();
+    let mut sorted = findings;
+    sorted.sort_by(|a, b| {
+        a.evidence
+            .first_seen
+            .cmp(&b.evidence.first_seen)
+            .then(a.source.cmp(&b.source))
+    });
+    for f in sorted {
+        match index.get(&f.source) {
+            Some(&i) => by_source[i].1.push(f),
+            None => {
+                index.insert(f.source, by_source.len());
+                by_source.push((f.source, vec![f]));
+            }
+        }
+    }
+
+    let mut types: HashMap<ScanType, u64> = HashMap::new();
+    let mut ports: HashMap<(Proto, u16), (u64, u32)> = HashMap::new();
+    let mut scanners = Vec::with_capacity(by_source.len());
+    let mut timelines = Vec::with_capacity(by_source.len());
+    for (source, findings) in by_source {
+        let mut rules: Vec<&'static str> = Vec::new();
+        let mut scan_types: Vec<&'static str> = Vec::new();
+        for f in &findings {
+            if !rules.contains(&f.kind.as_str()) {
+                rules.push(f.kind.as_str());
+            }
+            if !scan_types.contains(&f.scan_type.as_str()) {
+                scan_types.push(f.scan_type.as_str());
+            }
+        }
+        let rows: Vec<FindingRow> = findings.iter().map(FindingRow::from).collect();
+        let report = match tally.sources.remove(&source) {
+            Some(a) => {
+                for (t, n) in SCAN_TYPES.iter().zip(a.types) {
+                    if n > 0 {
+                        *types.entry(*t).or_default() += n;
+                    }
+                }
+                for (p, n) in &a.ports {
+                    let e = ports.entry(*p).or_default();
+                    e.0 += n;
+                    e.1 += 1;
+                }
+                let mut top: Vec<(&(Proto, u16), &u64)> = a.ports.iter().collect();
+                top.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+                timelines.push(a.timeline);
+                SourceReport {
+                    source,
+                    rules,
+                    scan_types,
+                    ports: u32::try_from(a.ports.len()).unwrap_or(u32::MAX),
+                    records: a.records,
+                    sessions: rows.len() as u32,
+                    first_seen: Timestamp::from_microsecond(a.first_us)
+                        .unwrap_or(Timestamp::UNIX_EPOCH),
+                    last_seen: Timestamp::from_microsecond(a.last_us)
+                        .unwrap_or(Timestamp::UNIX_EPOCH),
+                    top_ports: top
+                        .into_iter()
+                        .take(TOP_PORTS)
+                        .map(|(p, _)| port_name(*p))
+                        .collect(),
+                    findings: rows,
+                }
+            }
+            // Not tallied (the tally was full): the findings' evidence is all there is.
+            None => {
+                timelines.push(Timeline::new());
+                SourceReport {
+                    source,
+                    rules,
+                    scan_types,
+                    ports: findings.iter().map(|f| f.evidence.ports).max().unwrap_or(0),
+                    records: findings.iter().map(|f| f.evidence.records).sum(),
+                    sessions: rows.len() as u32,
+                    first_seen: findings
+                        .iter()
+                        .map(|f| f.evidence.first_seen)
+                        .min()
+                        .unwrap_or(Timestamp::UNIX_EPOCH),
+                    last_seen: findings
+                        .iter()
+                        .map(|f| f.evidence.last_seen)
+                        .max()
+                        .unwrap_or(Timestamp::UNIX_EPOCH),
+                    top_ports: rows
+                        .first()
+                        .map(|r| r.top_ports.clone())
+                        .unwrap_or_default(),
+                    findings: rows,
+                }
+            }
+        };
+        scanners.push(report);
+    }
+
+    let mut scan_types: Vec<TypeCount> = types
+        .into_iter()
+        .map(|(t, records)| TypeCount {
+            scan_type: t.as_str(),
+            records,
+        })
+        .collect();
+    scan_types.sort_by(|a, b| b.records.cmp(&a.records).then(a.scan_type.cmp(b.scan_type)));
+    let mut top: Vec<((Proto, u16), (u64, u32))> = ports.into_iter().collect();
+    top.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(&b.0)));
+    let top_ports = top
+        .into_iter()
+        .take(20)
+        .map(|(p, (records, scanners))| PortTally {
+            port: port_name(p),
+            records,
+            scanners,
+        })
+        .collect();
+
+    ScanReport {
+        scanners,
+        files,
+        lines: stats.lines,
+        records: stats.parsed,
+        rejected: stats.rejected,
+        rejected_samples: BTreeMap::new(),
+        errors: Vec::new(),
+        overlong_lines: overlong,
+        untallied_sources: tally.untallied.len() as u64 + tally.untallied_overflow,
+        scan_types,
+        top_ports,
+        timelines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{IfName, TcpFlags};
+
+    fn probe(src: &str, port: u16, t_s: i64) -> Probe {
+        Probe {
+            time: Timestamp::from_second(t_s).unwrap(),
+            src: src.parse().unwrap(),
+            dst: "10.0.0.1".parse().unwrap(),
+            proto: Proto::Tcp,
+            sport: Some(40000),
+            dport: Some(port),
+            icmp_type: None,
+            tcp_flags: TcpFlags(TcpFlags::SYN),
+            iface: IfName::default(),
+            ttl: None,
+            window: None,
+            len: None,
+        }
+    }
+
+    fn run(probes: &[Probe], limit: usize) -> ScanReport {
+        let detect = DetectConfig {
+            max_sources: limit,
+            ..DetectConfig::default()
+        };
+        let mut detector = PortScanDetector::new(&detect, ServedPorts::new(Vec::new()));
+        let mut tally = Tally::new(limit, true);
+        for p in probes {
+            detector.observe(p);
+            tally.observe(p);
+        }
+        summarise(
+            detector.findings(),
+            tally,
+            Vec::new(),
+            ParseStats::default(),
+            0,
+        )
+    }
+
+    /// Four bursts of 12 ports an hour apart: four sessions, one row, ports counted once.
+    #[test]
+    fn a_source_found_in_four_sessions_is_one_row() {
+        let mut probes = Vec::new();
+        for session in 0..4 {
+            for port in 1..=12 {
+                // Sessions overlap on ports 5..=12 shifted: 12 + 3*4 = 24 distinct ports.
+                probes.push(probe(
+                    "192.0.2.7",
+                    port + session * 4,
+                    1_800_000_000 + session as i64 * 3600 + i64::from(port),
+                ));
+            }
+        }
+        probes.push(probe("198.51.100.1", 80, 1_800_000_000));
+        let r = run(&probes, 100);
+        assert_eq!(r.scanners.len(), 1, "{:#?}", r.scanners);
+        let s = &r.scanners[0];
+        assert_eq!(s.source.to_string(), "192.0.2.7");
+        assert_eq!(s.sessions, 4);
+        assert_eq!(s.findings.len(), 4);
+        assert_eq!(s.ports, 24);
+        assert_eq!(s.records, 48);
+        assert_eq!(s.rules, vec!["fast_scan"]);
+        assert_eq!(s.scan_types, vec!["SYN"]);
+        assert_eq!(s.first_seen.as_second(), 1_800_000_001);
+        assert_eq!(s.last_seen.as_second(), 1_800_000_000 + 3 * 3600 + 12);
+        assert_eq!(
+            r.scan_types,
+            vec![TypeCount {
+                scan_type: "SYN",
+                records: 48
+            }]
+        );
+        // Ports 13..=16 were probed in three sessions (shifts 1, 2, 3), more than any other.
+        assert_eq!(r.top_ports[0].records, 3);
+        assert_eq!(r.timelines.len(), 1);
+        assert_eq!(r.timelines[0].counts.values().sum::<u64>(), 48);
+    }
+
+    #[test]
+    fn beyond_the_tally_bound_findings_still_report() {
+        let mut probes = Vec::new();
+        for (i, src) in ["192.0.2.1", "192.0.2.2"].iter().enumerate() {
+            for port in 1..=12 {
+                probes.push(probe(
+                    src,
+                    port,
+                    1_800_000_000 + i as i64 * 20 + i64::from(port),
+                ));
+            }
+        }
+        let r = run(&probes, 1);
+        assert_eq!(r.untallied_sources, 1);
+        let ports: Vec<u32> = r.scanners.iter().map(|s| s.ports).collect();
+        assert!(r.scanners.iter().all(|s| s.sessions == 1));
+        assert_eq!(ports.len(), r.scanners.len());
+        assert!(ports.iter().all(|&p| p > 0), "{ports:?}");
+    }
+
+    #[test]
+    fn scan_types_index_their_own_slot() {
+        for (i, t) in SCAN_TYPES.iter().enumerate() {
+            assert_eq!(*t as usize, i, "{t}");
+        }
+    }
+
+    /// Without the HTML report the tally keeps no timeline (the memory the bench measures).
+    #[test]
+    fn no_timeline_unless_asked() {
+        let mut tally = Tally::new(10, false);
+        for port in 1..=12 {
+            tally.observe(&probe("192.0.2.7", port, 1_800_000_000 + i64::from(port)));
+        }
+        let a = &tally.sources[&"192.0.2.7".parse::<IpAddr>().unwrap()];
+        assert_eq!((a.records, a.ports.len()), (12, 12));
+        assert!(a.timeline.counts.is_empty());
+    }
+
+    #[test]
+    fn timelines_coarsen_instead_of_growing() {
+        let mut t = Timeline::new();
+        for s in 0..10_000 {
+            t.add(s * 1_000_000);
+        }
+        assert!(t.counts.len() <= MAX_TIMELINE_BUCKETS);
+        assert_eq!(t.counts.values().sum::<u64>(), 10_000);
+        // 2049 one-second buckets became 4 s ones, 2049 of those became 16 s ones.
+        assert_eq!(t.bucket_us, 16_000_000);
+    }
+}
