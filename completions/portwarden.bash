@@ -1612,7 +1612,7 @@ _portwarden() {
             return 0
             ;;
         portwarden__subcmd__scan)
-            opts="-v -q -h --json --html --prefix --local --config --state-dir --verbose --quiet --log-format --help"
+            opts="-v -q -h --json --html --prefix --local --explain --config --state-dir --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

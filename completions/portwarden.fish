@@ -57,6 +57,7 @@ complete -c portwarden -n "__fish_portwarden_using_subcommand scan" -l log-forma
 json\t'One JSON object per message (timestamp, level, fields, target), never coloured'"
 complete -c portwarden -n "__fish_portwarden_using_subcommand scan" -l json -d 'One JSON object on stdout instead of a table'
 complete -c portwarden -n "__fish_portwarden_using_subcommand scan" -l local -d 'Also count this host\'s listening ports (from /proc/net) as served'
+complete -c portwarden -n "__fish_portwarden_using_subcommand scan" -l explain -d 'After the table, one line per reason a line was rejected: how many, and the first such line (file, line number, text), so that a format that is not understood shows itself'
 complete -c portwarden -n "__fish_portwarden_using_subcommand scan" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides'
 complete -c portwarden -n "__fish_portwarden_using_subcommand scan" -s q -l quiet -d 'Only errors'
 complete -c portwarden -n "__fish_portwarden_using_subcommand scan" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,10 +1,12 @@
-//! The wall clock, behind a trait so that the decide and store stages can be tested at any
-//! instant without sleeping.
+//! The wall clock, behind a trait so that every stage that asks for the time (engine, daemon,
+//! ban book, decide, the parser's "now", the CLI) can be tested at any instant without
+//! sleeping.
 //!
 //! In: nothing. Out: a [`jiff::Timestamp`]. [`SystemClock`] reads the system time;
 //! [`FakeClock`] holds a settable instant (atomic, so it can be shared across threads) that tests
 //! move forward by hand.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::{SignedDuration, Timestamp};
@@ -12,6 +14,14 @@ use jiff::{SignedDuration, Timestamp};
 /// Something that tells the time.
 pub trait Clock {
     fn now(&self) -> Timestamp;
+}
+
+/// The clock as the engine, the daemon, the ban book and the CLI share it.
+pub type SharedClock = Arc<dyn Clock + Send + Sync>;
+
+/// The system clock, shared.
+pub fn system() -> SharedClock {
+    Arc::new(SystemClock)
 }
 
 /// The system's wall clock.

@@ -1,6 +1,8 @@
 //! Configuration: the TOML file as written (`Raw*`, `deny_unknown_fields`) and the validated
 //! [`Config`] every stage receives. No raw string travels past [`Config::load`]: durations are
-//! `SignedDuration`, networks are `IpNet`, ports are numbers.
+//! `SignedDuration`, networks are `IpNet`, ports are numbers, and what goes into nftables
+//! scripts and Fail2Ban files is an [`NftFamily`], an [`NftName`] or a [`LogPrefix`] (see
+//! [`nftables`] for their rules), so `enforce` and `fail2ban` never check them again.
 //!
 //! Where the file is: `--config PATH`, else `$PORTWARDEN_CONFIG`, else
 //! `/etc/portwarden/portwarden.toml`. A missing default file is not an error (built-in defaults
@@ -18,6 +20,10 @@ use jiff::SignedDuration;
 use serde::Deserialize;
 
 use crate::record::Proto;
+
+pub mod nftables;
+
+pub use nftables::{LogPrefix, NftFamily, NftName, ValueError};
 
 /// Where the config file is when neither `--config` nor `$PORTWARDEN_CONFIG` says.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/portwarden/portwarden.toml";
@@ -65,7 +71,7 @@ pub struct Config {
 pub struct LogConfig {
     /// LOG prefixes that mark our records (`"portwarden: "`, `"[UFW BLOCK] "`,
     /// `"SYN_SCAN_ATTEMPT--"`). Empty: any netfilter LOG record counts.
-    pub prefixes: Vec<String>,
+    pub prefixes: Vec<LogPrefix>,
     /// Accept records whose origin is not the kernel (a syslog tag other than `kernel`, a
     /// kmsg facility other than 0). Off by default: anyone can write those.
     pub accept_untrusted: bool,
@@ -77,8 +83,9 @@ pub struct LogConfig {
 /// `(destination, protocol, port)`; retransmissions and repeat connections to the same port add
 /// records, not probes. A probe *fails* when this host serves nothing on that port, and
 /// *succeeds* otherwise. Failed probes are weighted by their TCP flags: 1 for SYN, UDP and
-/// others, `stealth_weight` for FIN / NULL / XMAS / Maimon / SYN+FIN, `stray_weight` for a lone
-/// ACK or RST. Times are the records' own times, never the clock.
+/// others, `stealth_weight` for FIN / NULL / XMAS / Maimon / SYN+FIN and a lone ACK that
+/// cannot be a stray, `stray_weight` for a packet that looks like one of this host's own past
+/// connections. Times are the records' own times, never the clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectConfig {
     /// Short window of the fast-scan and sweep rules. Default 60 s: the seed lab's unit, long
@@ -117,9 +124,14 @@ pub struct DetectConfig {
     /// sends these to open a connection. Default 2.0: `-sF`/`-sN`/`-sX` trip the fast rule
     /// within 3 probes.
     pub stealth_weight: f64,
-    /// Weight of a failed lone ACK or RST: after a reboot or a conntrack flush, clients' packets
-    /// of old connections look exactly like an ACK scan. Default 0.5: 12 such probes in a
-    /// minute are needed for a fast scan, so `-sA` of a dozen ports is still caught.
+    /// Weight of a failed *stray*: a TCP packet of an established connection (ACK or RST
+    /// set, no SYN) that looks like one of this host's own past connections, because it goes to
+    /// a served port or to a port in the local ephemeral range, or comes from a well-known port
+    /// (below 1024). After a reboot or a conntrack flush, such packets reach the LOG rule as new
+    /// connections: 30 connections to a busy server become 30 "probes" of 30 ephemeral ports.
+    /// Default 0.0 (zero is allowed): they are counted, never a verdict. A lone ACK that fits
+    /// none of this (`nmap -sA`: ephemeral source port, closed well-known destination) is no
+    /// stray: it weighs `stealth_weight`, so `-sA` of 4 ports is caught at its 3rd probe.
     pub stray_weight: f64,
     /// Sources tracked at once; the memory bound with `max_probes_per_source`. Default 16384.
     /// When full, the detector evicts, among 8 sampled sources, the one furthest from a verdict
@@ -138,6 +150,21 @@ pub struct DetectConfig {
     /// bound to loopback only are not served). Default on: without it every probe is a
     /// failure unless listed in `served_ports`.
     pub served_ports_from_proc: bool,
+    /// Count forwarded records (`IN=` and `OUT=` both set) as probes, for a router that logs
+    /// what it forwards. Default off: only inbound records (`IN=` set, `OUT=` empty) are
+    /// probes. Outbound records (`IN=` empty: this host's own packets) never are.
+    pub forwarded: bool,
+    /// How far back the long-horizon (low-and-slow) rule looks: distinct failed probes of one
+    /// source over this window, across sessions (a source probing one closed port every 30-60
+    /// minutes starts a new session each time, so no session rule ever sees two). Default 24 h.
+    pub long_window: SignedDuration,
+    /// Distinct failed probes within `long_window` that make a low-and-slow scan (0: rule off;
+    /// at most 32, what the compact per-source table keeps). Default 12: the sources issue 10
+    /// found in a day of a real internet host's UFW log probed about 20 distinct closed ports
+    /// over 15 hours, and 12 catches such a source 8 h 15 min in (one probe every 45 minutes);
+    /// a client that hits a new closed port every 3 hours makes 8 a day, and a monitor that
+    /// checks the same 5 closed ports every hour makes 5, both below it. Strays never count.
+    pub long_failures: u32,
 }
 
 /// `[ban]`: the decide stage.
@@ -177,17 +204,24 @@ pub struct FirewallConfig {
     /// Path of the `nft` binary.
     pub nft: PathBuf,
     /// Table family and name (`inet portwarden`; the seed lab's is `ip filter`).
-    pub family: String,
-    pub table: String,
-    pub set4: String,
+    pub family: NftFamily,
+    pub table: NftName,
+    pub set4: NftName,
     /// `None` when the borrowed table has no IPv6 set (the seed lab's `ip filter`).
-    pub set6: Option<String>,
+    pub set6: Option<NftName>,
     /// Whether portwarden creates and owns the table (false: the operator's own table).
     pub manage_table: bool,
     /// Also drop banned sources in a forward chain.
     pub forward: bool,
     /// LOG rule rate limit, packets per second.
     pub log_rate_per_second: u32,
+}
+
+impl FirewallConfig {
+    /// `family table`, as nft names it (`inet portwarden`).
+    pub fn table_name(&self) -> String {
+        format!("{} {}", self.family, self.table)
+    }
 }
 
 /// `[[source]]`: where records come from.
@@ -208,7 +242,7 @@ pub enum SourceConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            prefixes: vec![DEFAULT_PREFIX.to_string()],
+            prefixes: vec![LogPrefix::default()],
             accept_untrusted: false,
         }
     }
@@ -225,11 +259,14 @@ impl Default for DetectConfig {
             sequential_threshold: 6.0,
             sweep_destinations: 6,
             stealth_weight: 2.0,
-            stray_weight: 0.5,
+            stray_weight: 0.0,
             max_sources: 16_384,
             max_probes_per_source: 64,
             served_ports: Vec::new(),
             served_ports_from_proc: true,
+            forwarded: false,
+            long_window: SignedDuration::from_hours(24),
+            long_failures: 12,
         }
     }
 }
@@ -258,10 +295,10 @@ impl Default for FirewallConfig {
     fn default() -> Self {
         FirewallConfig {
             nft: PathBuf::from("nft"),
-            family: "inet".into(),
-            table: "portwarden".into(),
-            set4: "banned4".into(),
-            set6: Some("banned6".into()),
+            family: NftFamily::Inet,
+            table: NftName::builtin("portwarden"),
+            set4: NftName::builtin("banned4"),
+            set6: Some(NftName::builtin("banned6")),
             manage_table: true,
             forward: false,
             log_rate_per_second: 50,
@@ -321,6 +358,9 @@ struct RawDetect {
     max_probes_per_source: Option<usize>,
     served_ports: Option<Vec<String>>,
     served_ports_from_proc: Option<bool>,
+    forwarded: Option<bool>,
+    long_window: Option<String>,
+    long_failures: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -420,6 +460,11 @@ impl Validator<'_> {
         }
     }
 
+    /// A value one of the [`nftables`] types refused, under `key`.
+    fn invalid_value(&self, key: &str, e: ValueError) -> ConfigError {
+        self.invalid(key, e.problem, e.fix)
+    }
+
     fn duration(
         &self,
         key: &str,
@@ -495,7 +540,7 @@ impl Validator<'_> {
 
     fn log(&self, raw: RawLog) -> Result<LogConfig, ConfigError> {
         let d = LogConfig::default();
-        let prefixes = match (raw.prefix, raw.prefixes) {
+        let written = match (raw.prefix, raw.prefixes) {
             (Some(_), Some(_)) => {
                 return Err(self.invalid(
                     "log.prefix",
@@ -503,33 +548,19 @@ impl Validator<'_> {
                     "keep one: `prefixes = [\"a\", \"b\"]` for several",
                 ));
             }
-            (Some(p), None) => vec![p],
-            (None, Some(list)) => list,
-            (None, None) => d.prefixes,
+            (Some(p), None) => Some(vec![p]),
+            (None, Some(list)) => Some(list),
+            (None, None) => None,
         };
-        // An empty string means "any netfilter record"; represent it as an empty list.
-        let prefixes: Vec<String> = prefixes.into_iter().filter(|p| !p.is_empty()).collect();
-        for p in &prefixes {
-            if p.len() > 127 {
-                return Err(self.invalid(
-                    "log.prefix",
-                    format!("`{p}` is longer than 127 bytes"),
-                    "nftables LOG prefixes are at most 127 bytes; shorten it",
-                ));
-            }
-            if p.bytes()
-                .any(|b| b == b'"' || b == b'\n' || b == b'\\' || b.is_ascii_control())
-            {
-                return Err(self.invalid(
-                    "log.prefix",
-                    format!(
-                        "`{}` contains a quote, backslash or control character",
-                        p.escape_debug()
-                    ),
-                    "use printable characters other than `\"` and `\\`",
-                ));
-            }
-        }
+        let prefixes = match written {
+            // An empty string means "any netfilter record"; represent it as an empty list.
+            Some(list) => list
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| LogPrefix::new(p).map_err(|e| self.invalid_value("log.prefix", e)))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => d.prefixes,
+        };
         Ok(LogConfig {
             prefixes,
             accept_untrusted: raw.accept_untrusted.unwrap_or(d.accept_untrusted),
@@ -560,12 +591,12 @@ impl Validator<'_> {
             d.stealth_weight,
             "2.0",
         )?;
-        let stray_weight = self.weight(
-            "detect.stray_weight",
-            raw.stray_weight,
-            d.stray_weight,
-            "0.5",
-        )?;
+        // Zero is allowed here: a packet that looks like one of this host's own past
+        // connections may carry no evidence at all.
+        let stray_weight = match raw.stray_weight {
+            Some(0.0) => 0.0,
+            other => self.weight("detect.stray_weight", other, d.stray_weight, "0.5")?,
+        };
         let window = self.duration("detect.window", raw.window, d.window)?;
         let slow_gap = self.duration("detect.slow_gap", raw.slow_gap, d.slow_gap)?;
         if slow_gap < window {
@@ -581,6 +612,25 @@ impl Validator<'_> {
                 "detect.slow_window",
                 "is shorter than detect.window",
                 "make slow_window at least as long as window (default 2h and 60s)",
+            ));
+        }
+        let long_window = self.duration("detect.long_window", raw.long_window, d.long_window)?;
+        if long_window < slow_gap {
+            return Err(self.invalid(
+                "detect.long_window",
+                "is shorter than detect.slow_gap",
+                "make long_window at least as long as slow_gap (default 24h and 30m)",
+            ));
+        }
+        let long_failures = raw.long_failures.unwrap_or(d.long_failures);
+        if long_failures as usize > crate::detect::LONG_CAPACITY {
+            return Err(self.invalid(
+                "detect.long_failures",
+                format!("{long_failures} is more than the long table keeps per source"),
+                format!(
+                    "give at most {} (0 turns the rule off)",
+                    crate::detect::LONG_CAPACITY
+                ),
             ));
         }
         Ok(DetectConfig {
@@ -620,6 +670,9 @@ impl Validator<'_> {
             served_ports_from_proc: raw
                 .served_ports_from_proc
                 .unwrap_or(d.served_ports_from_proc),
+            forwarded: raw.forwarded.unwrap_or(d.forwarded),
+            long_window,
+            long_failures,
         })
     }
 
@@ -695,31 +748,27 @@ impl Validator<'_> {
 
     fn firewall(&self, raw: RawFirewall) -> Result<FirewallConfig, ConfigError> {
         let d = FirewallConfig::default();
-        let family = raw.family.unwrap_or(d.family);
-        if !matches!(family.as_str(), "inet" | "ip" | "ip6") {
-            return Err(self.invalid(
-                "firewall.family",
-                format!("`{family}` is not a family portwarden can use"),
-                "use \"inet\" (default), \"ip\" or \"ip6\"",
-            ));
-        }
-        let check_name = |key: &str, name: String| -> Result<String, ConfigError> {
-            if is_nft_identifier(&name) {
-                Ok(name)
-            } else {
-                Err(self.invalid(
-                    key,
-                    format!("`{name}` is not an nftables name"),
-                    "use letters, digits and `_`, starting with a letter, at most 64 bytes",
-                ))
-            }
+        let family = match raw.family {
+            Some(f) => f
+                .parse::<NftFamily>()
+                .map_err(|e| self.invalid_value("firewall.family", e))?,
+            None => d.family,
         };
-        let table = check_name("firewall.table", raw.table.unwrap_or(d.table))?;
-        let set4 = check_name("firewall.set4", raw.set4.unwrap_or(d.set4))?;
+        let name = |key: &str, raw: String| -> Result<NftName, ConfigError> {
+            NftName::new(&raw).map_err(|e| self.invalid_value(key, e))
+        };
+        let table = match raw.table {
+            Some(t) => name("firewall.table", t)?,
+            None => d.table,
+        };
+        let set4 = match raw.set4 {
+            Some(s) => name("firewall.set4", s)?,
+            None => d.set4,
+        };
         let set6 = match raw.set6 {
             Some(s) if s.is_empty() => None,
-            Some(s) => Some(check_name("firewall.set6", s)?),
-            None if family == "ip" => None,
+            Some(s) => Some(name("firewall.set6", s)?),
+            None if family == NftFamily::Ip => None,
             None => d.set6,
         };
         Ok(FirewallConfig {
@@ -799,14 +848,6 @@ pub fn parse_net(s: &str) -> Option<IpNet> {
     }
     let net: IpNet = s.parse().ok()?;
     (net.trunc() == net).then_some(net)
-}
-
-/// nftables identifiers: a letter, then letters, digits, `_`, `.`, `/`; we allow the safe subset.
-pub fn is_nft_identifier(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
-        && s.len() <= 64
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -902,6 +943,11 @@ path = "/var/log/kern.log"
             ("[ban]\nallowlist = [\"nonsense\"]", "ban.allowlist"),
             ("[firewall]\ntable = \"x; flush ruleset\"", "firewall.table"),
             ("[log]\nprefix = \"a\\\"b\"", "log.prefix"),
+            ("[log]\nprefixes = [\"ok: \", \"cost$5\"]", "log.prefix"),
+            ("[log]\nprefix = \"é: \"", "log.prefix"),
+            ("[firewall]\nfamily = \"bridge\"", "firewall.family"),
+            ("[firewall]\nset4 = \"4banned\"", "firewall.set4"),
+            ("[firewall]\nset6 = \"a.b\"", "firewall.set6"),
             ("[detect]\nfast_failures = 0", "detect.fast_failures"),
             ("[detect]\nstealth_weight = -1.0", "detect.stealth_weight"),
             ("[detect]\nstray_weight = nan", "detect.stray_weight"),
@@ -922,6 +968,34 @@ path = "/var/log/kern.log"
             let err = load(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn nftables_values_are_typed_and_errors_name_file_key_and_fix() {
+        let c = load("[firewall]\nfamily = \"ip6\"\ntable = \"f2b-table\"\nset6 = \"addr6-set\"\n")
+            .unwrap();
+        assert_eq!(c.firewall.family, NftFamily::Ip6);
+        assert_eq!(c.firewall.table, "f2b-table");
+        assert_eq!(
+            c.firewall.set6.as_ref().map(NftName::as_str),
+            Some("addr6-set")
+        );
+        let err = load("[firewall]\ntable = \"x; flush ruleset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/etc/portwarden/portwarden.toml: "),
+            "{err}"
+        );
+        assert!(err.contains("key `firewall.table`"), "{err}");
+        assert!(err.contains("starting with a letter"), "{err}");
+        let err = load(&format!("[log]\nprefix = \"{}\"\n", "x".repeat(128)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key `log.prefix`") && err.contains("shorten it"),
+            "{err}"
+        );
     }
 
     #[test]

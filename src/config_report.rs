@@ -430,7 +430,10 @@ pub fn values(c: &Config) -> Vec<(String, String)> {
     let f = &c.firewall;
     let mut v: Vec<(&str, String)> = vec![
         ("state_dir", quote(&c.state_dir.display().to_string())),
-        ("log.prefixes", list(c.log.prefixes.iter().cloned())),
+        (
+            "log.prefixes",
+            list(c.log.prefixes.iter().map(|p| p.to_string())),
+        ),
         ("log.accept_untrusted", c.log.accept_untrusted.to_string()),
         ("detect.window", duration(d.window)),
         ("detect.fast_failures", d.fast_failures.to_string()),
@@ -457,6 +460,9 @@ pub fn values(c: &Config) -> Vec<(String, String)> {
             "detect.served_ports_from_proc",
             d.served_ports_from_proc.to_string(),
         ),
+        ("detect.forwarded", d.forwarded.to_string()),
+        ("detect.long_window", duration(d.long_window)),
+        ("detect.long_failures", d.long_failures.to_string()),
         (
             "ban.allowlist",
             list(b.allowlist.iter().map(|n| n.to_string())),
@@ -474,9 +480,9 @@ pub fn values(c: &Config) -> Vec<(String, String)> {
         ("ban.max_bans_per_minute", b.max_bans_per_minute.to_string()),
         ("ban.dry_run", b.dry_run.to_string()),
         ("firewall.nft", quote(&f.nft.display().to_string())),
-        ("firewall.family", quote(&f.family)),
-        ("firewall.table", quote(&f.table)),
-        ("firewall.set4", quote(&f.set4)),
+        ("firewall.family", quote(&f.family.to_string())),
+        ("firewall.table", quote(f.table.as_ref())),
+        ("firewall.set4", quote(f.set4.as_ref())),
         (
             "firewall.set6",
             f.set6.as_deref().map_or_else(|| quote(""), quote),

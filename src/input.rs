@@ -1,20 +1,26 @@
-//! Reading lines from files for `scan` and the file source: standard input, plain files and
-//! gzip-compressed rotations (`kern.log.2.gz`), as byte lines.
+//! The one bounded line reader, and opening `scan`'s inputs: standard input, plain files and
+//! gzip-compressed rotations (`kern.log.2.gz`).
 //!
-//! In: a path. Out: each line as `&[u8]` (no UTF-8 requirement; `\n` and `\r\n` stripped).
+//! Two ways in, one cutter:
+//! - `LineBuffer` is pushed the bytes of a stream as they come (the file and journal
+//!   sources read in chunks and must know how many bytes each line used, for their cursors).
+//!   It hands out `Piece`s: a complete line without its `\n`, or the size of a line that was
+//!   too long. A partial last line waits for its newline.
+//! - [`for_each_line`] pulls a whole [`BufRead`] through a `LineBuffer` (`scan`), also strips a
+//!   `\r` before the `\n`, and hands out a last line without a newline.
 //!
-//! Memory stays bounded whatever the input: a line longer than the limit is counted and skipped
-//! without being buffered whole (a 1 GiB line without a newline costs at most the limit).
-//! Lines that fit in the reader's buffer are handed over without a copy.
+//! Lines are bytes (no UTF-8 requirement). Memory stays bounded whatever the input: a line
+//! longer than the limit is counted and skipped without being buffered whole (a 1 GiB line
+//! without a newline costs at most the limit). Lines that fit in the chunk being fed are
+//! handed over without a copy.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
-use memchr::memchr;
 
-/// Default longest line [`for_each_line`] passes on: 1 MiB.
+/// The longest line handed out (by the sources, and by `scan` through [`for_each_line`]): 1 MiB.
 pub const MAX_LINE_LEN: usize = 1 << 20;
 
 /// Open `path` for reading lines: `-` is standard input, `*.gz` is decompressed (all members,
@@ -52,6 +58,125 @@ fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// One piece of a byte stream cut into lines by [`LineBuffer`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Piece<'a> {
+    /// A complete line, without its newline; it used `len + 1` bytes of the stream.
+    Line(&'a [u8]),
+    /// A line longer than the limit ended (or the stream did, see [`LineBuffer::finish`]); it
+    /// used `consumed` bytes (newline included).
+    Long { consumed: u64 },
+}
+
+/// Cuts a byte stream into lines with bounded memory: a partial last line waits for its
+/// newline (at most `max_len` bytes of it are held, [`MAX_LINE_LEN`] by default); a longer
+/// line is dropped while it streams by and reported once, as [`Piece::Long`], when its newline
+/// arrives.
+#[derive(Debug)]
+pub(crate) struct LineBuffer {
+    /// The longest line handed out, in bytes (without the newline).
+    max_len: usize,
+    pending: Vec<u8>,
+    /// Bytes of the over-long line being skipped, when one is.
+    skipping: Option<u64>,
+}
+
+impl Default for LineBuffer {
+    fn default() -> Self {
+        LineBuffer::new(MAX_LINE_LEN)
+    }
+}
+
+impl LineBuffer {
+    /// A cutter that hands out lines of at most `max_len` bytes.
+    pub(crate) fn new(max_len: usize) -> LineBuffer {
+        LineBuffer {
+            max_len,
+            pending: Vec::new(),
+            skipping: None,
+        }
+    }
+
+    /// Feed the next bytes of the stream; complete pieces go to `emit`, in order.
+    pub(crate) fn feed(&mut self, mut data: &[u8], emit: &mut dyn FnMut(Piece<'_>)) {
+        while !data.is_empty() {
+            let newline = memchr::memchr(b'\n', data);
+            if let Some(skipped) = self.skipping {
+                match newline {
+                    Some(i) => {
+                        self.skipping = None;
+                        emit(Piece::Long {
+                            consumed: skipped + i as u64 + 1,
+                        });
+                        data = &data[i + 1..];
+                    }
+                    None => {
+                        self.skipping = Some(skipped + data.len() as u64);
+                        return;
+                    }
+                }
+                continue;
+            }
+            match newline {
+                Some(i) if self.pending.len() + i > self.max_len => {
+                    let consumed = (self.pending.len() + i + 1) as u64;
+                    self.pending.clear();
+                    emit(Piece::Long { consumed });
+                    data = &data[i + 1..];
+                }
+                Some(i) if self.pending.is_empty() => {
+                    emit(Piece::Line(&data[..i]));
+                    data = &data[i + 1..];
+                }
+                Some(i) => {
+                    self.pending.extend_from_slice(&data[..i]);
+                    emit(Piece::Line(&self.pending));
+                    self.pending.clear();
+                    data = &data[i + 1..];
+                }
+                None if self.pending.len() + data.len() > self.max_len => {
+                    self.skipping = Some((self.pending.len() + data.len()) as u64);
+                    self.pending.clear();
+                    return;
+                }
+                None => {
+                    self.pending.extend_from_slice(data);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Bytes of the stream held or skipped after the last complete piece.
+    pub(crate) fn unfinished(&self) -> u64 {
+        self.skipping.unwrap_or(self.pending.len() as u64)
+    }
+
+    /// The unterminated last line, when the stream is known to have ended (a rotated file
+    /// the writer left); `None` when there is none or it was too long.
+    pub(crate) fn take_partial(&mut self) -> Option<Vec<u8>> {
+        self.skipping = None;
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
+    }
+
+    /// The stream has ended: hand out its unterminated last line, or report the over-long
+    /// line it ended in as [`Piece::Long`]; then the buffer is empty.
+    pub(crate) fn finish(&mut self, emit: &mut dyn FnMut(Piece<'_>)) {
+        if let Some(consumed) = self.skipping.take() {
+            emit(Piece::Long { consumed });
+        } else if !self.pending.is_empty() {
+            emit(Piece::Line(&self.pending));
+            self.pending.clear();
+        }
+    }
+
+    /// Forget everything (the stream restarts, e.g. a truncated file).
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+        self.skipping = None;
+    }
+}
+
 /// Call `f` with every line of `reader` (without its `\n` / `\r\n`; a last line without a
 /// newline counts). Lines longer than `max_len` bytes are skipped; returns how many were.
 pub fn for_each_line(
@@ -59,9 +184,13 @@ pub fn for_each_line(
     max_len: usize,
     mut f: impl FnMut(&[u8]),
 ) -> io::Result<u64> {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut skipping = false;
+    // +1: room for the `\r` of a `\r\n`, checked again once it is stripped.
+    let mut lines = LineBuffer::new(max_len.saturating_add(1));
     let mut skipped = 0u64;
+    let mut take = |piece: Piece<'_>| match piece {
+        Piece::Line(line) if strip_cr(line).len() <= max_len => f(strip_cr(line)),
+        Piece::Line(_) | Piece::Long { .. } => skipped += 1,
+    };
     loop {
         let buf = match reader.fill_buf() {
             Ok(buf) => buf,
@@ -69,51 +198,12 @@ pub fn for_each_line(
             Err(e) => return Err(e),
         };
         if buf.is_empty() {
-            if skipping {
-                skipped += 1;
-            } else if !pending.is_empty() {
-                f(strip_cr(&pending));
-            }
+            lines.finish(&mut take);
             return Ok(skipped);
         }
-        match memchr(b'\n', buf) {
-            Some(nl) => {
-                if skipping {
-                    skipping = false;
-                    skipped += 1;
-                } else if pending.is_empty() {
-                    let line = strip_cr(&buf[..nl]);
-                    if line.len() > max_len {
-                        skipped += 1;
-                    } else {
-                        f(line);
-                    }
-                } else {
-                    pending.extend_from_slice(&buf[..nl]);
-                    let line = strip_cr(&pending);
-                    if line.len() > max_len {
-                        skipped += 1;
-                    } else {
-                        f(line);
-                    }
-                    pending.clear();
-                }
-                reader.consume(nl + 1);
-            }
-            None => {
-                let n = buf.len();
-                if !skipping {
-                    // +1: room for a `\r` that belongs to a `\r\n`.
-                    if pending.len() + n > max_len.saturating_add(1) {
-                        skipping = true;
-                        pending = Vec::new();
-                    } else {
-                        pending.extend_from_slice(buf);
-                    }
-                }
-                reader.consume(n);
-            }
-        }
+        let n = buf.len();
+        lines.feed(buf, &mut take);
+        reader.consume(n);
     }
 }
 
@@ -161,6 +251,78 @@ mod tests {
             (out, skipped),
             (vec![b"first".to_vec(), b"second".to_vec()], 1)
         );
+    }
+
+    fn cut(chunks: &[&[u8]]) -> (Vec<String>, LineBuffer) {
+        let mut lb = LineBuffer::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            lb.feed(c, &mut |p| match p {
+                Piece::Line(l) => out.push(String::from_utf8_lossy(l).into_owned()),
+                Piece::Long { consumed } => out.push(format!("<long {consumed}>")),
+            });
+        }
+        (out, lb)
+    }
+
+    #[test]
+    fn lines_across_chunks_and_partial_tail() {
+        let (out, lb) = cut(&[b"a\nb", b"c\n\nd", b"e"]);
+        assert_eq!(out, ["a", "bc", "",]);
+        assert_eq!(lb.unfinished(), 2);
+    }
+
+    #[test]
+    fn line_buffer_skips_long_lines_with_bounded_memory() {
+        let big = vec![b'x'; 300_000];
+        let mut chunks: Vec<&[u8]> = vec![b"ok\n"];
+        for _ in 0..4 {
+            chunks.push(&big);
+        }
+        chunks.push(b"\nafter\n");
+        let (out, lb) = cut(&chunks);
+        assert_eq!(out, ["ok", "<long 1200001>", "after"]);
+        assert_eq!(lb.unfinished(), 0);
+        assert!(lb.pending.capacity() <= MAX_LINE_LEN + 300_000);
+        // Exactly MAX_LINE_LEN bytes is still a line; one more is not.
+        let exact = vec![b'y'; MAX_LINE_LEN];
+        let (out, _) = cut(&[&exact, b"\n"]);
+        assert_eq!(out[0].len(), MAX_LINE_LEN);
+        let over = vec![b'y'; MAX_LINE_LEN + 1];
+        let (out, _) = cut(&[&over[..10], &over[10..], b"\n"]);
+        assert_eq!(out, [format!("<long {}>", MAX_LINE_LEN + 2)]);
+    }
+
+    #[test]
+    fn finish_hands_out_the_unterminated_line_or_reports_the_long_one() {
+        let mut out = Vec::new();
+        let mut lb = LineBuffer::new(5);
+        let mut push = |p: Piece<'_>| match p {
+            Piece::Line(l) => out.push(String::from_utf8_lossy(l).into_owned()),
+            Piece::Long { consumed } => out.push(format!("<long {consumed}>")),
+        };
+        lb.feed(b"ab\ncd", &mut push);
+        lb.finish(&mut push);
+        lb.finish(&mut push);
+        lb.feed(b"1234567", &mut push);
+        lb.finish(&mut push);
+        assert_eq!(out, ["ab", "cd", "<long 7>"]);
+        assert_eq!(lb.unfinished(), 0);
+    }
+
+    #[test]
+    fn an_unterminated_last_line_over_the_limit_is_skipped() {
+        // Exactly one byte over, without `\r`: held as room for a `\r`, then refused.
+        for capacity in [1, 3, 64] {
+            let (out, skipped) = lines(b"ok\n123456", 5, capacity);
+            assert_eq!((out, skipped), (vec![b"ok".to_vec()], 1), "{capacity}");
+            let (out, skipped) = lines(b"ok\n12345\r", 5, capacity);
+            assert_eq!(
+                (out, skipped),
+                (vec![b"ok".to_vec(), b"12345".to_vec()], 0),
+                "{capacity}"
+            );
+        }
     }
 
     /// A reader that fails if asked to hold more than it should: it never is, since

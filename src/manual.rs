@@ -85,8 +85,8 @@ pub fn write_completions(mut cmd: Command, dir: &Path) -> io::Result<Vec<PathBuf
 /// package installs it, never enables it) and `portwarden.cron` (the file `portwarden cron
 /// install` writes, with its job commented out). Returns the files.
 pub fn write_package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    use crate::cli::cron::{CronJob, PassThrough};
-    use crate::cli::systemd::DaemonUnit;
+    use crate::install::cron::{CronJob, PassThrough};
+    use crate::install::systemd::DaemonUnit;
     let exe = PathBuf::from("/usr/sbin/portwarden");
     let unit = DaemonUnit {
         exe: exe.clone(),

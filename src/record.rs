@@ -269,6 +269,9 @@ pub enum FindingKind {
     Sequential,
     /// One port across many destinations.
     Sweep,
+    /// Many distinct failed probes over the long window (`detect.long_window`), across
+    /// sessions: a scanner slower than a session.
+    LowAndSlow,
 }
 
 impl FindingKind {
@@ -278,6 +281,7 @@ impl FindingKind {
             FindingKind::SlowScan => "slow_scan",
             FindingKind::Sequential => "sequential",
             FindingKind::Sweep => "sweep",
+            FindingKind::LowAndSlow => "low_and_slow",
         }
     }
 }

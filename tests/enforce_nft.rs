@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 use jiff::SignedDuration;
-use portwarden::config::FirewallConfig;
+use portwarden::config::{FirewallConfig, LogPrefix};
 use portwarden::enforce::{
     BanElement, EnforceError, Firewall, NftFirewall, SetElement, SetupOutcome, TableState,
 };
@@ -456,8 +456,9 @@ fn log_rule_records_new_probes_but_not_loopback_or_banned() {
     portwarden::netns::enable_log_all_netns().expect("nf_log_all_netns");
     let lab = Lab::create("log").expect("lab");
     let prefix = format!("pwt{}: ", unique_tag());
-    let mut f = NftFirewall::new(&FirewallConfig::default(), std::slice::from_ref(&prefix))
-        .with_netns(lab.target.name());
+    let log_prefix = LogPrefix::new(&prefix).unwrap();
+    let mut f =
+        NftFirewall::new(&FirewallConfig::default(), &[log_prefix]).with_netns(lab.target.name());
     f.setup().unwrap();
     let target4 = lab.target_v4.to_string();
     let target6 = lab.target_v6.to_string();

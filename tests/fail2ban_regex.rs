@@ -159,7 +159,7 @@ fn forged_user_space_lines_and_noise_never_match() {
     let dir = tempfile::tempdir().unwrap();
     let filter = generated_filter(dir.path(), &[]);
     let (got, text) = fail2ban_regex(&repo("testdata/fail2ban/forged-and-noise.log"), &filter);
-    assert_eq!(got, counts(15, 0), "{text}");
+    assert_eq!(got, counts(17, 0), "{text}");
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn other_prefixes_are_escaped_and_match_only_their_own_lines() {
     let ufw_dir = dir.path().join("ufw");
     let ufw_filter = generated_filter(&ufw_dir, &["--prefix", "[UFW BLOCK] "]);
     let (got, text) = fail2ban_regex(&repo("testdata/fail2ban/forged-and-noise.log"), &ufw_filter);
-    assert_eq!(got, counts(15, 1), "{text}");
+    assert_eq!(got, counts(17, 1), "{text}");
     assert_eq!(
         matched_addresses(&text),
         ["10.9.9.7".to_string()].into_iter().collect()

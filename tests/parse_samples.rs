@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use portwarden::config::LogConfig;
+use portwarden::config::{LogConfig, LogPrefix};
 use portwarden::input::{MAX_LINE_LEN, for_each_line, open_input};
 use portwarden::parse::{ParseContext, ParseStats, Parser, Reject};
 use portwarden::record::{Probe, Record, SourceKind};
@@ -121,6 +121,7 @@ struct Settings {
     kind: SourceKind,
     prefixes: Vec<String>,
     accept_untrusted: bool,
+    forwarded: bool,
     now: Timestamp,
     tz: TimeZone,
     boot: Timestamp,
@@ -129,7 +130,11 @@ struct Settings {
 impl Settings {
     fn parser(&self) -> Parser {
         let log = LogConfig {
-            prefixes: self.prefixes.clone(),
+            prefixes: self
+                .prefixes
+                .iter()
+                .map(|p| LogPrefix::new(p).unwrap())
+                .collect(),
             accept_untrusted: self.accept_untrusted,
         };
         Parser::new(
@@ -140,6 +145,7 @@ impl Settings {
                 boot_time: self.boot,
             },
         )
+        .with_forwarded(self.forwarded)
     }
 }
 
@@ -158,6 +164,7 @@ fn run_annotated(path: &Path) -> (usize, ParseStats) {
         kind: SourceKind::File,
         prefixes: vec!["portwarden: ".to_string()],
         accept_untrusted: false,
+        forwarded: false,
         now: ts("2026-11-24T23:30:00Z"),
         tz: TimeZone::UTC,
         boot: ts(BOOT),
@@ -193,6 +200,7 @@ fn run_annotated(path: &Path) -> (usize, ParseStats) {
                 }
                 "prefixes" => s.prefixes = quoted_list(value),
                 "untrusted" => s.accept_untrusted = value == "accept",
+                "forwarded" => s.forwarded = value == "on",
                 "now" => s.now = ts(value),
                 "tz" => s.tz = TimeZone::get(value).unwrap(),
                 "boot" => s.boot = ts(value),
@@ -257,8 +265,57 @@ fn annotated_logs_give_what_they_say() {
     // Every reason but the two that cannot be written in a line file is exercised.
     for r in Reject::ALL {
         if !matches!(r, Reject::Empty | Reject::TooLong) {
-            assert!(total.rejected.contains_key(r.as_str()), "no case for {r:?}");
+            assert!(total.rejected.contains_key(&r), "no case for {r:?}");
         }
+    }
+}
+
+#[test]
+fn headers_captured_from_real_daemons_give_what_they_say() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata().join("headers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "rsyslog-ForwardFormat-over-tcp.log",
+        "rsyslog-SyslogProtocol23Format.log",
+        "rsyslog-TraditionalFileFormat.log",
+        "rsyslog-FileFormat.log",
+        "rsyslog-TraditionalForwardFormat-over-udp.log",
+        "rsyslog-received-tcp-FileFormat.log",
+        "rsyslog-received-udp-FileFormat.log",
+        "busybox-syslogd.log",
+        "journalctl-short.log",
+        "journalctl-short-iso.log",
+        "journalctl-short-precise.log",
+        "journalctl-export.log",
+        "journalctl-json.log",
+    ] {
+        assert!(names.iter().any(|n| n == want), "no {want} in {names:?}");
+    }
+    for path in &files {
+        let (cases, stats) = run_annotated(path);
+        // Every capture holds the 5 real records (4 of them probes) and, but for the
+        // kern-only files, the forgery.
+        assert!(cases >= 5, "{}: only {cases} cases", path.display());
+        assert!(
+            !stats.rejected.contains_key(&Reject::BadHeader)
+                && !stats.rejected.contains_key(&Reject::BadTime),
+            "{}: {:?}",
+            path.display(),
+            stats.rejected
+        );
+        println!(
+            "{}: {}",
+            path.display(),
+            serde_json::to_string(&stats).unwrap()
+        );
     }
 }
 
@@ -298,5 +355,5 @@ fn huge_lines_are_skipped_or_rejected() {
     .unwrap();
     assert_eq!(skipped, 1);
     assert_eq!((stats.lines, stats.parsed), (3, 2));
-    assert_eq!(stats.rejected.get("too_long"), Some(&1));
+    assert_eq!(stats.rejected.get(&Reject::TooLong), Some(&1));
 }

@@ -155,6 +155,76 @@ fn forged_lines_are_refused_and_counted() {
 }
 
 #[test]
+fn a_hosts_own_outgoing_connections_are_not_a_scan() {
+    // UFW with `--prefix ''`: [UFW AUDIT] logs this host's 200 outgoing connections to 200
+    // ports; one inbound SYN scan of 12 ports is also there.
+    let mut log = String::new();
+    for port in 1..=200 {
+        log.push_str(&format!(
+            "Nov 24 10:15:05 gw kernel: [UFW AUDIT] IN= OUT=eth0 SRC=192.0.2.10 DST=198.51.100.80 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=41417 DF PROTO=TCP SPT={} DPT={port} WINDOW=64240 RES=0x00 SYN URGP=0 \n",
+            40000 + port
+        ));
+    }
+    for port in [21, 22, 23, 25, 53, 80, 110, 135, 139, 443, 445, 3389] {
+        log.push_str(&format!(
+            "Nov 24 10:16:05 gw kernel: [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=203.0.113.50 DST=192.0.2.10 LEN=44 TOS=0x00 PREC=0x00 TTL=244 ID=54321 PROTO=TCP SPT=48211 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0 \n"
+        ));
+    }
+    let (code, out, err) = scan(&["--json", "--prefix", "", "-"], Some(log.as_bytes()));
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    let scanners = v["scanners"].as_array().unwrap();
+    assert_eq!(scanners.len(), 1, "{out}");
+    assert_eq!(scanners[0]["source"], "203.0.113.50");
+    assert_eq!(v["rejected"]["outbound"], 200, "{out}");
+}
+
+#[test]
+fn every_rejected_reason_names_a_sample_line() {
+    let body = "IN=vt OUT= MAC= SRC=198.51.100.7 DST=10.250.0.1 LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID=1 PROTO=TCP SPT=4000 DPT=22 WINDOW=1024 RES=0x00 SYN URGP=0";
+    let log = format!(
+        "2026-11-24T23:06:53.947768+00:00 vm kernel: portwarden: {body}\n\
+         2026-11-24T23:06:53.947768+00:00 vm root: portwarden: {body}\n\
+         2026-11-24T23:06:53.947768+00:00 vm root: portwarden: {body}\n\
+         ?? what is this\n\
+         2026-11-24T23:06:53.947768+00:00 vm kernel: portwarden: IN= OUT=vt SRC=10.250.0.1 DST=198.51.100.7 LEN=44 TTL=64 PROTO=TCP SPT=22 DPT=4000 ACK URGP=0\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.log");
+    std::fs::write(&path, &log).unwrap();
+    let file = path.to_str().unwrap();
+    let (code, out, err) = scan(&["--json", file], None);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    let samples = &v["rejected_samples"];
+    assert_eq!(samples["untrusted"]["line"], 2, "{out}");
+    assert_eq!(samples["untrusted"]["file"], file, "{out}");
+    assert!(
+        samples["untrusted"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("vm root:")
+    );
+    assert_eq!(samples["bad_header"]["line"], 4, "{out}");
+    assert_eq!(samples["outbound"]["line"], 5, "{out}");
+    assert_eq!(v["rejected"]["untrusted"], 2);
+    assert_eq!(samples.as_object().unwrap().len(), 3, "{out}");
+    // The same in words with --explain.
+    let (code, out, err) = scan(&["--explain", file], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("untrusted: 2 line(s), first at {file}:2: ")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "bad_header: 1 line(s), first at {file}:4: ?? what is this"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
 fn gzip_and_stdin_give_the_same_answer_as_the_file() {
     let path = samples("kmsg-nmap-sS-seed-12ports.txt");
     let raw = std::fs::read(&path).unwrap();

@@ -10,103 +10,18 @@
 //! still printed, `in_kernel` is unknown (`null` in JSON), the error is included, and the
 //! command exits non-zero.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use ipnet::IpNet;
-use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use jiff::SignedDuration;
 
 use super::Context;
-use super::ban::{firewall, open_store};
-use crate::enforce::{EnforceError, SetElement};
-use crate::store::{BanOrigin, ReadStore, StoreError};
+use crate::bans::view::Listing;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ListRow {
-    pub target: IpNet,
-    /// `None`: the kernel set could not be read.
-    pub in_kernel: Option<bool>,
-    pub in_store: bool,
-    /// Neither the kernel element nor the store ban has an end.
-    pub permanent: bool,
-    /// The store's end of the ban.
-    pub until: Option<Timestamp>,
-    /// Seconds left: the kernel's count when it has the element, else the store's.
-    pub remaining_secs: Option<i64>,
-    pub reason: Option<String>,
-    pub origin: Option<BanOrigin>,
-}
-
-/// The whole listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Listing {
-    /// `family table`, e.g. `inet portwarden`.
-    pub table: String,
-    pub firewall_error: Option<String>,
-    pub bans: Vec<ListRow>,
-}
-
-/// Merge what the kernel and the store say.
-pub fn listing(
-    table: String,
-    kernel: Result<Vec<SetElement>, EnforceError>,
-    store: &impl ReadStore,
-    now: Timestamp,
-) -> Result<Listing, StoreError> {
-    let (kernel, firewall_error) = match kernel {
-        Ok(elements) => (Some(elements), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    let mut rows: BTreeMap<IpNet, ListRow> = BTreeMap::new();
-    for ban in store.live_bans(now)? {
-        // Several live bans of one target cannot happen through portwarden (a new one lifts
-        // the old); if they do, the longest wins.
-        let row = ListRow {
-            target: ban.target,
-            in_kernel: kernel.as_ref().map(|_| false),
-            in_store: true,
-            permanent: ban.until.is_none(),
-            until: ban.until,
-            remaining_secs: ban.remaining(now).map(|d| d.as_secs()),
-            reason: Some(ban.reason),
-            origin: Some(ban.origin),
-        };
-        match rows.get(&ban.target) {
-            Some(old) if old.permanent || old.until >= row.until => {}
-            _ => {
-                rows.insert(ban.target, row);
-            }
-        }
-    }
-    for e in kernel.iter().flatten() {
-        let row = rows.entry(e.target).or_insert_with(|| ListRow {
-            target: e.target,
-            in_kernel: Some(true),
-            in_store: false,
-            permanent: e.expires.is_none(),
-            until: None,
-            remaining_secs: None,
-            reason: None,
-            origin: None,
-        });
-        row.in_kernel = Some(true);
-        row.remaining_secs = e.expires.map(|d| d.as_secs());
-        row.permanent = e.expires.is_none() && row.until.is_none();
-    }
-    Ok(Listing {
-        table,
-        firewall_error,
-        bans: rows.into_values().collect(),
-    })
 }
 
 /// The listing as a table for people.
@@ -123,11 +38,12 @@ pub fn render_text(l: &Listing) -> String {
             (false, None) => "-".to_string(),
         };
         out.push_str(&format!(
-            "{:<43} {:<7} {:<6} {:<16} {}\n",
+            "{:<43} {:<7} {:<6} {:<16} {}{}\n",
             r.target.to_string(),
             r.in_kernel.map_or("?", yes_no),
             yes_no(r.in_store),
             remaining,
+            if r.dry_run { "[dry run] " } else { "" },
             r.reason
                 .as_deref()
                 .unwrap_or("(not in the store: added outside portwarden?)")
@@ -140,13 +56,8 @@ pub fn render_text(l: &Listing) -> String {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = open_store(ctx)?;
-    let mut fw = firewall(ctx);
-    let table = format!(
-        "{} {}",
-        ctx.config.firewall.family, ctx.config.firewall.table
-    );
-    let l = listing(table, fw.list(), &store, Timestamp::now())?;
+    let mut book = ctx.ban_book()?;
+    let l = book.listing(ctx.config.firewall.table_name())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&l)?);
     } else {
@@ -161,8 +72,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::enforce::{BanElement, FakeFirewall, Firewall};
+    use crate::bans::view::listing;
+    use crate::enforce::{BanElement, EnforceError, FakeFirewall, Firewall};
     use crate::record::Ban;
+    use crate::store::BanOrigin;
     use crate::store::Store;
     use crate::store::tests::{net, ts};
 
@@ -242,5 +155,27 @@ mod tests {
         .unwrap();
         assert!(l.bans.is_empty());
         assert!(l.firewall_error.unwrap().contains("/nonexistent/nft"));
+    }
+
+    #[test]
+    fn dry_run_bans_are_listed_and_counted_as_such() {
+        let now = ts("2026-11-24T23:00:00Z");
+        let mut store = Store::open_in_memory().unwrap();
+        let mut tx = store.transaction().unwrap();
+        let ban = Ban {
+            target: net("192.0.2.7"),
+            since: now,
+            duration: Some(SignedDuration::from_hours(1)),
+            reason: "fast scan".into(),
+            finding: None,
+        };
+        tx.record_ban(&ban, BanOrigin::Auto, true).unwrap();
+        tx.commit().unwrap();
+        let l = listing("inet portwarden".into(), Ok(Vec::new()), &store, now).unwrap();
+        assert_eq!(l.bans.len(), 1, "{l:?}");
+        assert!(l.bans[0].dry_run && l.bans[0].in_kernel == Some(false));
+        assert!(render_text(&l).contains("[dry run] fast scan"));
+        let s = crate::bans::view::store_status(&store, None, now).unwrap();
+        assert_eq!((s.live_bans, s.dry_run_bans), (0, 1));
     }
 }

@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::bans::BanBook;
+use crate::clock::SharedClock;
 use crate::config::Config;
 
 pub mod ban;
@@ -134,11 +136,13 @@ pub enum Command {
 }
 
 /// What every subcommand gets.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Context {
     pub config: Config,
     /// Resolved state directory (flag > environment > config).
     pub state_dir: PathBuf,
+    /// The clock every command reads (the system's; tests of the library drive their own).
+    pub clock: SharedClock,
 }
 
 impl Context {
@@ -154,7 +158,22 @@ impl Context {
                     .map(PathBuf::from)
             })
             .unwrap_or_else(|| config.state_dir.clone());
-        Ok(Context { config, state_dir })
+        Ok(Context {
+            config,
+            state_dir,
+            clock: crate::clock::system(),
+        })
+    }
+
+    /// The ban book over this context's store and firewall: the only way a command changes
+    /// or reads the list of bans.
+    pub fn ban_book(&self) -> anyhow::Result<BanBook> {
+        BanBook::open(&self.config, &self.state_dir, self.clock.clone()).with_context(|| {
+            format!(
+                "opening the store in {} (set --state-dir or PORTWARDEN_STATE_DIR to use another)",
+                self.state_dir.display()
+            )
+        })
     }
 }
 

@@ -32,18 +32,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "`run` needs --once (cron mode); to follow the sources continuously, use `portwarden daemon`"
         );
     }
-    let Some(_lock) = RunLock::try_acquire(&ctx.state_dir)? else {
+    let Some(_lock) = RunLock::try_acquire(&ctx.state_dir, "run --once")? else {
         eprintln!(
             "portwarden: another run or the daemon holds {}/run.lock; skipping this pass",
             ctx.state_dir.display()
         );
         return Ok(ExitCode::from(LOCKED));
     };
-    let firewall = super::ban::firewall(ctx);
     let (mut engine, _report) =
-        Engine::open(ctx.config.clone(), &ctx.state_dir, firewall).context("starting the pass")?;
+        Engine::open_in(ctx.config.clone(), &ctx.state_dir, ctx.clock.clone())
+            .context("starting the pass")?;
     let summary = engine.pass()?;
-    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%:z");
+    let now = ctx.clock.now().strftime("%Y-%m-%dT%H:%M:%S%:z");
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

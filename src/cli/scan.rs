@@ -1,6 +1,7 @@
-//! `portwarden scan [--json] [--html FILE] [--prefix P] FILE...`: offline forensics over log
-//! files. A skin over [`crate::report`]: it builds the settings from the config and the flags,
-//! calls [`report::scan_files`], and prints the table, the JSON or writes the HTML page.
+//! `portwarden scan [--json] [--html FILE] [--explain] [--prefix P] FILE...`: offline
+//! forensics over log files. A skin over [`crate::report`]: it builds the settings from the
+//! config and the flags, calls [`report::scan_files`], and prints the table (with `--explain`,
+//! the first line rejected for each reason), the JSON, or writes the HTML page.
 //!
 //! Success and failure of a probe: on another host's log, this host's listening sockets say
 //! nothing, so only the configured `[detect] served_ports` count as served, unless `--local`
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::Context;
+use crate::config::LogPrefix;
 use crate::detect::ServedPorts;
 use crate::report::{self, ScanSettings};
 
@@ -31,6 +33,10 @@ pub struct Args {
     /// Also count this host's listening ports (from /proc/net) as served.
     #[arg(long)]
     pub local: bool,
+    /// After the table, one line per reason a line was rejected: how many, and the first such
+    /// line (file, line number, text), so that a format that is not understood shows itself.
+    #[arg(long)]
+    pub explain: bool,
     /// Log files to read; `-` is standard input, `*.gz` is decompressed.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -43,8 +49,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .prefix
             .iter()
             .filter(|p| !p.is_empty())
-            .cloned()
-            .collect();
+            .map(|p| LogPrefix::new(p).context("--prefix"))
+            .collect::<anyhow::Result<_>>()?;
     }
     let mut served = ctx.config.detect.served_ports.clone();
     if args.local {
@@ -52,17 +58,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .context("reading this host's listening ports from /proc/net")?;
         served.extend(local.iter());
     }
+    let now = ctx.clock.now();
     let settings = ScanSettings {
         log,
         detect: ctx.config.detect.clone(),
         served: ServedPorts::new(served),
+        now,
         timeline: args.html.is_some(),
     };
     let progress = report::progress::for_stderr();
     let result = report::scan_files(&args.files, &settings, progress.as_ref())?;
 
     if let Some(path) = &args.html {
-        let page = report::html::render(&result, jiff::Timestamp::now());
+        let page = report::html::render(&result, now);
         std::fs::write(path, page)
             .with_context(|| format!("writing the HTML report to {}", path.display()))?;
     }
@@ -72,6 +80,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     } else {
         report::table::write_table(&mut out, &result)?;
+        if args.explain {
+            report::table::write_explain(&mut out, &result)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,11 +61,11 @@ pub fn run_setup(ctx: &Context, args: SetupArgs) -> anyhow::Result<ExitCode> {
     }
     // After a reboot the table is new and empty: put back the bans the store still holds.
     if ctx.state_dir.join(crate::store::DB_FILE).exists() {
-        let store = crate::store::Store::open(&ctx.state_dir)
-            .with_context(|| format!("opening the store in {}", ctx.state_dir.display()))?;
-        let report = crate::store::reconcile(&mut fw, &store, jiff::Timestamp::now())
+        let report = ctx
+            .ban_book()?
+            .reconcile()
             .context("restoring the bans the store remembers")?;
-        if report.restored > 0 {
+        if let Some(report) = report.filter(|r| r.restored > 0) {
             println!(
                 "restored {} ban(s) from the store with their remaining time",
                 report.restored

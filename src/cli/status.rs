@@ -7,135 +7,16 @@
 //! incomplete table) so that a monitoring check can use it; everything that could be read is
 //! printed first.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use jiff::Timestamp;
-use serde::Serialize;
-
 use super::Context;
-use super::ban::{firewall, open_store};
-use crate::enforce::{Firewall, TableState};
-use crate::store::{ReadStore, RunRecord, StoreError};
+use crate::bans::view::Status;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FirewallStatus {
-    /// `family table`.
-    pub table: String,
-    /// `ready`, `missing`, `incomplete: ...`; `None` when it could not be checked.
-    pub state: Option<String>,
-    pub ready: bool,
-    pub error: Option<String>,
-    pub elements_v4: Option<usize>,
-    pub elements_v6: Option<usize>,
-    /// What to do about it.
-    pub hint: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CursorStatus {
-    pub source: String,
-    pub cursor: String,
-    pub updated: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoreStatus {
-    pub path: Option<PathBuf>,
-    pub schema_version: u32,
-    pub live_bans: usize,
-    pub offending_sources: u64,
-    /// Findings recorded, by outcome (`banned`, `allowlisted`, `rate_limited`...).
-    pub findings: BTreeMap<String, u64>,
-    pub last_run: Option<RunRecord>,
-    pub cursors: Vec<CursorStatus>,
-    pub detector_state_bytes: Option<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Status {
-    pub config_path: Option<PathBuf>,
-    pub state_dir: PathBuf,
-    pub dry_run: bool,
-    pub firewall: FirewallStatus,
-    pub store: StoreStatus,
-}
-
-pub fn firewall_status(table: String, fw: &mut dyn Firewall) -> FirewallStatus {
-    let mut s = FirewallStatus {
-        table,
-        state: None,
-        ready: false,
-        error: None,
-        elements_v4: None,
-        elements_v6: None,
-        hint: None,
-    };
-    match fw.check() {
-        Err(e) => s.error = Some(e.to_string()),
-        Ok(TableState::Missing) => {
-            s.state = Some("missing".into());
-            s.hint = Some(
-                "run `portwarden setup` (`run --once` and the daemon also recreate it)".into(),
-            );
-        }
-        Ok(TableState::Incomplete(what)) => {
-            s.state = Some(format!("incomplete: {what}"));
-            s.hint = Some("run `portwarden setup` to refresh it".into());
-        }
-        Ok(TableState::Ready) => {
-            s.state = Some("ready".into());
-            s.ready = true;
-            match fw.list() {
-                Ok(elements) => {
-                    let v4 = elements
-                        .iter()
-                        .filter(|e| e.target.addr().is_ipv4())
-                        .count();
-                    s.elements_v4 = Some(v4);
-                    s.elements_v6 = Some(elements.len() - v4);
-                }
-                Err(e) => {
-                    s.ready = false;
-                    s.error = Some(e.to_string());
-                }
-            }
-        }
-    }
-    s
-}
-
-pub fn store_status(
-    store: &impl ReadStore,
-    path: Option<PathBuf>,
-    now: Timestamp,
-) -> Result<StoreStatus, StoreError> {
-    Ok(StoreStatus {
-        path,
-        schema_version: store.schema_version()?,
-        live_bans: store.live_bans(now)?.len(),
-        offending_sources: store.offence_count()?,
-        findings: store.finding_outcomes()?.into_iter().collect(),
-        last_run: store.last_run()?,
-        cursors: store
-            .cursors()?
-            .into_iter()
-            .map(|(source, cursor, updated)| CursorStatus {
-                source,
-                cursor,
-                updated,
-            })
-            .collect(),
-        detector_state_bytes: store.detector_state()?.map(|s| s.len()),
-    })
 }
 
 pub fn render_text(s: &Status) -> String {
@@ -148,6 +29,10 @@ pub fn render_text(s: &Status) -> String {
         });
     out.push_str(&format!("config:     {config}\n"));
     out.push_str(&format!("state dir:  {}\n", s.state_dir.display()));
+    match &s.lock_holder {
+        Some(h) => out.push_str(&format!("running:    {h} (holds the state's lock)\n")),
+        None => out.push_str("running:    no run or daemon holds the state's lock\n"),
+    }
     if s.dry_run {
         out.push_str("mode:       DRY RUN (bans are recorded, the firewall is never changed)\n");
     }
@@ -168,8 +53,15 @@ pub fn render_text(s: &Status) -> String {
     }
     let st = &s.store;
     out.push_str(&format!(
-        "store:      schema v{}, {} live ban(s), {} offending source(s)\n",
-        st.schema_version, st.live_bans, st.offending_sources
+        "store:      schema v{}, {} live ban(s){}, {} offending source(s)\n",
+        st.schema_version,
+        st.live_bans,
+        if st.dry_run_bans > 0 {
+            format!(" + {} recorded in dry run", st.dry_run_bans)
+        } else {
+            String::new()
+        },
+        st.offending_sources
     ));
     if !st.findings.is_empty() {
         let parts: Vec<String> = st
@@ -196,19 +88,14 @@ pub fn render_text(s: &Status) -> String {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = open_store(ctx)?;
-    let now = Timestamp::now();
-    let mut fw = firewall(ctx);
-    let table = format!(
-        "{} {}",
-        ctx.config.firewall.family, ctx.config.firewall.table
-    );
+    let mut book = ctx.ban_book()?;
     let status = Status {
         config_path: ctx.config.path.clone(),
         state_dir: ctx.state_dir.clone(),
+        lock_holder: crate::engine::RunLock::holder(&ctx.state_dir),
         dry_run: ctx.config.ban.dry_run,
-        firewall: firewall_status(table, fw.as_mut()),
-        store: store_status(&store, store.path().map(PathBuf::from), now)?,
+        firewall: book.firewall_status(ctx.config.firewall.table_name()),
+        store: book.store_status()?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -227,8 +114,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::enforce::{BanElement, FakeFirewall};
+    use crate::bans::view::{firewall_status, store_status};
+    use crate::enforce::{BanElement, FakeFirewall, Firewall};
     use crate::store::Store;
     use crate::store::tests::{net, ts};
 

@@ -1,9 +1,11 @@
 //! Stage `decide`: from a detector [`Finding`] to a [`Ban`], or to a recorded reason not to.
 //!
-//! In: findings, the `[ban]` config, the [`HostAllowlist`], a [`Clock`], and the run's
-//! [`StoreTx`] (offences and bans so far, including this run's own). Out: a [`BanDecision`] per
-//! finding, written to the store in the same transaction, and [`enforce`] turns the decisions of
-//! one run into ONE firewall batch.
+//! In: findings, the `[ban]` config, the [`HostAllowlist`], a [`Clock`](crate::clock::Clock), and a read-only view
+//! of the store (offences and bans so far, including this batch's own: the ban book's
+//! [`Batch::view`](crate::bans::Batch::view)). Out: a [`BanDecision`] per finding, an intent:
+//! a ban with its duration and reason, or the reason not to ban. Decide writes nothing: the ban
+//! book ([`crate::bans`]) records each decision (offences, the ban, lifted members, the
+//! finding's outcome) and sends the batch's kernel changes in one firewall transaction.
 //!
 //! The rules, in order:
 //! 1. **Allowlist**: a source matching the allowlist is never banned (recorded as such).
@@ -12,6 +14,11 @@
 //!    scan seen again (a cron run re-reading records from before the ban took effect), and
 //!    extending on them would let one scan keep itself banned forever. When the ban runs out
 //!    and the source scans again, that is a new offence and escalates.
+//!    A ban whose source is still seen probing more than [`BAN_GRACE`] after the ban started
+//!    did not hold: the kernel drops a banned source's packets before they are logged, so
+//!    such records mean the element was deleted by hand (`nft delete element`) or the ban
+//!    lifted. That finding is new evidence and gets a new ban (a new offence) which replaces
+//!    the stale store entry. Dry-run bans never hold in the kernel and are exempt.
 //! 3. **Offence**: counted per source, at the finding's own time.
 //! 4. **Prefix escalation**: when `prefix_sources` distinct sources of one /24 (IPv4) or /64
 //!    (IPv6, lengths configurable) offended within `prefix_window`, the prefix is banned
@@ -23,8 +30,8 @@
 //!    sources must not turn the firewall against innocent addresses.
 //! 6. **Duration**: `duration * factor^(offences-1)`, capped at `max_duration`; permanent from
 //!    the `permanent_after`-th offence when that is > 0.
-//! 7. **Dry-run**: the ban is decided and recorded (marked dry-run, never reconciled into the
-//!    kernel) but [`enforce`] skips it.
+//! 7. **Dry-run**: the ban is decided ([`BanDecision::DryRun`]); the book records it marked
+//!    dry-run and never sends it to the kernel.
 //!
 //! Times: a ban starts at the clock's now (it is enforced now, even when replaying an old log);
 //! offences and the prefix window use the finding's own time, so a replay sees the attacker's
@@ -36,11 +43,10 @@ use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use crate::clock::Clock;
+use crate::clock::SharedClock;
 use crate::config::BanConfig;
-use crate::enforce::{BanElement, EnforceError, Firewall};
 use crate::record::{Ban, Finding};
-use crate::store::{BanOrigin, FindingOutcome, ReadStore, StoreError, StoreTx};
+use crate::store::{ReadStore, StoreError};
 
 pub mod allowlist;
 
@@ -51,6 +57,11 @@ pub enum DecideError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// How long after a ban started its source's records may still arrive (in flight, or a
+/// cron pass re-reading the records that earned the ban) before they mean the ban did not
+/// hold (see rule 2 in the module doc).
+pub const BAN_GRACE: SignedDuration = SignedDuration::from_secs(2);
 
 /// What was decided about one finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,14 +98,14 @@ pub enum BanDecision {
 }
 
 /// The decide stage. Long-lived in the daemon, one per pass in cron mode.
-pub struct Decider<'a> {
+pub struct Decider {
     config: BanConfig,
     allowlist: HostAllowlist,
-    clock: &'a dyn Clock,
+    clock: SharedClock,
 }
 
-impl<'a> Decider<'a> {
-    pub fn new(config: BanConfig, allowlist: HostAllowlist, clock: &'a dyn Clock) -> Decider<'a> {
+impl Decider {
+    pub fn new(config: BanConfig, allowlist: HostAllowlist, clock: SharedClock) -> Decider {
         Decider {
             config,
             allowlist,
@@ -106,10 +117,11 @@ impl<'a> Decider<'a> {
         &self.allowlist
     }
 
-    /// Decide on one finding and record the decision in `tx`.
+    /// Decide on one finding, reading what the store (with this batch's earlier decisions)
+    /// knows. Writes nothing: the ban book records the decision.
     pub fn decide(
-        &mut self,
-        tx: &mut StoreTx<'_>,
+        &self,
+        view: &impl ReadStore,
         finding: &Finding,
     ) -> Result<BanDecision, DecideError> {
         let source = finding.source;
@@ -117,13 +129,20 @@ impl<'a> Decider<'a> {
 
         if let Some((entry, why)) = self.allowlist.matching(source) {
             tracing::info!(%source, %entry, ?why, "finding about an allowlisted source: not banned");
-            tx.record_finding(finding, FindingOutcome::Allowlisted)?;
             return Ok(BanDecision::Allowlisted { source, entry, why });
         }
 
-        if let Some(existing) = tx.ban_covering(source, now, self.config.dry_run)? {
+        let held = |since: Timestamp, dry_run: bool| {
+            dry_run
+                || since
+                    .checked_add(BAN_GRACE)
+                    .is_ok_and(|t| finding.detected_at <= t)
+        };
+        if let Some(existing) = view
+            .ban_covering(source, now, self.config.dry_run)?
+            .filter(|b| held(b.since, b.dry_run))
+        {
             tracing::debug!(%source, target = %existing.target, "already banned");
-            tx.record_finding(finding, FindingOutcome::AlreadyBanned)?;
             return Ok(BanDecision::AlreadyBanned {
                 source,
                 target: existing.target,
@@ -136,36 +155,35 @@ impl<'a> Decider<'a> {
             .detected_at
             .checked_sub(self.config.offence_memory)
             .unwrap_or(Timestamp::MIN);
-        let offence = tx.add_offence(host, finding.detected_at, forget_before)?;
+        let host_offences = view.next_offence_count(host, forget_before)?;
 
         let limit_since = now
             .checked_sub(SignedDuration::from_mins(1))
             .unwrap_or(Timestamp::MIN);
-        if tx.auto_bans_since(limit_since)? >= self.config.max_bans_per_minute {
+        if view.auto_bans_since(limit_since)? >= self.config.max_bans_per_minute {
             tracing::warn!(
                 %source,
                 cap = self.config.max_bans_per_minute,
                 "ban rate cap reached: finding recorded, source NOT banned"
             );
-            tx.record_finding(finding, FindingOutcome::RateLimited)?;
             return Ok(BanDecision::RateLimited {
                 source,
-                offences: offence.count,
+                offences: host_offences,
             });
         }
 
-        let (target, offences, supersedes) = match self.prefix_to_ban(tx, source, finding)? {
+        let (target, offences, supersedes) = match self.prefix_to_ban(view, source, finding)? {
             Some(prefix) => {
-                let o = tx.add_offence(prefix, finding.detected_at, forget_before)?;
-                let covered: Vec<IpNet> = tx
+                let count = view.next_offence_count(prefix, forget_before)?;
+                let covered: Vec<IpNet> = view
                     .active_bans()?
                     .into_iter()
                     .filter(|b| !b.dry_run && b.target != prefix && prefix.contains(&b.target))
                     .map(|b| b.target)
                     .collect();
-                (prefix, o.count, covered)
+                (prefix, count, covered)
             }
-            None => (host, offence.count, Vec::new()),
+            None => (host, host_offences, Vec::new()),
         };
         let prefix = target != host;
         let duration = ban_duration(&self.config, offences);
@@ -176,27 +194,14 @@ impl<'a> Decider<'a> {
             reason: reason(finding, offences, prefix),
             finding: Some(finding.clone()),
         };
-        tx.record_ban(&ban, BanOrigin::Auto, self.config.dry_run)?;
         if self.config.dry_run {
             tracing::info!(%target, ?duration, "dry run: would ban");
-            tx.record_finding(finding, FindingOutcome::DryRun)?;
             return Ok(BanDecision::DryRun {
                 ban,
                 offences,
                 prefix,
             });
         }
-        for t in &supersedes {
-            tx.lift(*t, now)?;
-        }
-        tx.record_finding(
-            finding,
-            if prefix {
-                FindingOutcome::PrefixBanned
-            } else {
-                FindingOutcome::Banned
-            },
-        )?;
         tracing::info!(%target, offences, ?duration, prefix, "ban");
         Ok(BanDecision::Ban {
             ban,
@@ -210,7 +215,7 @@ impl<'a> Decider<'a> {
     /// and nothing in it is allowlisted.
     fn prefix_to_ban(
         &self,
-        tx: &StoreTx<'_>,
+        view: &impl ReadStore,
         source: IpAddr,
         finding: &Finding,
     ) -> Result<Option<IpNet>, DecideError> {
@@ -233,11 +238,14 @@ impl<'a> Decider<'a> {
             .detected_at
             .checked_sub(self.config.prefix_window)
             .unwrap_or(Timestamp::MIN);
-        let sources = tx
+        // The neighbours that offended in the window, and this source itself (its offence is
+        // recorded with this decision).
+        let host = IpNet::from(source);
+        let sources = 1 + view
             .offences_since(since)?
             .into_iter()
             .filter(|o| o.target.prefix_len() == o.target.max_prefix_len())
-            .filter(|o| prefix.contains(&o.target))
+            .filter(|o| o.target != host && prefix.contains(&o.target))
             .count();
         if sources < needed as usize {
             return Ok(None);
@@ -283,45 +291,14 @@ fn reason(finding: &Finding, offences: u32, prefix: bool) -> String {
     r
 }
 
-/// The firewall element for a ban.
-pub fn ban_element(ban: &Ban) -> BanElement {
-    BanElement {
-        target: ban.target,
-        timeout: ban.duration,
-    }
-}
-
-/// Send one run's decisions to the firewall: one `unban` batch for elements a prefix
-/// supersedes, then one `ban` batch. Dry-run and non-ban decisions are skipped. Returns the
-/// number of elements banned.
-pub fn enforce(fw: &mut dyn Firewall, decisions: &[BanDecision]) -> Result<usize, EnforceError> {
-    let mut lift = Vec::new();
-    let mut add: Vec<BanElement> = Vec::new();
-    for d in decisions {
-        if let BanDecision::Ban {
-            ban, supersedes, ..
-        } = d
-        {
-            // A member banned earlier in this same batch is simply not sent.
-            add.retain(|e| !supersedes.contains(&e.target));
-            lift.extend(supersedes.iter().copied());
-            add.push(ban_element(ban));
-        }
-    }
-    if !lift.is_empty() {
-        fw.unban(&lift)?;
-    }
-    if !add.is_empty() {
-        fw.ban(&add)?;
-    }
-    Ok(add.len())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use crate::clock::FakeClock;
-    use crate::enforce::FakeFirewall;
+    use crate::bans::BanBook;
+    use crate::clock::{Clock, FakeClock};
+    use crate::enforce::fake::{FakeFirewall, SharedFake, shared};
     use crate::store::Store;
     use crate::store::tests::{finding, net, ts};
 
@@ -362,30 +339,61 @@ mod tests {
         list
     }
 
-    /// Decide every finding in one transaction, commit, enforce.
-    fn run(
-        decider: &mut Decider<'_>,
-        store: &mut Store,
-        fw: &mut FakeFirewall,
-        findings: &[Finding],
-    ) -> Vec<BanDecision> {
-        let mut tx = store.transaction().unwrap();
-        let decisions: Vec<_> = findings
-            .iter()
-            .map(|f| decider.decide(&mut tx, f).unwrap())
-            .collect();
-        tx.commit().unwrap();
-        enforce(fw, &decisions).unwrap();
-        decisions
+    /// A decider and the ban book that records its decisions, over an in-memory store and a
+    /// fake firewall, on one fake clock.
+    struct Bench {
+        decider: Decider,
+        book: BanBook,
+        fw: SharedFake,
+        clock: Arc<FakeClock>,
+    }
+
+    impl Bench {
+        fn new(cfg: BanConfig, start: &str, fw: FakeFirewall) -> Bench {
+            let clock = Arc::new(FakeClock::new(ts(start)));
+            let fw = shared(fw);
+            Bench {
+                decider: Decider::new(cfg.clone(), allowlist(&cfg), clock.clone()),
+                book: BanBook::new(
+                    Store::open_in_memory().unwrap(),
+                    Box::new(fw.clone()),
+                    &cfg,
+                    clock.clone(),
+                ),
+                fw,
+                clock,
+            }
+        }
+
+        /// Decide every finding in one batch of the book, and commit it.
+        fn run(&mut self, findings: &[Finding]) -> Vec<BanDecision> {
+            let mut batch = self.book.batch().unwrap();
+            let decisions: Vec<_> = findings
+                .iter()
+                .map(|f| {
+                    let d = self.decider.decide(batch.view(), f).unwrap();
+                    batch.record(f, &d).unwrap();
+                    d
+                })
+                .collect();
+            batch.commit().unwrap();
+            decisions
+        }
+
+        fn store(&self) -> &Store {
+            self.book.store()
+        }
+
+        fn fw(&self) -> std::sync::MutexGuard<'_, FakeFirewall> {
+            self.fw.lock().unwrap()
+        }
     }
 
     #[test]
     fn allowlisted_sources_are_never_banned() {
         let cfg = config();
-        let clock = FakeClock::new(ts("2026-11-24T23:00:00Z"));
-        let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
-        let mut store = Store::open_in_memory().unwrap();
-        let mut fw = FakeFirewall::new();
+        let mut b = Bench::new(cfg.clone(), "2026-11-24T23:00:00Z", FakeFirewall::new());
+        let clock = b.clock.clone();
         let now = clock.now();
         for (src, why) in [
             ("192.168.56.1", AllowReason::Gateway),
@@ -396,17 +404,17 @@ mod tests {
             ("::1", AllowReason::Loopback),
             ("2001:db8:56::20", AllowReason::OwnAddress),
         ] {
-            let ds = run(&mut d, &mut store, &mut fw, &[finding(src, now)]);
+            let ds = b.run(&[finding(src, now)]);
             assert!(
                 matches!(&ds[0], BanDecision::Allowlisted { why: w, .. } if *w == why),
                 "{src}: {ds:?}"
             );
         }
-        assert!(fw.elements().is_empty());
-        assert!(store.active_bans().unwrap().is_empty());
-        assert_eq!(store.offence_count().unwrap(), 0);
+        assert!(b.fw().elements().is_empty());
+        assert!(b.store().active_bans().unwrap().is_empty());
+        assert_eq!(b.store().offence_count().unwrap(), 0);
         assert_eq!(
-            store.finding_outcomes().unwrap(),
+            b.store().finding_outcomes().unwrap(),
             vec![("allowlisted".to_string(), 7)]
         );
     }
@@ -416,18 +424,11 @@ mod tests {
         let mut cfg = config();
         cfg.max_duration = SignedDuration::from_hours(20);
         cfg.permanent_after = 5;
-        let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
-        let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
-        let mut store = Store::open_in_memory().unwrap();
-        let mut fw = FakeFirewall::new();
+        let mut b = Bench::new(cfg.clone(), "2026-11-24T00:00:00Z", FakeFirewall::new());
+        let clock = b.clock.clone();
         let mut seen = Vec::new();
         for _ in 0..5 {
-            let ds = run(
-                &mut d,
-                &mut store,
-                &mut fw,
-                &[finding("198.51.100.7", clock.now())],
-            );
+            let ds = b.run(&[finding("198.51.100.7", clock.now())]);
             let BanDecision::Ban { ban, offences, .. } = &ds[0] else {
                 panic!("{ds:?}")
             };
@@ -445,56 +446,51 @@ mod tests {
                 (5, None)
             ]
         );
-        assert_eq!(fw.timeout_of(&net("198.51.100.7")), Some(None));
+        assert_eq!(b.fw().timeout_of(&net("198.51.100.7")), Some(None));
     }
 
     #[test]
     fn a_finding_about_a_banned_source_extends_nothing() {
         let cfg = config();
-        let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
-        let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
-        let mut store = Store::open_in_memory().unwrap();
-        let mut fw = FakeFirewall::new();
+        let mut b = Bench::new(cfg.clone(), "2026-11-24T00:00:00Z", FakeFirewall::new());
+        let clock = b.clock.clone();
         let f = finding("198.51.100.7", clock.now());
-        run(&mut d, &mut store, &mut fw, std::slice::from_ref(&f));
+        b.run(std::slice::from_ref(&f));
         clock.advance(SignedDuration::from_mins(10));
-        let ds = run(&mut d, &mut store, &mut fw, &[f.clone(), f]);
+        let ds = b.run(&[f.clone(), f]);
         assert!(ds.iter().all(|x| matches!(
             x,
             BanDecision::AlreadyBanned { until: Some(u), .. } if *u == ts("2026-11-24T01:00:00Z")
         )));
         assert_eq!(
-            store.offence(net("198.51.100.7")).unwrap().unwrap().count,
+            b.store()
+                .offence(net("198.51.100.7"))
+                .unwrap()
+                .unwrap()
+                .count,
             1
         );
-        assert_eq!(fw.ban_calls(), 1);
+        assert_eq!(b.fw().ban_calls(), 1);
     }
 
     #[test]
     fn neighbours_escalate_to_the_prefix_unless_it_holds_an_allowlisted_address() {
         let mut cfg = config();
         cfg.prefix_sources = 3;
-        let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
-        let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
-        let mut store = Store::open_in_memory().unwrap();
-        let mut fw = FakeFirewall::new();
+        let mut b = Bench::new(cfg.clone(), "2026-11-24T00:00:00Z", FakeFirewall::new());
+        let clock = b.clock.clone();
         let t = clock.now();
-        let ds = run(
-            &mut d,
-            &mut store,
-            &mut fw,
-            &[
-                finding("198.51.100.1", t),
-                finding("198.51.100.2", t),
-                finding("198.51.100.3", t),
-                // Covered by the prefix ban from here on.
-                finding("198.51.100.4", t),
-                // IPv6: three sources of one /64.
-                finding("2001:db8:1::1", t),
-                finding("2001:db8:1::2", t),
-                finding("2001:db8:1::3", t),
-            ],
-        );
+        let ds = b.run(&[
+            finding("198.51.100.1", t),
+            finding("198.51.100.2", t),
+            finding("198.51.100.3", t),
+            // Covered by the prefix ban from here on.
+            finding("198.51.100.4", t),
+            // IPv6: three sources of one /64.
+            finding("2001:db8:1::1", t),
+            finding("2001:db8:1::2", t),
+            finding("2001:db8:1::3", t),
+        ]);
         assert!(
             matches!(&ds[2], BanDecision::Ban { prefix: true, ban, supersedes, .. }
             if ban.target == net("198.51.100.0/24") && supersedes.len() == 2)
@@ -503,10 +499,16 @@ mod tests {
             if *target == net("198.51.100.0/24")));
         assert!(matches!(&ds[6], BanDecision::Ban { prefix: true, ban, .. }
             if ban.target == net("2001:db8:1::/64")));
-        let kernel: Vec<String> = fw.elements().iter().map(|e| e.target.to_string()).collect();
+        let kernel: Vec<String> = b
+            .fw()
+            .elements()
+            .iter()
+            .map(|e| e.target.to_string())
+            .collect();
         assert_eq!(kernel, ["198.51.100.0/24", "2001:db8:1::/64"]);
         // The members' own bans were lifted in the store too.
-        let live: Vec<String> = store
+        let live: Vec<String> = b
+            .store()
             .live_bans(clock.now())
             .unwrap()
             .iter()
@@ -515,16 +517,11 @@ mod tests {
         assert_eq!(live, ["198.51.100.0/24", "2001:db8:1::/64"]);
 
         // The host's own /24: three scanners there are banned one by one, never the prefix.
-        let ds = run(
-            &mut d,
-            &mut store,
-            &mut fw,
-            &[
-                finding("192.168.56.101", t),
-                finding("192.168.56.102", t),
-                finding("192.168.56.103", t),
-            ],
-        );
+        let ds = b.run(&[
+            finding("192.168.56.101", t),
+            finding("192.168.56.102", t),
+            finding("192.168.56.103", t),
+        ]);
         assert!(
             ds.iter()
                 .all(|x| matches!(x, BanDecision::Ban { prefix: false, .. })),
@@ -536,19 +533,11 @@ mod tests {
     fn prefix_window_uses_the_findings_own_time() {
         let mut cfg = config();
         cfg.prefix_sources = 2;
-        let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
-        let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
-        let mut store = Store::open_in_memory().unwrap();
-        let mut fw = FakeFirewall::new();
-        let ds = run(
-            &mut d,
-            &mut store,
-            &mut fw,
-            &[
-                finding("198.51.100.1", ts("2026-11-23T20:00:00Z")),
-                finding("198.51.100.2", ts("2026-11-24T00:00:00Z")),
-            ],
-        );
+        let mut b = Bench::new(cfg.clone(), "2026-11-24T00:00:00Z", FakeFirewall::new());
+        let ds = b.run(&[
+            finding("198.51.100.1", ts("2026-11-23T20:00:00Z")),
+            finding("198.51.100.2", ts("2026-11-24T00:00:00Z")),
+        ]);
         assert!(
             matches!(&ds[1], BanDecision::Ban { prefix: false, .. }),
             "{ds:?}"
@@ -559,28 +548,21 @@ mod tests {
     fn rate_cap_records_but_does_not_ban() {
         let mut cfg = config();
         cfg.max_bans_per_minute = 3;
-        let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
-        let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
-        let mut store = Store::open_in_memory().unwrap();
-        let mut fw = FakeFirewall::new();
+        let mut b = Bench::new(cfg.clone(), "2026-11-24T00:00:00Z", FakeFirewall::new());
+        let clock = b.clock.clone();
         let findings: Vec<_> = (1..=5)
             .map(|i| finding(&format!("198.51.100.{i}"), clock.now()))
             .collect();
-        let ds = run(&mut d, &mut store, &mut fw, &findings);
+        let ds = b.run(&findings);
         let limited = ds
             .iter()
             .filter(|x| matches!(x, BanDecision::RateLimited { .. }))
             .count();
-        assert_eq!((fw.elements().len(), limited), (3, 2));
-        assert_eq!(store.offence_count().unwrap(), 5);
+        assert_eq!((b.fw().elements().len(), limited), (3, 2));
+        assert_eq!(b.store().offence_count().unwrap(), 5);
         // A minute later the budget is back, and the limited source is banned on its next finding.
         clock.advance(SignedDuration::from_secs(61));
-        let ds = run(
-            &mut d,
-            &mut store,
-            &mut fw,
-            &[finding("198.51.100.5", clock.now())],
-        );
+        let ds = b.run(&[finding("198.51.100.5", clock.now())]);
         assert!(
             matches!(&ds[0], BanDecision::Ban { offences: 2, .. }),
             "{ds:?}"
@@ -591,24 +573,23 @@ mod tests {
     fn dry_run_records_and_never_touches_the_firewall() {
         let mut cfg = config();
         cfg.dry_run = true;
-        let clock = FakeClock::new(ts("2026-11-24T00:00:00Z"));
-        let mut d = Decider::new(cfg.clone(), allowlist(&cfg), &clock);
-        let mut store = Store::open_in_memory().unwrap();
-        let mut fw = FakeFirewall::not_permitted();
+        let mut b = Bench::new(
+            cfg.clone(),
+            "2026-11-24T00:00:00Z",
+            FakeFirewall::not_permitted(),
+        );
+        let clock = b.clock.clone();
         let f = finding("198.51.100.7", clock.now());
-        let mut tx = store.transaction().unwrap();
-        let ds = vec![
-            d.decide(&mut tx, &f).unwrap(),
-            d.decide(&mut tx, &f).unwrap(),
-        ];
-        tx.commit().unwrap();
+        // One batch: the second decision sees the first one's (dry-run) ban.
+        let ds = b.run(&[f.clone(), f]);
         assert!(matches!(&ds[0], BanDecision::DryRun { .. }));
         assert!(matches!(&ds[1], BanDecision::AlreadyBanned { .. }));
-        // Even a firewall that fails every call is never called.
-        assert_eq!(enforce(&mut fw, &ds).unwrap(), 0);
+        // Even a firewall that fails every call is never called (the commit succeeded).
+        let fw = b.fw();
         assert_eq!(fw.ban_calls() + fw.unban_calls(), 0);
-        assert!(store.live_bans(clock.now()).unwrap().is_empty());
-        assert!(store.recent_bans(5).unwrap()[0].dry_run);
+        drop(fw);
+        assert!(b.store().live_bans(clock.now()).unwrap().is_empty());
+        assert!(b.store().recent_bans(5).unwrap()[0].dry_run);
     }
 
     #[test]

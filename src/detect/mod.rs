@@ -12,19 +12,29 @@
 //!   records, not probes. The session ends after `slow_gap` of silence by record time.
 //! * A probe *fails* when this host serves nothing on that port ([`ServedPorts`]), and
 //!   *succeeds* otherwise. A failed SYN/UDP probe weighs 1, a stealth one (FIN, NULL, XMAS,
-//!   Maimon, SYN+FIN) `stealth_weight`, a lone ACK or RST `stray_weight` (stale conntrack after
-//!   a reboot looks like an ACK scan).
-//! * ICMP records (and any record without a destination port) are counted in
-//!   [`DetectStats::ignored`] and otherwise ignored: an ICMP type is not a service, echo
-//!   requests are what monitoring sends, and netfilter logs ICMP errors that are answers rather
-//!   than probes. Port scans are what this stage is for.
-//!
+//!   Maimon, SYN+FIN) `stealth_weight`. A TCP packet of an established connection (ACK or RST
+//!   set, no SYN) is a *stray* weighing `stray_weight` when it looks like one of this host's own
+//!   past connections (to a served port or a port in the local ephemeral range, or from a port
+//!   below 1024): after a reboot or a conntrack flush those reach the LOG rule as new. A lone
+//!   ACK that fits none of that (`nmap -sA`: ephemeral source port, closed well-known
+//!   destination) weighs as a stealth probe.
+//! * An IP protocol probe (`nmap -sO`: a record with `PROTO=47`, `PROTO=ESP`, ..., no ports) is
+//!   a probe of `(dst, protocol, 0)`: distinct protocol numbers add up like distinct ports.
+//! * ICMP records are counted in [`DetectStats::ignored`] and otherwise ignored: an ICMP type
+//!   is not a service, echo requests are what monitoring sends, and netfilter logs ICMP errors
+//!   that are answers rather than probes.
+
 //! # The rules (see `state.rs` for the exact arithmetic)
 //!
 //! sweep (one port over many destinations), fast scan (weighted failures within `window`),
 //! slow scan (weighted failures within the session), sequential (weighted failures minus
 //! successes within the session: Threshold Random Walk, Jung et al. 2004). The first to trip
 //! names the finding; a source is reported once per session.
+//!
+//! Beside the sessions, low and slow (`long.rs`): distinct failed probes of a source over
+//! `long_window` (24 h), across sessions, for sources whose probes are further apart than
+//! `slow_gap` (each would otherwise start a session of one probe). A finding of any rule uses
+//! that evidence up.
 //!
 //! # Time
 //!
@@ -41,7 +51,10 @@
 //! approximated-LRU idea of Redis: O(1) per eviction, and a spoofed flood of one-probe sources
 //! displaces its own kind rather than a scanner half-way to its verdict. Slots are reused in
 //! place, so after warm-up a probe allocates nothing but a finding when one is reached.
+//! The long-horizon table has the same bound on sources and at most 32 probes of 8 bytes
+//! each per source (figures in `long.rs`).
 
+mod long;
 mod served;
 pub(crate) mod state;
 
@@ -52,10 +65,12 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::config::DetectConfig;
-use crate::record::{Evidence, Finding, Probe, Proto};
+use crate::record::{Evidence, Finding, FindingKind, Probe, Proto};
 
+pub use long::LONG_CAPACITY;
+use long::{LongEntry, LongHorizon};
 pub use served::{ProcParse, ServedPorts};
-use state::{Rules, Seen, SourceState};
+use state::{Rules, Seen, SourceState, Verdict, WeightClass};
 
 /// Sources sampled per eviction.
 const EVICTION_SAMPLES: usize = 8;
@@ -75,7 +90,7 @@ pub struct DetectStats {
     pub records: u64,
     /// Distinct probes among them.
     pub probes: u64,
-    /// Records without a destination port (ICMP, unknown protocols): not scored.
+    /// ICMP records: not scored.
     pub ignored: u64,
     /// Verdicts reached.
     pub findings: u64,
@@ -86,6 +101,9 @@ pub struct DetectStats {
     /// Verdicts of dropped sources that no longer fit in the kept list (bounded by
     /// `max_sources`).
     pub findings_dropped: u64,
+    /// Sources in the long-horizon (low-and-slow) table.
+    #[serde(default)]
+    pub long_sources: usize,
 }
 
 /// The detector's state, for a later run to continue from (cron mode).
@@ -96,6 +114,9 @@ pub struct DetectorState {
     clock_us: Option<i64>,
     sources: Vec<SourceState>,
     stats: DetectStats,
+    /// The long-horizon table (absent in states written before it existed).
+    #[serde(default)]
+    long: Vec<LongEntry>,
 }
 
 impl DetectorState {
@@ -119,6 +140,7 @@ pub struct PortScanDetector {
     next_sweep_us: i64,
     rng: u64,
     stats: DetectStats,
+    long: LongHorizon,
 }
 
 fn rules_of(cfg: &DetectConfig) -> Rules {
@@ -148,19 +170,20 @@ fn timestamp(us: i64) -> Timestamp {
 
 fn finding_of(s: &SourceState) -> Option<Finding> {
     let v = s.verdict?;
+    let (probes, failures, first_seen) = (s.probes, s.failures, timestamp(s.first_us));
     Some(Finding {
         source: s.addr,
         kind: v.kind,
         scan_type: s.scan_type(),
         detected_at: timestamp(v.at_us),
         evidence: Evidence {
-            probes: s.probes,
+            probes,
             ports: s.ports,
             destinations: s.destinations,
-            failures: s.failures,
+            failures,
             successes: s.successes,
             records: s.records,
-            first_seen: timestamp(s.first_us),
+            first_seen,
             last_seen: timestamp(s.last_us),
             top_ports: s.top_ports(TOP_PORTS),
         },
@@ -182,6 +205,11 @@ impl PortScanDetector {
             next_sweep_us: i64::MIN,
             rng: 0x9E37_79B9_7F4A_7C15,
             stats: DetectStats::default(),
+            long: LongHorizon::new(
+                cfg.long_window.as_micros().clamp(1, i64::MAX as i128) as i64,
+                cfg.long_failures,
+                max_sources,
+            ),
         }
     }
 
@@ -197,7 +225,9 @@ impl PortScanDetector {
         self.stats.records += 1;
         let port = match probe.proto {
             Proto::Tcp | Proto::Udp | Proto::Sctp => probe.dport,
-            Proto::Icmp | Proto::Icmpv6 | Proto::Other(_) => None,
+            // An IP protocol probe (`nmap -sO`): the protocol number is what is probed.
+            Proto::Other(_) => Some(0),
+            Proto::Icmp | Proto::Icmpv6 => None,
         };
         let Some(port) = port else {
             self.stats.ignored += 1;
@@ -223,21 +253,64 @@ impl PortScanDetector {
             }
             None => self.admit(probe.src, t),
         };
+        let scan_type = probe.scan_type();
         let seen = Seen {
             dst: probe.dst,
             proto: probe.proto,
             port,
             time_us: t,
             failure: !self.served.is_served(probe.proto, port),
-            scan_type: probe.scan_type(),
+            scan_type,
+            class: WeightClass::of(
+                scan_type,
+                probe.tcp_flags,
+                self.looks_like_own_connection(probe, port),
+            ),
         };
         let source = &mut self.slots[i];
         let before = source.probes;
-        let verdict = source.observe(seen, &self.rules);
-        self.stats.probes += u64::from(source.probes != before);
+        let undecided = source.verdict.is_none();
+        let mut verdict = source.observe(seen, &self.rules);
+        let new_probe = source.probes != before;
+        self.stats.probes += u64::from(new_probe);
+        // The long horizon: every new failed probe that carries weight, while the source has
+        // no verdict this session.
+        if undecided
+            && verdict.is_none()
+            && new_probe
+            && seen.failure
+            && self.rules.weight(seen.class) > 0.0
+            && let Some((count, first_us)) =
+                self.long
+                    .observe(probe.src, probe.dst, probe.proto, port, t)
+        {
+            source.verdict = Some(Verdict {
+                kind: FindingKind::LowAndSlow,
+                at_us: t,
+            });
+            // The session holds only the last probe or two: the evidence is the long table's.
+            source.probes = source.probes.max(count);
+            source.failures = source.failures.max(count);
+            source.first_us = source.first_us.min(first_us);
+            verdict = Some(FindingKind::LowAndSlow);
+        }
+        self.stats.long_sources = self.long.sources();
         verdict?;
+        // The evidence has made a verdict: the next one needs new evidence.
+        self.long.clear(probe.src);
         self.stats.findings += 1;
         finding_of(&self.slots[i])
+    }
+
+    /// Whether a TCP packet could belong to one of this host's own connections, from its
+    /// ports: it goes to a served port (a client of ours) or to a port in the local ephemeral
+    /// range (a server we were talking to), or it comes from a well-known service port (below
+    /// 1024). After a conntrack flush or a reboot those packets reach the LOG rule as new;
+    /// a lone ACK from an ephemeral port to a closed well-known port fits none of this.
+    fn looks_like_own_connection(&self, probe: &Probe, port: u16) -> bool {
+        self.served.is_served(probe.proto, port)
+            || self.served.is_ephemeral(port)
+            || probe.sport.is_some_and(|p| p < 1024)
     }
 
     /// Every source with a verdict so far (those still tracked with their evidence brought
@@ -265,6 +338,7 @@ impl PortScanDetector {
             clock_us: self.clock_us,
             sources: self.slots.clone(),
             stats: self.stats,
+            long: self.long.entries(),
         }
     }
 
@@ -283,6 +357,7 @@ impl PortScanDetector {
         }
         d.clock_us = state.clock_us;
         d.stats = state.stats;
+        d.long.restore(state.long);
         let mut sources = state.sources;
         for s in &mut sources {
             if s.entries.len() > d.rules.max_probes {
@@ -457,17 +532,21 @@ mod tests {
             "TCP" => Proto::Tcp,
             "UDP" => Proto::Udp,
             "ICMP" => Proto::Icmp,
-            other => panic!("proto {other}"),
+            "UDPLITE" => Proto::Other(136),
+            "AH" => Proto::Other(51),
+            "ESP" => Proto::Other(50),
+            n => Proto::Other(n.parse().unwrap()),
         };
+        let ported = matches!(proto, Proto::Tcp | Proto::Udp);
         Probe {
             time,
             src: field("SRC").unwrap().parse().unwrap(),
             dst: field("DST").unwrap().parse().unwrap(),
             proto,
-            sport: field("SPT").map(|v| v.parse().unwrap()),
-            dport: field("DPT").map(|v| v.parse().unwrap()),
+            sport: field("SPT").filter(|_| ported).map(|v| v.parse().unwrap()),
+            dport: field("DPT").filter(|_| ported).map(|v| v.parse().unwrap()),
             icmp_type: None,
-            tcp_flags: TcpFlags(flags),
+            tcp_flags: TcpFlags(if proto == Proto::Tcp { flags } else { 0 }),
             iface: IfName::new(b"vt").unwrap(),
             ttl: None,
             window: None,
@@ -662,22 +741,117 @@ mod tests {
         }
     }
 
+    fn ack(src: &str, sport: u16, dport: u16, flags: u8, time: Timestamp) -> Probe {
+        Probe {
+            sport: Some(sport),
+            tcp_flags: TcpFlags(flags),
+            ..syn(src, "192.0.2.1", dport, time)
+        }
+    }
+
     #[test]
-    fn stray_acks_weigh_less_but_an_ack_scan_is_caught() {
-        // The 4-port -sA sample: what stale conntrack after a reboot also looks like.
+    fn ack_scan_of_four_closed_ports_is_caught() {
+        // The real 4-port -sA sample (source port 35428, closed well-known ports): no past
+        // connection of this host looks like that, so each ACK weighs as a stealth probe.
         let probes = sample("kmsg-nmap-sA.txt");
-        assert!(run(&mut detector(ServedPorts::new([])), &probes).is_empty());
-        // A dozen-port ACK scan is still a scan.
-        let scan: Vec<Probe> = SEED_PORTS
-            .iter()
-            .map(|&port| Probe {
-                tcp_flags: TcpFlags(TcpFlags::ACK),
-                ..syn("203.0.113.8", "192.0.2.1", port, t0())
+        let found = run(&mut detector(ServedPorts::new([])), &probes);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0 < 3, "caught at probe {}", found[0].0 + 1);
+        assert_eq!(found[0].1.scan_type, ScanType::Ack);
+        eprintln!("-sA of 4 ports: caught at probe {}", found[0].0 + 1);
+        // -sW (window scan) sends the same ACKs.
+        let found = run(
+            &mut detector(ServedPorts::new([])),
+            &sample("kmsg-nmap-sW.txt"),
+        );
+        assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn strays_after_a_conntrack_flush_are_weak() {
+        let served = ServedPorts::new([(Proto::Tcp, 22), (Proto::Tcp, 443)]);
+        // This host held 30 connections to a busy server (port 8080, not well-known); after a
+        // flush the server's next packets (ACK, PSH ACK, FIN ACK, RST) reach 30 of this
+        // host's ephemeral ports.
+        let flags = [
+            TcpFlags::ACK,
+            TcpFlags::ACK | TcpFlags::PSH,
+            TcpFlags::ACK | TcpFlags::FIN,
+            TcpFlags::RST,
+            TcpFlags::RST | TcpFlags::ACK,
+        ];
+        let server: Vec<Probe> = (0..30u16)
+            .map(|i| {
+                ack(
+                    "198.51.100.80",
+                    8080,
+                    40_000 + 7 * i,
+                    flags[usize::from(i) % flags.len()],
+                    t0() + SignedDuration::from_millis(i64::from(i)),
+                )
             })
             .collect();
-        let found = run(&mut detector(ServedPorts::new([])), &scan);
+        let mut d = detector(served.clone());
+        assert!(run(&mut d, &server).is_empty());
+        assert_eq!(d.stats().probes, 30);
+        // ... also from a well-known port (a web server) to ports outside the range.
+        let web: Vec<Probe> = (0..30u16)
+            .map(|i| ack("198.51.100.81", 443, 1024 + i, TcpFlags::ACK, t0()))
+            .collect();
+        assert!(run(&mut detector(served.clone()), &web).is_empty());
+        // A busy client's packets to a served port: one probe, a success.
+        let client: Vec<Probe> = (0..30u16)
+            .map(|i| ack("198.51.100.82", 50_000 + i, 443, TcpFlags::ACK, t0()))
+            .collect();
+        assert!(run(&mut detector(served.clone()), &client).is_empty());
+        // Another ephemeral range: the same ports are outside it, so they count in full.
+        let narrow = served.clone().with_ephemeral((61_000, 61_999));
+        assert_eq!(run(&mut detector(narrow), &server).len(), 1);
+        // An ACK to a closed well-known port from an ephemeral port is a probe like any other.
+        let scan: Vec<Probe> = [21, 23, 25]
+            .into_iter()
+            .map(|p| ack("203.0.113.8", 45_000, p, TcpFlags::ACK, t0()))
+            .collect();
+        let found = run(&mut detector(served), &scan);
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].1.scan_type, ScanType::Ack);
+        assert_eq!(found[0].0, 2, "3 ACKs of weight 2");
+    }
+
+    #[test]
+    fn ip_protocol_scan_is_caught() {
+        // The real `nmap -sO -p 1,2,4,6,17,41,47,50,51,89,103,112,132,136,255` capture: one
+        // record per protocol (TCP, UDP and ICMP as ordinary packets), AH/ESP/UDPLITE named.
+        let probes = sample("kmsg-nmap-sO.txt");
+        let mut d = detector(ServedPorts::new([]));
+        let found = run(&mut d, &probes);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0 < 8, "caught at record {}", found[0].0 + 1);
+        assert_eq!(found[0].1.scan_type, ScanType::Other);
+        let e = &d.findings()[0].evidence;
+        assert_eq!(e.probes, 14, "15 records, ICMP not scored");
+        eprintln!(
+            "-sO of 15 protocols: caught at record {}, {} probes",
+            found[0].0 + 1,
+            e.probes
+        );
+        // A tunnel peer: GRE, ESP and OSPF all day long is three probes, not a scan.
+        let peer: Vec<Probe> = (0..600)
+            .map(|i| Probe {
+                proto: Proto::Other([47, 50, 89][i % 3]),
+                sport: None,
+                dport: None,
+                tcp_flags: TcpFlags(0),
+                ..syn(
+                    "198.51.100.90",
+                    "192.0.2.1",
+                    0,
+                    t0() + SignedDuration::from_secs(i as i64),
+                )
+            })
+            .collect();
+        let mut d = detector(ServedPorts::new([]));
+        assert!(run(&mut d, &peer).is_empty());
+        assert_eq!(d.stats().probes, 3);
     }
 
     #[test]
@@ -864,8 +1038,13 @@ mod tests {
         ));
         assert_eq!(d.stats().sources, 1);
         assert_eq!(d.findings().len(), 2, "verdicts survive their sources");
-        // Five probes spread over 31 minutes from one source never add up.
-        let mut d = detector(ServedPorts::new([]));
+        // Probes spread 31 minutes apart from one source never add up in a session (the long
+        // horizon is what catches those: off here, see `low_and_slow_is_caught_...`).
+        let no_long = DetectConfig {
+            long_failures: 0,
+            ..DetectConfig::default()
+        };
+        let mut d = PortScanDetector::new(&no_long, ServedPorts::new([]));
         for i in 0..40 {
             let t = t0() + SignedDuration::from_mins(31 * i);
             assert!(
@@ -956,6 +1135,151 @@ mod tests {
                 .sources,
             0
         );
+    }
+
+    /// One SYN every `gap` from `src` to `ports` (closed), starting at `start`.
+    fn slow(src: &str, ports: &[u16], start: Timestamp, gap: SignedDuration) -> Vec<Probe> {
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| syn(src, "192.0.2.1", p, start + gap * i as i32))
+            .collect()
+    }
+
+    #[test]
+    fn low_and_slow_is_caught_over_the_long_window() {
+        // About 20 distinct closed ports over 15 hours, one every 45 minutes: every probe
+        // starts a new session, so only the long horizon sees them.
+        let ports: Vec<u16> = (0..20).map(|i| 1000 + 37 * i).collect();
+        let probes = slow("203.0.113.30", &ports, t0(), SignedDuration::from_mins(45));
+        let mut d = detector(ServedPorts::new([]));
+        let found = run(&mut d, &probes);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (i, f) = &found[0];
+        assert_eq!(*i, 11, "the 12th probe, 8 h 15 min in");
+        assert_eq!(f.kind, FindingKind::LowAndSlow);
+        assert_eq!((f.evidence.probes, f.evidence.failures), (12, 12));
+        assert_eq!(f.evidence.first_seen, t0());
+        eprintln!(
+            "low and slow (45 min apart): caught at probe {} after {}",
+            i + 1,
+            f.detected_at - t0()
+        );
+        // The evidence is used up: 8 more probes make no second verdict yet, 4 more do.
+        let more: Vec<u16> = (0..12).map(|i| 5000 + i).collect();
+        let after = probes[19].time + SignedDuration::from_mins(45);
+        let found = run(
+            &mut d,
+            &slow("203.0.113.30", &more, after, SignedDuration::from_mins(45)),
+        );
+        assert_eq!(found.iter().map(|f| f.0).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn long_horizon_spares_monitors_and_rare_mistakes() {
+        let mut d = detector(ServedPorts::new([(Proto::Tcp, 443)]));
+        // A monitor checks the same 5 closed ports every hour for two days.
+        for hour in 0..48 {
+            let start = t0() + SignedDuration::from_hours(hour);
+            let round = slow(
+                "198.51.100.31",
+                &[3306, 5432, 6379, 9200, 11211],
+                start,
+                SignedDuration::from_secs(1),
+            );
+            assert!(run(&mut d, &round).is_empty());
+        }
+        // A client that hits one new closed port every 3 hours (8 a day) for two days.
+        let mistakes: Vec<u16> = (0..16).map(|i| 7000 + i).collect();
+        let probes = slow(
+            "198.51.100.32",
+            &mistakes,
+            t0(),
+            SignedDuration::from_hours(3),
+        );
+        assert!(run(&mut d, &probes).is_empty());
+        // Strays weigh nothing and never reach the long table.
+        let strays: Vec<Probe> = (0..40u16)
+            .map(|i| Probe {
+                sport: Some(443),
+                tcp_flags: TcpFlags(TcpFlags::ACK),
+                ..syn(
+                    "198.51.100.33",
+                    "192.0.2.1",
+                    40_000 + i,
+                    t0() + SignedDuration::from_mins(40 * i64::from(i)),
+                )
+            })
+            .collect();
+        assert!(run(&mut d, &strays).is_empty());
+        // Off with long_failures = 0.
+        let cfg = DetectConfig {
+            long_failures: 0,
+            ..DetectConfig::default()
+        };
+        let ports: Vec<u16> = (0..20).map(|i| 1000 + i).collect();
+        let probes = slow("203.0.113.34", &ports, t0(), SignedDuration::from_mins(45));
+        let mut off = PortScanDetector::new(&cfg, ServedPorts::new([]));
+        assert!(run(&mut off, &probes).is_empty());
+        assert_eq!(off.stats().long_sources, 0);
+    }
+
+    #[test]
+    fn spoofed_flood_does_not_flush_a_slow_scanner() {
+        let cfg = DetectConfig {
+            max_sources: 1000,
+            ..DetectConfig::default()
+        };
+        let mut d = PortScanDetector::new(&cfg, ServedPorts::new([]));
+        let ports: Vec<u16> = (0..12).map(|i| 2000 + i).collect();
+        let scan = slow("203.0.113.35", &ports, t0(), SignedDuration::from_mins(40));
+        assert!(run(&mut d, &scan[..10]).is_empty());
+        // 200 000 spoofed one-probe sources between its 10th and 11th probe.
+        let mut rng = Rng(99);
+        let flood_start = scan[9].time + SignedDuration::from_secs(1);
+        for i in 0..200_000i64 {
+            let r = rng.next();
+            let p = Probe {
+                src: IpAddr::V4(Ipv4Addr::from(r as u32)),
+                ..syn(
+                    "0.0.0.0",
+                    "192.0.2.1",
+                    (r >> 32) as u16,
+                    flood_start + SignedDuration::from_micros(i * 100),
+                )
+            };
+            d.observe(&p);
+        }
+        assert!(d.stats().long_sources <= 1000);
+        let found = run(&mut d, &scan[10..]);
+        assert_eq!(found.len(), 1, "the scanner survived the flood");
+        assert_eq!(found[0].1.kind, FindingKind::LowAndSlow);
+        eprintln!(
+            "long table after a 200k-source flood: {} sources, at most {} bytes each",
+            d.stats().long_sources,
+            std::mem::size_of::<LongEntry>() + LONG_CAPACITY * 8 + 40
+        );
+    }
+
+    #[test]
+    fn the_long_table_survives_a_cron_run() {
+        let cfg = DetectConfig::default();
+        let ports: Vec<u16> = (0..12).map(|i| 3000 + i).collect();
+        let scan = slow("203.0.113.36", &ports, t0(), SignedDuration::from_mins(50));
+        let mut first = PortScanDetector::new(&cfg, ServedPorts::new([]));
+        assert!(run(&mut first, &scan[..11]).is_empty());
+        let json = serde_json::to_string(&first.snapshot()).unwrap();
+        let mut second = PortScanDetector::restore(
+            &cfg,
+            ServedPorts::new([]),
+            serde_json::from_str(&json).unwrap(),
+        );
+        assert_eq!(run(&mut second, &scan[11..]).len(), 1);
+        // A state written before the table existed still restores.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("long");
+        let state: DetectorState = serde_json::from_value(old).unwrap();
+        assert_eq!(state.sources(), first.snapshot().sources());
     }
 
     /// A deterministic generator for the synthetic floods.

@@ -14,6 +14,10 @@
 //! * The tables print addresses as 32-bit words in host byte order (`0100007F` is 127.0.0.1 on
 //!   x86); each word is turned back into bytes with `to_ne_bytes`.
 //! * A line that does not parse is skipped (counted in [`ProcParse`]), never fatal.
+//! * It also knows the local ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`
+//!   of the caller's namespace, else Linux's default 32768-60999): a stray ACK or RST to a port
+//!   in it belongs to one of this host's own past connections (after a conntrack flush), not to
+//!   a scan.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -31,6 +35,19 @@ pub struct ServedPorts {
     other: Vec<(Proto, u16)>,
     /// Nothing is known: every probe counts as a failure.
     unknown: bool,
+    /// The local ephemeral port range (`net.ipv4.ip_local_port_range`, inclusive): the ports
+    /// this host's own outgoing connections use.
+    ephemeral: (u16, u16),
+}
+
+/// Linux's default `net.ipv4.ip_local_port_range`.
+pub const DEFAULT_EPHEMERAL: (u16, u16) = (32768, 60999);
+
+/// `32768\t60999\n` (`/proc/sys/net/ipv4/ip_local_port_range`): the inclusive range, low first.
+pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let mut it = text.split_ascii_whitespace().map(|w| w.parse::<u16>().ok());
+    let (lo, hi) = (it.next()??, it.next()??);
+    (it.next().is_none() && lo <= hi).then_some((lo, hi))
 }
 
 /// What reading one `/proc/net` table found.
@@ -58,6 +75,7 @@ impl ServedPorts {
             udp: vec![0u64; WORDS].into_boxed_slice(),
             other: Vec::new(),
             unknown: false,
+            ephemeral: DEFAULT_EPHEMERAL,
         }
     }
 
@@ -131,7 +149,26 @@ impl ServedPorts {
         for &(proto, port) in &cfg.served_ports {
             s.insert(proto, port);
         }
+        match std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") {
+            Ok(text) => match parse_port_range(&text) {
+                Some(range) => s.ephemeral = range,
+                None => tracing::warn!(text, "unreadable ip_local_port_range: using 32768-60999"),
+            },
+            Err(e) => tracing::debug!(error = %e, "no ip_local_port_range: using 32768-60999"),
+        }
         s
+    }
+
+    /// The same ports with another local ephemeral range.
+    pub fn with_ephemeral(mut self, range: (u16, u16)) -> Self {
+        self.ephemeral = range;
+        self
+    }
+
+    /// Whether `port` lies in this host's ephemeral range (where its own outgoing connections
+    /// have their local end).
+    pub fn is_ephemeral(&self, port: u16) -> bool {
+        (self.ephemeral.0..=self.ephemeral.1).contains(&port)
     }
 
     pub fn insert(&mut self, proto: Proto, port: u16) {

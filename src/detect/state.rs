@@ -33,7 +33,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{FindingKind, PortCount, Proto, ScanType};
+use crate::record::{FindingKind, PortCount, Proto, ScanType, TcpFlags};
 
 /// Every [`ScanType`], in the order of [`scan_index`].
 pub(crate) const SCAN_TYPES: [ScanType; 12] = [
@@ -68,23 +68,30 @@ pub(crate) fn scan_index(t: ScanType) -> usize {
     }
 }
 
-/// How much a failed probe weighs, from its flags.
+/// How much a failed probe weighs, from its flags and where it went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum WeightClass {
-    /// SYN, UDP, SCTP, other TCP flag sets: 1.
+    /// SYN, UDP, SCTP, an IP protocol probe, other TCP flag sets: 1.
     Normal,
-    /// FIN, NULL, XMAS, Maimon, SYN+FIN: `stealth_weight`.
+    /// FIN, NULL, XMAS, Maimon, SYN+FIN, and a lone ACK that cannot be a stray:
+    /// `stealth_weight`.
     Stealth,
-    /// A lone ACK or RST: `stray_weight`.
+    /// A packet of an established connection (ACK or RST set, no SYN) that looks like one of
+    /// this host's own past connections: `stray_weight`.
     Stray,
 }
 
 impl WeightClass {
-    pub(crate) fn of(t: ScanType) -> Self {
-        if t.is_stealth() {
-            WeightClass::Stealth
-        } else if matches!(t, ScanType::Ack | ScanType::Rst) {
+    /// `own_connection`: the packet could belong to a connection this host had before its
+    /// conntrack table was flushed (the detector decides from the ports; see `mod.rs`).
+    pub(crate) fn of(t: ScanType, flags: TcpFlags, own_connection: bool) -> Self {
+        let mid_connection = !flags.has(TcpFlags::SYN)
+            && (flags.has(TcpFlags::ACK) || flags.has(TcpFlags::RST))
+            && t != ScanType::Udp;
+        if mid_connection && own_connection {
             WeightClass::Stray
+        } else if t.is_stealth() || t == ScanType::Ack {
+            WeightClass::Stealth
         } else {
             WeightClass::Normal
         }
@@ -171,6 +178,7 @@ pub(crate) struct Seen {
     pub time_us: i64,
     pub failure: bool,
     pub scan_type: ScanType,
+    pub class: WeightClass,
 }
 
 impl SourceState {
@@ -240,7 +248,7 @@ impl SourceState {
             proto: seen.proto,
             port: seen.port,
             failure: seen.failure,
-            class: WeightClass::of(seen.scan_type),
+            class: seen.class,
             first_us: seen.time_us,
             last_us: seen.time_us,
             records: 1,
@@ -408,6 +416,7 @@ mod tests {
             time_us: t,
             failure,
             scan_type: ScanType::Syn,
+            class: WeightClass::Normal,
         }
     }
 

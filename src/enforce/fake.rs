@@ -34,6 +34,8 @@ pub struct FakeFirewall {
     table_name: String,
     table: bool,
     timeout_flag: bool,
+    /// Whether there is a set for IPv6 (the seed lab's borrowed table has none).
+    ipv6_set: bool,
     now: SignedDuration,
     /// Element -> deadline on the fake clock (`None`: no timeout).
     elements: BTreeMap<IpNet, Option<SignedDuration>>,
@@ -59,6 +61,7 @@ impl FakeFirewall {
             table_name: "inet portwarden".into(),
             table: true,
             timeout_flag: true,
+            ipv6_set: true,
             now: SignedDuration::ZERO,
             elements: BTreeMap::new(),
             fail_next: None,
@@ -86,6 +89,14 @@ impl FakeFirewall {
             timeout_flag: false,
             ..FakeFirewall::new()
         }
+    }
+
+    /// This firewall without an IPv6 set (the seed lab's `ip filter` table has only
+    /// `blocked_ips`): [`Firewall::holds`] is false for IPv6 targets, and IPv6 elements are
+    /// refused as nft refuses them.
+    pub fn ipv4_only(mut self) -> FakeFirewall {
+        self.ipv6_set = false;
+        self
     }
 
     /// What a process without CAP_NET_ADMIN sees: every call fails with `NotPermitted`
@@ -223,6 +234,12 @@ impl Firewall for FakeFirewall {
         self.ban_calls += 1;
         self.take_failure()?;
         self.need_table()?;
+        if let Some(e) = elements.iter().find(|e| !self.holds(&e.target)) {
+            return Err(EnforceError::Invalid(format!(
+                "{} cannot go into an IPv4-only set",
+                e.target
+            )));
+        }
         let batch: Vec<BanElement> = elements
             .iter()
             .map(|e| BanElement {
@@ -269,6 +286,47 @@ impl Firewall for FakeFirewall {
 
     fn supports_timeout(&self) -> bool {
         self.timeout_flag
+    }
+
+    fn holds(&self, target: &IpNet) -> bool {
+        self.ipv6_set || target.addr().is_ipv4()
+    }
+}
+
+/// A fake the test keeps a handle on after the code under test took its box: clones share one
+/// firewall.
+pub type SharedFake = std::sync::Arc<std::sync::Mutex<FakeFirewall>>;
+
+/// `fw` behind a [`SharedFake`].
+pub fn shared(fw: FakeFirewall) -> SharedFake {
+    std::sync::Arc::new(std::sync::Mutex::new(fw))
+}
+
+impl Firewall for SharedFake {
+    // A poisoned lock means a test already panicked; its message is the one to read.
+    fn setup(&mut self) -> Result<(), EnforceError> {
+        self.lock().expect("fake firewall lock").setup()
+    }
+    fn teardown(&mut self) -> Result<(), EnforceError> {
+        self.lock().expect("fake firewall lock").teardown()
+    }
+    fn check(&mut self) -> Result<TableState, EnforceError> {
+        self.lock().expect("fake firewall lock").check()
+    }
+    fn ban(&mut self, elements: &[BanElement]) -> Result<(), EnforceError> {
+        self.lock().expect("fake firewall lock").ban(elements)
+    }
+    fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError> {
+        self.lock().expect("fake firewall lock").unban(targets)
+    }
+    fn list(&mut self) -> Result<Vec<SetElement>, EnforceError> {
+        self.lock().expect("fake firewall lock").list()
+    }
+    fn supports_timeout(&self) -> bool {
+        self.lock().expect("fake firewall lock").supports_timeout()
+    }
+    fn holds(&self, target: &IpNet) -> bool {
+        self.lock().expect("fake firewall lock").holds(target)
     }
 }
 

@@ -1,17 +1,19 @@
 //! [`NftFirewall`]: the [`Firewall`] trait on the real `nft` binary.
 //!
-//! In: [`FirewallConfig`], the LOG prefix, and the calls of the trait. Out: the nftables table
+//! In: [`FirewallConfig`], the [`LogPrefix`], and the calls of the trait. Out: the nftables table
 //! (by default `inet portwarden`: sets `banned4`/`banned6`, a rate-limited LOG rule and drop
 //! rules at priority -10), elements in its sets, and `nft`'s own error text when it refuses.
 //!
 //! How, and why:
 //! - `nft` is run without a shell; scripts go on stdin (`nft -f -`), listings are read as JSON
-//!   (`nft -j list ...`). Only validated names (checked again here), integers and `IpNet`s are
-//!   ever formatted into a script. stderr is always kept and becomes the error. The `nftables`
-//!   crate (a typed model of nft's JSON API plus helpers that spawn `nft -j`) was considered
-//!   and not used: for a dozen fixed rules a typed JSON rule tree is much longer and harder to
-//!   review than the nft script `setup --dry-run` prints, and from listings we read only set
-//!   elements and a few fields, which `serde_json::Value` does directly.
+//!   (`nft -j list ...`). Only [`NftFamily`], [`NftName`] and [`LogPrefix`] values (validated
+//!   once, when the config was loaded; their rules are in [`crate::config::nftables`]),
+//!   integers and `IpNet`s are ever formatted into a script. stderr is always kept and
+//!   becomes the error. The `nftables` crate (a typed model of nft's JSON API plus helpers
+//!   that spawn `nft -j`) was considered and not used: for a dozen fixed rules a typed JSON
+//!   rule tree is much longer and harder to review than the nft script `setup --dry-run`
+//!   prints, and from listings we read only set elements and a few fields, which
+//!   `serde_json::Value` does directly.
 //! - `setup` is one transaction (`table X {}; delete table X; table X {...}; add element ...`):
 //!   it either builds the whole table or leaves the old one. When the table is already what
 //!   this config makes it does nothing at all, so running it twice changes nothing. Every rule
@@ -26,6 +28,11 @@
 //!   that ignore the timeout of a re-added element). `unban` deletes only what the listing
 //!   shows. An element expiring between listing and transaction fails `delete` with ENOENT;
 //!   both then list and plan once more.
+//! - The LOG rule logs new and invalid packets of every protocol but ICMP and ICMPv6 (not only
+//!   TCP and UDP): an IP protocol scan (`nmap -sO`) is one packet per protocol number, and the
+//!   detector counts distinct protocols; ICMP is left out because the detector ignores it (echo
+//!   requests are monitoring, errors are answers). Its rule hash changes: a table made by an
+//!   older version checks as `Incomplete`, and `setup` rebuilds it.
 //! - A borrowed table (`manage_table = false`, the seed lab's `ip filter blocked_ips`) is only
 //!   checked, never rewritten; if its set has no `timeout` flag, elements go in without a
 //!   timeout and [`Firewall::supports_timeout`] says `false`: portwarden must unban them itself.
@@ -41,7 +48,7 @@ use jiff::SignedDuration;
 use serde_json::Value;
 
 use super::{BanElement, EnforceError, Firewall, SetElement, TableState};
-use crate::config::{DEFAULT_PREFIX, FirewallConfig, is_nft_identifier};
+use crate::config::{FirewallConfig, LogPrefix, NftFamily, NftName};
 
 /// Per-source LOG budget: packets per second and burst (a scan still shows its first ports).
 const LOG_PER_SOURCE_RATE: u32 = 10;
@@ -81,15 +88,15 @@ pub enum TeardownOutcome {
 pub struct NftFirewall {
     nft: PathBuf,
     netns: Option<String>,
-    family: String,
-    table: String,
+    family: NftFamily,
+    table: NftName,
     /// The IPv4 set, when the family carries IPv4.
-    set4: Option<String>,
+    set4: Option<NftName>,
     /// The IPv6 set, when the family carries IPv6 and one is configured.
-    set6: Option<String>,
+    set6: Option<NftName>,
     manage: bool,
     forward: bool,
-    log_prefix: String,
+    log_prefix: LogPrefix,
     log_rate: u32,
     /// Whether the (borrowed) sets have the timeout flag; learnt by `check`/`setup`/`ban`.
     timeout_flag: Option<bool>,
@@ -98,22 +105,21 @@ pub struct NftFirewall {
 impl NftFirewall {
     /// `prefixes` are `[log] prefixes`: the first one goes into the LOG rule
     /// (`portwarden: ` when there is none).
-    pub fn new(cfg: &FirewallConfig, prefixes: &[String]) -> NftFirewall {
-        let v4 = matches!(cfg.family.as_str(), "inet" | "ip");
-        let v6 = matches!(cfg.family.as_str(), "inet" | "ip6");
+    pub fn new(cfg: &FirewallConfig, prefixes: &[LogPrefix]) -> NftFirewall {
         NftFirewall {
             nft: cfg.nft.clone(),
             netns: None,
-            family: cfg.family.clone(),
+            family: cfg.family,
             table: cfg.table.clone(),
-            set4: v4.then(|| cfg.set4.clone()),
-            set6: if v6 { cfg.set6.clone() } else { None },
+            set4: cfg.family.carries_ipv4().then(|| cfg.set4.clone()),
+            set6: if cfg.family.carries_ipv6() {
+                cfg.set6.clone()
+            } else {
+                None
+            },
             manage: cfg.manage_table,
             forward: cfg.forward,
-            log_prefix: prefixes
-                .first()
-                .cloned()
-                .unwrap_or_else(|| DEFAULT_PREFIX.to_string()),
+            log_prefix: prefixes.first().cloned().unwrap_or_default(),
             log_rate: cfg.log_rate_per_second.max(1),
             timeout_flag: if cfg.manage_table { Some(true) } else { None },
         }
@@ -199,7 +205,10 @@ impl NftFirewall {
         if !self.manage {
             return Ok(TeardownOutcome::NotOurs);
         }
-        match self.run(&["delete", "table", &self.family, &self.table], None) {
+        match self.run(
+            &["delete", "table", self.family.as_str(), &self.table],
+            None,
+        ) {
             Ok(_) => Ok(TeardownOutcome::Removed),
             Err(EnforceError::TableMissing(_)) => Ok(TeardownOutcome::Absent),
             Err(e) => Err(e),
@@ -214,33 +223,9 @@ impl NftFirewall {
         Ok(self.timeout_flag.unwrap_or(false))
     }
 
+    /// The one check the types cannot make: a family without a configured set (`ip6` with
+    /// `set6 = ""`) has nothing to ban into. Names and the prefix were validated by the config.
     fn validate(&self) -> Result<(), EnforceError> {
-        if !matches!(self.family.as_str(), "inet" | "ip" | "ip6") {
-            return Err(EnforceError::Invalid(format!(
-                "firewall.family `{}` is not inet, ip or ip6",
-                self.family
-            )));
-        }
-        for name in [Some(&self.table), self.set4.as_ref(), self.set6.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if !is_nft_identifier(name) {
-                return Err(EnforceError::Invalid(format!(
-                    "`{name}` is not an nftables name"
-                )));
-            }
-        }
-        let p = &self.log_prefix;
-        if p.len() > 127
-            || p.bytes()
-                .any(|b| b == b'"' || b == b'\\' || b.is_ascii_control())
-        {
-            return Err(EnforceError::Invalid(format!(
-                "log prefix `{}` is longer than 127 bytes or holds a quote, backslash or control character",
-                p.escape_debug()
-            )));
-        }
         if self.set4.is_none() && self.set6.is_none() {
             return Err(EnforceError::Invalid(format!(
                 "table {} has no set configured (firewall.set4 / firewall.set6)",
@@ -286,7 +271,7 @@ impl NftFirewall {
         s += &c("iif \"lo\" return".into());
         for (_, _, proto, meter) in &families {
             s += &c(format!(
-                "meta l4proto {{ tcp, udp }} ct state new,invalid \
+                "meta l4proto != {{ icmp, ipv6-icmp }} ct state new,invalid \
                  update @{meter} {{ {proto} saddr limit rate {LOG_PER_SOURCE_RATE}/second burst {LOG_PER_SOURCE_BURST} packets }} \
                  limit name \"log_global\" log prefix \"{}\"",
                 self.log_prefix
@@ -372,7 +357,10 @@ impl NftFirewall {
 
     /// `nft -j list table`, or `None` when there is no such table.
     fn list_table_json(&self) -> Result<Option<Vec<Value>>, EnforceError> {
-        match self.run(&["-j", "list", "table", &self.family, &self.table], None) {
+        match self.run(
+            &["-j", "list", "table", self.family.as_str(), &self.table],
+            None,
+        ) {
             Ok(text) => Ok(Some(nft_objects(&text)?)),
             Err(EnforceError::TableMissing(_)) => Ok(None),
             Err(e) => Err(e),
@@ -415,7 +403,10 @@ impl NftFirewall {
 
     /// Elements of one set (`nft -j list set`).
     fn list_set(&self, set: &str) -> Result<Vec<SetElement>, EnforceError> {
-        let text = self.run(&["-j", "list", "set", &self.family, &self.table, set], None)?;
+        let text = self.run(
+            &["-j", "list", "set", self.family.as_str(), &self.table, set],
+            None,
+        )?;
         let mut out = Vec::new();
         for o in nft_objects(&text)? {
             if let Some(s) = o.get("set") {
@@ -973,24 +964,17 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_names_and_prefixes() {
-        let bad_table = FirewallConfig {
-            table: "x; flush ruleset".into(),
-            ..FirewallConfig::default()
-        };
-        assert!(matches!(
-            NftFirewall::new(&bad_table, &[]).ruleset(),
-            Err(EnforceError::Invalid(_))
-        ));
-        let fw = NftFirewall::new(&FirewallConfig::default(), &["a\" drop".to_string()]);
-        assert!(matches!(fw.ruleset(), Err(EnforceError::Invalid(_))));
+        // They cannot reach a script: the types that `new` takes refuse them when built.
+        assert!(NftName::new("x; flush ruleset").is_err());
+        assert!(LogPrefix::new("a\" drop").is_err());
     }
 
     #[test]
     fn a_set_less_family_refuses_that_address_family() {
         let seed = FirewallConfig {
-            family: "ip".into(),
-            table: "filter".into(),
-            set4: "blocked_ips".into(),
+            family: NftFamily::Ip,
+            table: NftName::new("filter").unwrap(),
+            set4: NftName::new("blocked_ips").unwrap(),
             set6: None,
             manage_table: false,
             ..FirewallConfig::default()

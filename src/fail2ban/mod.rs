@@ -1,7 +1,9 @@
 //! The alternative method: the same job done by Fail2Ban 1.0+, generated from portwarden's config.
 //!
 //! In: the validated [`Config`] (LOG prefix, ban durations, firewall names) and the operator's
-//! choices ([`Options`]: action, backend, prefix). Out: [`GeneratedFile`]s, each a path relative
+//! choices ([`Options`]: action, backend, prefix). Family, names and prefix arrive as
+//! [`NftFamily`], [`NftName`] and [`LogPrefix`], validated once where they were read (config
+//! file, `--prefix`); nothing here checks them again. Out: [`GeneratedFile`]s, each a path relative
 //! to Fail2Ban's config directory and its contents; [`install`] writes them without clobbering
 //! an operator's edits.
 //!
@@ -28,7 +30,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, DEFAULT_PREFIX};
+use crate::config::{Config, LogPrefix, NftFamily, NftName};
 
 /// Path of the filter, relative to Fail2Ban's config directory.
 pub const FILTER_PATH: &str = "filter.d/portwarden.conf";
@@ -44,18 +46,12 @@ pub const DEFAULT_KERN_LOG: &str = "/var/log/kern.log";
 /// What can go wrong while generating or installing the files.
 #[derive(Debug, thiserror::Error)]
 pub enum Fail2banError {
-    #[error(
-        "LOG prefix {0:?} cannot be used: it must be 1 to 127 printable ASCII characters (the kernel's limit)"
-    )]
-    BadPrefix(String),
-    #[error("firewall {what} {value:?} is not a plain nftables name (letters, digits, `_`, `-`)")]
-    BadName { what: &'static str, value: String },
     #[error("nft path {0:?} must be a plain program name or an absolute path without spaces")]
     BadNftPath(PathBuf),
     #[error(
         "table `{family} {table}` has no IPv6 set (firewall.set6): use --action nftables-allports or configure one"
     )]
-    NoIpv6Set { family: String, table: String },
+    NoIpv6Set { family: NftFamily, table: NftName },
     #[error("log path {0:?} must be absolute and free of spaces and newlines")]
     BadLogPath(PathBuf),
     #[error(
@@ -94,7 +90,7 @@ pub struct Options {
     pub action: BanAction,
     pub backend: Backend,
     /// The LOG prefix to match; `None`: the config's first `[log] prefixes`, else the default.
-    pub prefix: Option<String>,
+    pub prefix: Option<LogPrefix>,
     /// The file the jail reads with the `file` backend.
     pub logpath: PathBuf,
 }
@@ -127,22 +123,19 @@ pub enum InstallOutcome {
 }
 
 /// The prefix the filter matches: `--prefix`, else the config's first, else the default.
-pub fn effective_prefix(config: &Config, options: &Options) -> String {
+pub fn effective_prefix(config: &Config, options: &Options) -> LogPrefix {
     options
         .prefix
         .clone()
         .or_else(|| config.log.prefixes.first().cloned())
-        .unwrap_or_else(|| DEFAULT_PREFIX.to_string())
+        .unwrap_or_default()
 }
 
 /// Escapes a LOG prefix for a Fail2Ban regex: letters, digits and `_ : -` stay, every other
 /// character becomes `\xHH`, which survives Fail2Ban's config parser (trailing-space stripping,
 /// `%` interpolation, `<tag>` substitution, `#`/`;` comments) and means the literal character.
-pub fn escape_prefix(prefix: &str) -> Result<String, Fail2banError> {
-    let printable = |c: char| c.is_ascii() && !c.is_ascii_control();
-    if prefix.is_empty() || prefix.len() > 127 || !prefix.chars().all(printable) {
-        return Err(Fail2banError::BadPrefix(prefix.to_string()));
-    }
+/// A [`LogPrefix`] is printable ASCII, so every character fits in two hex digits.
+pub fn escape_prefix(prefix: &LogPrefix) -> String {
     let mut out = String::with_capacity(prefix.len() * 2);
     for c in prefix.chars() {
         if c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-') {
@@ -152,12 +145,13 @@ pub fn escape_prefix(prefix: &str) -> Result<String, Fail2banError> {
             let _ = write!(out, "\\x{:02x}", c as u32);
         }
     }
-    Ok(out)
+    out
 }
 
 /// `filter.d/portwarden.conf`.
-pub fn filter(prefix: &str) -> Result<GeneratedFile, Fail2banError> {
-    let escaped = escape_prefix(prefix)?;
+pub fn filter(prefix: &LogPrefix) -> GeneratedFile {
+    let escaped = escape_prefix(prefix);
+    let prefix = prefix.as_str();
     let contents = format!(
         r#"# Fail2Ban filter for portwarden's netfilter LOG records (written by `portwarden fail2ban`).
 #
@@ -181,8 +175,10 @@ _prefix = {escaped}
 # printk time, "[  635.715659] ", present in rsyslog's imklog output and Fail2Ban's journal lines.
 _printk = (?:\[\s*\d+\.\d+\]\x20)?
 
-# The kernel's KEY=VALUE list before SRC= (IN= OUT= MAC= ...): upper-case keys, no spaces in values.
-_body = (?:[A-Z]+=\S*\x20)*?
+# The kernel's KEY=VALUE list before SRC=: inbound records only (IN= set, OUT= empty: this
+# host's own outgoing packets and forwarded ones are not probes of it), then MAC= and the like:
+# upper-case keys, no spaces in values.
+_body = IN=\S+\x20OUT=\x20(?:[A-Z]+=\S*\x20)*?
 
 failregex = ^\s*\S+\x20kernel:\x20%(_printk)s%(_prefix)s%(_body)sSRC=<ADDR>\x20DST=\S+\x20
 
@@ -195,39 +191,19 @@ datepattern = {{^LN-BEG}}
 journalmatch = _TRANSPORT=kernel
 "#
     );
-    Ok(GeneratedFile {
+    GeneratedFile {
         path: FILTER_PATH,
         contents,
-    })
-}
-
-fn check_name(what: &'static str, value: &str) -> Result<(), Fail2banError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Fail2banError::BadName {
-            what,
-            value: value.to_string(),
-        })
     }
 }
 
 /// `action.d/portwarden-nftables.conf`: ban into portwarden's own sets.
 pub fn action(config: &Config) -> Result<GeneratedFile, Fail2banError> {
     let fw = &config.firewall;
-    check_name("family", &fw.family)?;
-    check_name("table", &fw.table)?;
-    check_name("set4", &fw.set4)?;
-    let set6 = fw.set6.as_deref().ok_or_else(|| Fail2banError::NoIpv6Set {
-        family: fw.family.clone(),
+    let set6 = fw.set6.as_ref().ok_or_else(|| Fail2banError::NoIpv6Set {
+        family: fw.family,
         table: fw.table.clone(),
     })?;
-    check_name("set6", set6)?;
     let nft = fw.nft.to_string_lossy();
     let nft_ok = !nft.is_empty()
         && (fw.nft.is_absolute() || !nft.contains('/'))
@@ -386,7 +362,7 @@ bantime.maxtime = {maxtime}
 /// Every file for these options: filter, jail, and the action when the jail uses it.
 pub fn files(config: &Config, options: &Options) -> Result<Vec<GeneratedFile>, Fail2banError> {
     let mut out = vec![
-        filter(&effective_prefix(config, options))?,
+        filter(&effective_prefix(config, options)),
         jail(config, options)?,
     ];
     if options.action == BanAction::Portwarden {
@@ -451,7 +427,12 @@ pub fn install(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_PREFIX;
     use jiff::SignedDuration;
+
+    fn prefix(p: &str) -> LogPrefix {
+        LogPrefix::new(p).unwrap()
+    }
 
     fn opts(action: BanAction, backend: Backend) -> Options {
         Options {
@@ -470,23 +451,21 @@ mod tests {
             ("a%b<c>.*", "a\\x25b\\x3cc\\x3e\\x2e\\x2a"),
         ];
         for (raw, want) in cases {
-            assert_eq!(escape_prefix(raw).unwrap(), want, "{raw:?}");
+            assert_eq!(escape_prefix(&prefix(raw)), want, "{raw:?}");
         }
     }
 
     #[test]
     fn escape_rejects_what_the_kernel_would_not_log() {
+        // Refused where the prefix is read (config, `--prefix`): no `LogPrefix` holds them.
         for bad in ["", "tab\there", "new\nline", "é: ", &"x".repeat(128)] {
-            assert!(
-                matches!(escape_prefix(bad), Err(Fail2banError::BadPrefix(_))),
-                "{bad:?}"
-            );
+            assert!(LogPrefix::new(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn filter_is_anchored_and_has_no_dot_star() {
-        let f = filter("portwarden: ").unwrap();
+        let f = filter(&prefix("portwarden: "));
         assert_eq!(f.path, FILTER_PATH);
         let failregex = f
             .contents
@@ -508,11 +487,11 @@ mod tests {
         let mut config = Config::default();
         let mut o = Options::default();
         assert_eq!(effective_prefix(&config, &o), "portwarden: ");
-        config.log.prefixes = vec!["[UFW BLOCK] ".into(), "x".into()];
+        config.log.prefixes = vec![prefix("[UFW BLOCK] "), prefix("x")];
         assert_eq!(effective_prefix(&config, &o), "[UFW BLOCK] ");
         config.log.prefixes.clear();
         assert_eq!(effective_prefix(&config, &o), DEFAULT_PREFIX);
-        o.prefix = Some("SYN_SCAN_ATTEMPT--".into());
+        o.prefix = Some(prefix("SYN_SCAN_ATTEMPT--"));
         assert_eq!(effective_prefix(&config, &o), "SYN_SCAN_ATTEMPT--");
     }
 
@@ -604,12 +583,8 @@ mod tests {
 
     #[test]
     fn action_refuses_unsafe_names_and_missing_v6_set() {
-        let mut config = Config::default();
-        config.firewall.set4 = "banned4; reboot".into();
-        assert!(matches!(
-            action(&config),
-            Err(Fail2banError::BadName { what: "set4", .. })
-        ));
+        // An unsafe set name never reaches here: `NftName` refuses it where it is read.
+        assert!(NftName::new("banned4; reboot").is_err());
         let mut config = Config::default();
         config.firewall.set6 = None;
         assert!(matches!(

@@ -8,14 +8,22 @@
 //!
 //! | form | example | time | trusted when |
 //! | --- | --- | --- | --- |
-//! | RFC 3339 syslog | `2026-11-24T23:06:53.947768+00:00 host kernel: [  635.7] msg` | the stamp | tag is `kernel` |
+//! | RFC 3339 syslog | `2026-11-24T23:06:53.947768+00:00 host kernel: [  635.7] msg` (also `+0000`: `journalctl -o short-iso`) | the stamp | tag is `kernel` |
 //! | RFC 5424 syslog | `<4>1 2026-11-24T23:06:53.947768+00:00 host kernel - - - msg` | the stamp | APP-NAME is `kernel`, PROCID is `-`, and facility 0 when a PRI is present |
-//! | BSD syslog | `Nov 24 23:06:53 host kernel: msg` (also `Nov  4`, `Nov 4`) | stamp in the local zone, year inferred | tag is `kernel` |
+//! | BSD syslog | `Nov 24 23:06:53 host kernel: msg` (also `Nov  4`, `Nov 4`, `Nov 04`, `.123456` after the seconds: `journalctl -o short-precise`) | stamp in the local zone, year inferred | tag is `kernel` |
+//! | PRI + RFC 3339 | `<6>2021-03-12T14:10:18Z host kernel: msg` (`RSYSLOG_ForwardFormat`) | the stamp | tag is `kernel` and facility (PRI >> 3) is 0 |
+//! | PRI + BSD | `<4>Jun 27 23:29:32 router kernel: msg` (raw RFC 3164, as a receiver may store it) | as BSD | tag is `kernel` and facility is 0 |
+//! | `facility.level` before the tag | `Jun 27 23:29:32 router kern.warn kernel: msg` (busybox syslogd, routers), also after a PRI | as BSD / RFC 3339 | tag is `kernel` and the word's facility is `kern` |
 //! | dmesg | `[  635.715659] msg` | boot time + stamp | always (the ring) |
 //! | `dmesg -T` | `[Tue Nov 24 23:06:53 2026] msg` | stamp in the local zone | always (the ring) |
 //! | `dmesg -x` | `kern  :warn  : [  635.715659] msg` (or a `-T` stamp) | as above | facility is `kern` |
 //! | /dev/kmsg | `4,479,635715659,-;msg` | boot time + USEC | facility (PRI >> 3) is 0 |
 //! | journal JSON | `{"MESSAGE":..,"_TRANSPORT":"kernel",..}` | `__REALTIME_TIMESTAMP` | `_TRANSPORT` is `kernel` |
+//!
+//! `journalctl -o export` (`FIELD=value` lines, an entry over many lines) is refused line by
+//! line as [`Reject::JournalExport`]: no single line holds the time, the transport and the
+//! message together, and a parser that joined them would need state across records for a
+//! format whose JSON twin (`-o json`, one entry per line) says the same; use that.
 //!
 //! A printk stamp right after the syslog tag (`kernel: [  635.715659] `) is skipped: the syslog
 //! stamp is the better clock. BSD syslog has no year: it is the year of `now` in the configured
@@ -93,7 +101,7 @@ pub(crate) fn parse<'a>(
         SourceKind::File => match line.first() {
             Some(b'{') => journal(line),
             Some(b'[') => dmesg(line, clock),
-            Some(b'<') => rfc5424(line),
+            Some(b'<') => with_pri(line, clock),
             Some(b' ') if looks_like_kmsg_continuation(line) => Err(Reject::Continuation),
             Some(b) if b.is_ascii_digit() => match line.iter().find(|b| !b.is_ascii_digit()) {
                 Some(b',') => kmsg(line, clock),
@@ -101,6 +109,7 @@ pub(crate) fn parse<'a>(
                 Some(b' ') if line.starts_with(b"1 ") => rfc5424(line),
                 _ => Err(Reject::BadHeader),
             },
+            Some(_) if looks_like_journal_export(line) => Err(Reject::JournalExport),
             Some(b) if b.is_ascii_uppercase() => bsd(line, clock),
             Some(b) if b.is_ascii_lowercase() => dmesg_decoded(line, clock),
             _ => Err(Reject::BadHeader),
@@ -267,7 +276,9 @@ fn padded_name(b: &[u8]) -> Option<(&[u8], &[u8])> {
     exact.then_some((name, &b[colon + 1..]))
 }
 
-/// After the stamp: ` host tag: message`, with an optional printk stamp after the tag.
+/// After the stamp: ` host [facility.level ]tag: message`, with an optional printk stamp
+/// after the tag. Trusted when the tag is `kernel` and, if a `facility.level` word is there
+/// (busybox syslogd, routers), its facility is `kern`.
 fn syslog_tail(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
     let rest = rest.strip_prefix(b" ").ok_or(Reject::BadHeader)?;
     let host_end = memchr(b' ', rest).ok_or(Reject::BadHeader)?;
@@ -275,14 +286,19 @@ fn syslog_tail(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
         return Err(Reject::BadHeader);
     }
     let rest = &rest[host_end + 1..];
-    let tag_end = rest
-        .iter()
-        .position(|&b| b == b':' || b == b' ')
-        .ok_or(Reject::BadHeader)?;
-    if rest[tag_end] != b':' || tag_end == 0 {
-        return Err(Reject::BadHeader);
-    }
-    let trusted = &rest[..tag_end] == b"kernel";
+    let (facility_is_kern, rest) = match facility_level_word(rest) {
+        Some((facility, after)) => (facility == b"kern", after),
+        None => (true, rest),
+    };
+    let tag_end = rest.iter().position(|&b| b == b':' || b == b' ');
+    let tag_end = match tag_end {
+        Some(end) if end > 0 && rest[end] == b':' => end,
+        // RFC 3164 makes the tag optional (busybox syslogd's own `syslogd started: ..`): no
+        // tag, no kernel; the rest is the message.
+        Some(end) if end > 0 => return Ok((false, rest)),
+        _ => return Err(Reject::BadHeader),
+    };
+    let trusted = &rest[..tag_end] == b"kernel" && facility_is_kern;
     let message = &rest[tag_end + 1..];
     let message = message.strip_prefix(b" ").unwrap_or(message);
     let message = match printk_stamp(message) {
@@ -290,6 +306,55 @@ fn syslog_tail(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
         None => message,
     };
     Ok((trusted, message))
+}
+
+/// The level names of `<syslog.h>`'s `prioritynames` (busybox syslogd prints these), beside
+/// [`LEVELS`].
+const LEVEL_ALIASES: [&[u8]; 4] = [b"error", b"warning", b"panic", b"none"];
+
+/// The facility names of `<syslog.h>`'s `facilitynames` that [`FACILITIES`] lacks.
+const FACILITY_ALIASES: [&[u8]; 2] = [b"security", b"mark"];
+
+/// `kern.warn ` (busybox syslogd without `-S`, many routers): a `facility.level` word before
+/// the tag. Returns the facility and what follows the word.
+fn facility_level_word(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr(b' ', &b[..b.len().min(20)])?;
+    let (facility, level) = b[..end].split_at(memchr(b'.', &b[..end])?);
+    let level = &level[1..];
+    let known_facility = FACILITIES.contains(&facility) || FACILITY_ALIASES.contains(&facility);
+    let known_level = LEVELS.contains(&level) || LEVEL_ALIASES.contains(&level);
+    (known_facility && known_level).then(|| (facility, &b[end + 1..]))
+}
+
+/// `journalctl -o export` writes one `FIELD=value` line per field (or `FIELD` and a binary
+/// value), entries separated by blank lines: no line is a record on its own (the time, the
+/// transport and the message are on different lines), so those are refused by name.
+fn looks_like_journal_export(line: &[u8]) -> bool {
+    let name_len = line
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b'_')
+        .count();
+    name_len > 0
+        && !line[0].is_ascii_digit()
+        && matches!(line.get(name_len), None | Some(b'='))
+        && (name_len > 3 || line.get(name_len) == Some(&b'='))
+}
+
+/// `<PRI>` before another header: RFC 5424 (`<4>1 ...`), rsyslog's forwarding format
+/// (`<6>2021-03-12T14:10:18Z host kernel: ...`, `RSYSLOG_ForwardFormat`) or raw RFC 3164 as a
+/// receiver stores it (`<4>Jun 27 23:29:32 router kernel: ...`). The PRI must say facility 0
+/// (`kern`) as well for the record to be trusted: rsyslog and syslog-ng give user-space
+/// `kern` messages facility `user`, and a receiver keeps what the sender said.
+fn with_pri<'a>(line: &'a [u8], clock: &Clock) -> Result<Header<'a>, Reject> {
+    let (pri, rest) = pri(line).ok_or(Reject::BadHeader)?;
+    let mut header = match rest {
+        [b'1', b' ', ..] => return rfc5424(line),
+        [y, _, _, _, b'-', ..] if y.is_ascii_digit() => rfc3339(rest)?,
+        [b, ..] if b.is_ascii_uppercase() => bsd(rest, clock)?,
+        _ => return Err(Reject::BadHeader),
+    };
+    header.trusted &= pri >> 3 == 0;
+    Ok(header)
 }
 
 fn rfc3339(line: &[u8]) -> Result<Header<'_>, Reject> {
@@ -423,6 +488,7 @@ struct MonthDayTime {
     hour: i8,
     minute: i8,
     second: i8,
+    nanosecond: i32,
 }
 
 impl MonthDayTime {
@@ -434,7 +500,7 @@ impl MonthDayTime {
             self.hour,
             self.minute,
             self.second,
-            0,
+            self.nanosecond,
         )
         .map_err(|_| Reject::BadTime)
     }
@@ -469,6 +535,22 @@ fn month_day_time(b: &[u8]) -> Result<(MonthDayTime, &[u8]), Reject> {
         hour: two_digits(&time[0..2]).ok_or(Reject::BadTime)?,
         minute: two_digits(&time[3..5]).ok_or(Reject::BadTime)?,
         second: two_digits(&time[6..8]).ok_or(Reject::BadTime)?,
+        nanosecond: 0,
+    };
+    // `journalctl -o short-precise`: `Dec 01 21:45:00.123456`.
+    let mut stamp = stamp;
+    let rest = match rest.strip_prefix(b".") {
+        Some(frac) => {
+            let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
+            if n == 0 || n > 9 {
+                return Err(Reject::BadTime);
+            }
+            // n <= 9 digits: below 10^9, fits i32.
+            let value = digits(&frac[..n]).ok_or(Reject::BadTime)?;
+            stamp.nanosecond = (value * 10u64.pow(9 - n as u32)) as i32;
+            &frac[n..]
+        }
+        None => rest,
     };
     Ok((stamp, rest))
 }
@@ -635,15 +717,15 @@ mod tests {
             parse(SourceKind::File, b"2026-11-24T23:06:53Z vm", &utc()).unwrap_err(),
             Reject::BadHeader
         );
-        assert_eq!(
-            parse(
-                SourceKind::File,
-                b"2026-11-24T23:06:53Z vm no tag here",
-                &utc()
-            )
-            .unwrap_err(),
-            Reject::BadHeader
-        );
+        // RFC 3164's tag is optional: understood, but nothing says the kernel wrote it.
+        let h = parse(
+            SourceKind::File,
+            b"2026-11-24T23:06:53Z vm no tag here",
+            &utc(),
+        )
+        .unwrap();
+        assert!(!h.trusted);
+        assert_eq!(&h.message[..], b"no tag here");
     }
 
     #[test]
@@ -777,11 +859,6 @@ mod tests {
                 Reject::BadHeader,
             ),
             (
-                b"<4>2026-11-24T23:06:53Z vm kernel - - - x",
-                Reject::BadHeader,
-            ),
-            (b"<4>Nov 24 23:06:53 vm kernel: x", Reject::BadHeader),
-            (
                 b"<192>1 2026-11-24T23:06:53Z vm kernel - - - x",
                 Reject::BadHeader,
             ),
@@ -836,6 +913,176 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn pri_before_rfc3339_and_bsd_stamps() {
+        for (line, time, trusted) in [
+            // RSYSLOG_ForwardFormat.
+            (
+                &b"<4>2026-11-24T23:06:53.947768+00:00 vm kernel: [  635.715659] portwarden: IN=vt"
+                    [..],
+                "2026-11-24T23:06:53.947768Z",
+                true,
+            ),
+            (
+                b"<6>2026-11-24T23:06:53Z vm kernel: portwarden: IN=vt",
+                "2026-11-24T23:06:53Z",
+                true,
+            ),
+            // Raw RFC 3164.
+            (
+                b"<4>Nov 24 23:06:53 vm kernel: portwarden: IN=vt",
+                "2026-11-24T23:06:53Z",
+                true,
+            ),
+            // Facility not kern: understood, but not the kernel's.
+            (
+                b"<161>Nov 24 23:06:53 vm kernel: portwarden: IN=vt",
+                "2026-11-24T23:06:53Z",
+                false,
+            ),
+            (
+                b"<12>2026-11-24T23:06:53Z vm kernel: portwarden: IN=vt",
+                "2026-11-24T23:06:53Z",
+                false,
+            ),
+            (
+                b"<4>Nov 24 23:06:53 vm mallory: portwarden: IN=vt",
+                "2026-11-24T23:06:53Z",
+                false,
+            ),
+        ] {
+            let h = parse(SourceKind::File, line, &utc()).unwrap();
+            assert_eq!(h.time, ts(time), "{line:?}");
+            assert_eq!(h.trusted, trusted, "{line:?}");
+            assert_eq!(&h.message[..], b"portwarden: IN=vt", "{line:?}");
+        }
+        for (bad, want) in [
+            (&b"<4>"[..], Reject::BadHeader),
+            (b"<4> Nov 24 23:06:53 vm kernel: x", Reject::BadHeader),
+            (b"<4>2026-13-24T23:06:53Z vm kernel: x", Reject::BadTime),
+            (b"<4>Nov 31 23:06:53 vm kernel: x", Reject::BadTime),
+            (b"<4>nov 24 23:06:53 vm kernel: x", Reject::BadHeader),
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                want,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn facility_level_word_before_the_tag() {
+        for (line, trusted) in [
+            (
+                &b"Nov 24 23:06:53 router kern.warn kernel: portwarden: IN=vt"[..],
+                true,
+            ),
+            (
+                b"Nov 24 23:06:53 router kern.warning kernel: portwarden: IN=vt",
+                true,
+            ),
+            (
+                b"<4>Nov 24 23:06:53 router kern.err kernel: portwarden: IN=vt",
+                true,
+            ),
+            (
+                b"2026-11-24T23:06:53Z router kern.info kernel: portwarden: IN=vt",
+                true,
+            ),
+            (
+                b"Nov 24 23:06:53 router user.warn kernel: portwarden: IN=vt",
+                false,
+            ),
+            (
+                b"Nov 24 23:06:53 router local4.notice kernel: portwarden: IN=vt",
+                false,
+            ),
+            (
+                b"Nov 24 23:06:53 router kern.warn mallory: portwarden: IN=vt",
+                false,
+            ),
+            (
+                b"<12>Nov 24 23:06:53 router kern.warn kernel: portwarden: IN=vt",
+                false,
+            ),
+        ] {
+            let h = parse(SourceKind::File, line, &utc()).unwrap();
+            assert_eq!(h.trusted, trusted, "{line:?}");
+            assert_eq!(&h.message[..], b"portwarden: IN=vt", "{line:?}");
+        }
+        // Not a facility.level word: a line without a tag, which the kernel never writes.
+        for line in [
+            &b"Nov 24 23:06:53 router kern.loud kernel: x"[..],
+            b"Nov 24 23:06:53 router kernel.warn kernel: x",
+            // RFC 5424 fields after a forwarding-format PRI.
+            b"<4>2026-11-24T23:06:53Z vm kernel - - - x",
+        ] {
+            assert!(
+                !parse(SourceKind::File, line, &utc()).unwrap().trusted,
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fractional_bsd_seconds_and_compact_offsets() {
+        // journalctl -o short-precise, -o short-iso, -o short-iso-precise.
+        for (line, time) in [
+            (
+                &b"Nov 24 23:06:53.947768 vm kernel: x"[..],
+                "2026-11-24T23:06:53.947768Z",
+            ),
+            (b"Nov 04 23:06:53.5 vm kernel: x", "2026-11-04T23:06:53.5Z"),
+            (
+                b"2026-11-24T23:06:53+0000 vm kernel: x",
+                "2026-11-24T23:06:53Z",
+            ),
+            (
+                b"2026-11-25T00:06:53.947768+0100 vm kernel: x",
+                "2026-11-24T23:06:53.947768Z",
+            ),
+        ] {
+            let h = parse(SourceKind::File, line, &utc()).unwrap();
+            assert_eq!(h.time, ts(time), "{line:?}");
+            assert!(h.trusted);
+        }
+        for bad in [
+            &b"Nov 24 23:06:53. vm kernel: x"[..],
+            b"Nov 24 23:06:53.1234567890 vm kernel: x",
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, bad, &utc()).unwrap_err(),
+                Reject::BadTime,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn journal_export_lines_are_refused_by_name() {
+        for line in [
+            &b"__CURSOR=s=0e6b;i=1;b=8;m=1;t=5;x=9"[..],
+            b"__REALTIME_TIMESTAMP=1795561613947768",
+            b"_TRANSPORT=kernel",
+            b"MESSAGE=portwarden: IN=vt OUT= SRC=10.250.0.2",
+            b"PRIORITY=4",
+            b"MESSAGE",
+        ] {
+            assert_eq!(
+                parse(SourceKind::File, line, &utc()).unwrap_err(),
+                Reject::JournalExport,
+                "{line:?}"
+            );
+        }
+        // BSD lines are not taken for them.
+        assert!(parse(SourceKind::File, b"Nov 24 23:06:53 vm kernel: x", &utc()).is_ok());
+        assert_eq!(
+            parse(SourceKind::File, b"NOV 24 23:06:53 vm kernel: x", &utc()).unwrap_err(),
+            Reject::BadHeader
+        );
     }
 
     #[test]

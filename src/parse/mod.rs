@@ -13,7 +13,10 @@
 //! 4. trust: a LOG-shaped record from user space is [`Reject::Untrusted`] (unless
 //!    `log.accept_untrusted`): checked after the prefix so that the `untrusted` count means
 //!    "forged-looking records", not "every sshd line in /var/log/syslog";
-//! 5. body (`netfilter::parse_body`): every [`Probe`] field, validated.
+//! 5. body (`netfilter::parse_body`): every [`Probe`] field, validated;
+//! 6. direction: only inbound records (`IN=` set, `OUT=` empty) are probes. A packet this host
+//!    sent ([`Reject::Outbound`]) has this host as its source; a forwarded one
+//!    ([`Reject::Forwarded`]) counts only with `detect.forwarded` (routers).
 //!
 //! The hot path (kmsg, syslog files) does not allocate: headers and fields are sub-slices of the
 //! record, addresses are parsed in place. Journal JSON goes through serde_json.
@@ -52,7 +55,11 @@ impl ParseContext {
     /// Without that clock the boot time is taken as now (kmsg times are then wrong, which is
     /// logged); never an error, so that reading files works anywhere.
     pub fn system() -> ParseContext {
-        let now = Timestamp::now();
+        ParseContext::at(Timestamp::now())
+    }
+
+    /// As [`ParseContext::system`], with `now` from the caller's clock.
+    pub fn at(now: Timestamp) -> ParseContext {
         let boot_time = match monotonic_since_boot() {
             Some(up) => now.checked_sub(up).unwrap_or(now),
             None => {
@@ -104,6 +111,10 @@ pub enum Reject {
     /// A journal entry that is not a JSON object of the expected shape.
     #[error("invalid journal JSON")]
     BadJson,
+    /// A line of `journalctl -o export` (`FIELD=value`): a journal entry spans many lines, so
+    /// no line is a record; read the journal with `-o json` (the journal source does).
+    #[error("journalctl -o export line (use -o json)")]
+    JournalExport,
     /// A record that is not a netfilter LOG record.
     #[error("not a netfilter LOG record")]
     NotNetfilter,
@@ -128,17 +139,25 @@ pub enum Reject {
     /// A non-first IP fragment: the kernel prints no transport header for it.
     #[error("non-first fragment without ports")]
     Fragment,
+    /// A packet this host sent (`IN=` empty: an OUTPUT-chain rule, UFW's `[UFW AUDIT]` of an
+    /// outgoing connection): its source is this host, never a prober.
+    #[error("outbound packet (IN= empty)")]
+    Outbound,
+    /// A forwarded packet (`IN=` and `OUT=` both set) while `detect.forwarded` is off.
+    #[error("forwarded packet (IN= and OUT= set), not counted")]
+    Forwarded,
 }
 
 impl Reject {
     /// Every reason, for reports that list them all.
-    pub const ALL: [Reject; 14] = [
+    pub const ALL: [Reject; 17] = [
         Reject::Empty,
         Reject::Continuation,
         Reject::TooLong,
         Reject::BadHeader,
         Reject::BadTime,
         Reject::BadJson,
+        Reject::JournalExport,
         Reject::NotNetfilter,
         Reject::PrefixMismatch,
         Reject::Untrusted,
@@ -147,6 +166,8 @@ impl Reject {
         Reject::BadPort,
         Reject::BadField,
         Reject::Fragment,
+        Reject::Outbound,
+        Reject::Forwarded,
     ];
 
     /// The snake_case name (as serialised).
@@ -158,6 +179,7 @@ impl Reject {
             Reject::BadHeader => "bad_header",
             Reject::BadTime => "bad_time",
             Reject::BadJson => "bad_json",
+            Reject::JournalExport => "journal_export",
             Reject::NotNetfilter => "not_netfilter",
             Reject::PrefixMismatch => "prefix_mismatch",
             Reject::Untrusted => "untrusted",
@@ -166,16 +188,24 @@ impl Reject {
             Reject::BadPort => "bad_port",
             Reject::BadField => "bad_field",
             Reject::Fragment => "fragment",
+            Reject::Outbound => "outbound",
+            Reject::Forwarded => "forwarded",
         }
     }
 
     /// Whether the reason only says "not one of ours" (another kernel message, another LOG
-    /// prefix, an empty or continuation line), as opposed to a record that looked like ours
-    /// and was refused (untrusted, malformed). Summaries report the two apart.
+    /// prefix, an empty or continuation line, a packet that went the other way), as opposed
+    /// to a record that looked like ours and was refused (untrusted, malformed). Summaries
+    /// report the two apart.
     pub fn is_noise(self) -> bool {
         matches!(
             self,
-            Reject::Empty | Reject::Continuation | Reject::NotNetfilter | Reject::PrefixMismatch
+            Reject::Empty
+                | Reject::Continuation
+                | Reject::NotNetfilter
+                | Reject::PrefixMismatch
+                | Reject::Outbound
+                | Reject::Forwarded
         )
     }
 
@@ -190,8 +220,8 @@ impl Reject {
 pub struct ParseStats {
     pub lines: u64,
     pub parsed: u64,
-    /// By [`Reject::as_str`].
-    pub rejected: BTreeMap<&'static str, u64>,
+    /// By reason (serialised by [`Reject::as_str`]).
+    pub rejected: BTreeMap<Reject, u64>,
 }
 
 impl ParseStats {
@@ -199,7 +229,7 @@ impl ParseStats {
         self.lines += 1;
         match result {
             Ok(_) => self.parsed += 1,
-            Err(r) => *self.rejected.entry(r.as_str()).or_default() += 1,
+            Err(r) => *self.rejected.entry(*r).or_default() += 1,
         }
     }
 }
@@ -209,6 +239,7 @@ impl ParseStats {
 pub struct Parser {
     prefixes: Vec<Box<[u8]>>,
     accept_untrusted: bool,
+    forwarded: bool,
     clock: header::Clock,
 }
 
@@ -222,8 +253,16 @@ impl Parser {
                 .map(|p| p.as_bytes().into())
                 .collect(),
             accept_untrusted: log.accept_untrusted,
+            forwarded: false,
             clock: header::Clock::new(ctx.now, ctx.tz, ctx.boot_time),
         }
+    }
+
+    /// Count forwarded records (`IN=` and `OUT=` set) as probes too (`detect.forwarded`: a
+    /// router that logs what it forwards). Off by default: only inbound records count.
+    pub fn with_forwarded(mut self, forwarded: bool) -> Parser {
+        self.forwarded = forwarded;
+        self
     }
 
     /// Move "now" forward (a daemon crossing New Year): BSD syslog years are inferred from it.
@@ -249,7 +288,7 @@ impl Parser {
         if !header.trusted && !self.accept_untrusted {
             return Err(Reject::Untrusted);
         }
-        netfilter::parse_body(body, header.time)
+        netfilter::parse_body(body, header.time, self.forwarded)
     }
 }
 
@@ -258,6 +297,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
+    use crate::config::LogPrefix;
     use crate::record::{Proto, ScanType, SourceKind};
 
     fn ts(s: &str) -> Timestamp {
@@ -274,7 +314,10 @@ mod tests {
 
     fn parser(prefixes: &[&str], accept_untrusted: bool) -> Parser {
         let log = LogConfig {
-            prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+            prefixes: prefixes
+                .iter()
+                .map(|p| LogPrefix::new(p).unwrap())
+                .collect(),
             accept_untrusted,
         };
         Parser::new(&log, ctx())
@@ -430,8 +473,8 @@ mod tests {
         let ok = format!("[1.0] portwarden: {BODY}");
         stats.count(&file(&mut p, ok.as_bytes()));
         assert_eq!((stats.lines, stats.parsed), (6, 1));
-        assert_eq!(stats.rejected.get("empty"), Some(&2));
-        assert_eq!(stats.rejected.get("too_long"), Some(&1));
+        assert_eq!(stats.rejected.get(&Reject::Empty), Some(&2));
+        assert_eq!(stats.rejected.get(&Reject::TooLong), Some(&1));
         assert_eq!(
             serde_json::to_string(&Reject::PrefixMismatch).unwrap(),
             "\"prefix_mismatch\""

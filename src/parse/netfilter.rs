@@ -21,6 +21,10 @@
 //!   no transport header for those; the first fragment already carried the ports) and is
 //!   rejected as [`Reject::Fragment`], or else a truncated record ([`Reject::MissingField`]).
 //!   `SPT=` alone missing is tolerated (`sport: None`): the detector keys on the destination.
+//! * Direction: `IN=` empty is a packet this host sent (an OUTPUT rule, UFW's `[UFW AUDIT]`
+//!   of an outgoing connection): its source is this host, so it is [`Reject::Outbound`], never a
+//!   probe. `IN=` and `OUT=` both set is a forwarded packet: [`Reject::Forwarded`] unless the
+//!   caller counts those (`detect.forwarded`, for routers).
 //! * No allocation: tokens are sub-slices; addresses are parsed from the borrowed bytes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -85,6 +89,7 @@ fn unprefixed_body(message: &[u8]) -> Option<&[u8]> {
 #[derive(Default)]
 struct Fields<'a> {
     iface: Option<&'a [u8]>,
+    out: Option<&'a [u8]>,
     src: Option<&'a [u8]>,
     dst: Option<&'a [u8]>,
     len: Option<&'a [u8]>,
@@ -120,6 +125,7 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
                 let (key, value) = (&tok[..eq], &tok[eq + 1..]);
                 match key {
                     b"IN" => first(&mut f.iface, value),
+                    b"OUT" => first(&mut f.out, value),
                     b"SRC" => first(&mut f.src, value),
                     b"DST" => first(&mut f.dst, value),
                     b"LEN" => first(&mut f.len, value),
@@ -155,10 +161,17 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
     f
 }
 
-/// Read a LOG body (starting at `IN=`) into a probe stamped `time`.
-pub(crate) fn parse_body(body: &[u8], time: Timestamp) -> Result<Probe, Reject> {
+/// Read a LOG body (starting at `IN=`) into a probe stamped `time`. Only an inbound record
+/// (`IN=` set, `OUT=` empty) is a probe, and a forwarded one (both set) when `forwarded`.
+pub(crate) fn parse_body(body: &[u8], time: Timestamp, forwarded: bool) -> Result<Probe, Reject> {
     let f = split_fields(body);
     let iface = IfName::new(f.iface.ok_or(Reject::MissingField)?).ok_or(Reject::BadField)?;
+    if iface.is_empty() {
+        return Err(Reject::Outbound);
+    }
+    if !f.out.unwrap_or_default().is_empty() && !forwarded {
+        return Err(Reject::Forwarded);
+    }
     let src = parse_ip(f.src.ok_or(Reject::MissingField)?)?;
     let dst = parse_ip(f.dst.ok_or(Reject::MissingField)?)?;
     if src.is_ipv4() != dst.is_ipv4() {
@@ -284,7 +297,7 @@ mod tests {
     }
 
     fn body(line: &str) -> Result<Probe, Reject> {
-        parse_body(line.as_bytes(), Timestamp::UNIX_EPOCH)
+        parse_body(line.as_bytes(), Timestamp::UNIX_EPOCH, false)
     }
 
     const TCP: &str = "IN=vt OUT= MAC=be:9f:a3:6c:b5:1c:fe:41:27:a3:2a:4d:08:00 SRC=10.250.0.2 DST=10.250.0.1 LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID=49040 PROTO=TCP SPT=44285 DPT=110 WINDOW=1024 RES=0x00 SYN URGP=0 ";
@@ -300,6 +313,36 @@ mod tests {
         assert_eq!((p.ttl, p.window, p.len), (Some(43), Some(1024), Some(44)));
         assert_eq!(p.iface.as_bytes(), b"vt");
         assert_eq!(p.icmp_type, None);
+    }
+
+    #[test]
+    fn only_inbound_records_are_probes_unless_forwarded_is_on() {
+        let tail = "SRC=10.0.0.5 DST=203.0.113.9 LEN=60 TTL=64 PROTO=TCP SPT=40000 DPT=443 WINDOW=64240 RES=0x00 SYN URGP=0";
+        // Inbound.
+        assert!(body(&format!("IN=eth0 OUT= {tail}")).is_ok());
+        // This host's own packets (OUTPUT chain, `[UFW AUDIT]`/`[UFW ALLOW]` outbound).
+        for line in [
+            format!("IN= OUT=eth0 {tail}"),
+            format!("IN= OUT=lo {tail}"),
+            format!("IN= OUT= {tail}"),
+        ] {
+            assert_eq!(body(&line).unwrap_err(), Reject::Outbound, "{line}");
+        }
+        // Forwarded: refused by default, a probe when configured.
+        let fwd = format!("IN=eth0 OUT=docker0 MAC=00:11 {tail}");
+        assert_eq!(body(&fwd).unwrap_err(), Reject::Forwarded);
+        let p = parse_body(fwd.as_bytes(), Timestamp::UNIX_EPOCH, true).unwrap();
+        assert_eq!(p.iface.as_bytes(), b"eth0");
+        // Outbound stays refused with forwarded on.
+        assert_eq!(
+            parse_body(
+                format!("IN= OUT=eth0 {tail}").as_bytes(),
+                Timestamp::UNIX_EPOCH,
+                true
+            )
+            .unwrap_err(),
+            Reject::Outbound
+        );
     }
 
     #[test]

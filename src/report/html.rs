@@ -104,7 +104,7 @@ fn summary(h: &mut String, r: &ScanReport, generated: Timestamp) {
     let rejected: Vec<String> = r
         .rejected
         .iter()
-        .map(|(k, v)| format!("{}={v}", escape(k)))
+        .map(|(k, v)| format!("{}={v}", escape(k.as_str())))
         .collect();
     let _ = writeln!(
         h,
@@ -459,6 +459,7 @@ mod tests {
             lines: 12,
             records: 12,
             rejected: BTreeMap::new(),
+            rejected_samples: BTreeMap::new(),
             overlong_lines: 0,
             untallied_sources: 0,
             scan_types: vec![TypeCount {

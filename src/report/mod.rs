@@ -33,7 +33,7 @@ use serde::Serialize;
 use crate::config::{DetectConfig, LogConfig};
 use crate::detect::{PortScanDetector, ServedPorts};
 use crate::input;
-use crate::parse::{ParseContext, ParseStats, Parser};
+use crate::parse::{ParseContext, ParseStats, Parser, Reject};
 use crate::record::{Finding, Probe, Proto, Record, ScanType, SourceKind};
 
 /// A source's timeline never holds more buckets than this; past it, buckets are merged 4 to 1.
@@ -62,6 +62,8 @@ pub struct ScanSettings {
     pub log: LogConfig,
     pub detect: DetectConfig,
     pub served: ServedPorts,
+    /// "Now" for the parser (BSD syslog has no year: it is inferred from this).
+    pub now: Timestamp,
     /// Keep each source's timeline (the HTML report's plot); off, the tally stays small.
     pub timeline: bool,
 }
@@ -74,7 +76,11 @@ pub struct ScanReport {
     pub files: Vec<PathBuf>,
     pub lines: u64,
     pub records: u64,
-    pub rejected: BTreeMap<&'static str, u64>,
+    pub rejected: BTreeMap<Reject, u64>,
+    /// The first line rejected for each reason: an operator whose format is not understood
+    /// sees which lines and why. (Line numbers count the lines the reader passes on: after an
+    /// overlong line, which it skips, they are one short.)
+    pub rejected_samples: BTreeMap<Reject, RejectSample>,
     pub overlong_lines: u64,
     /// Sources seen after the tally was full (see the module doc); 0 in all but huge logs.
     pub untallied_sources: u64,
@@ -86,6 +92,19 @@ pub struct ScanReport {
     #[serde(skip)]
     pub timelines: Vec<Timeline>,
 }
+
+/// Where the first line rejected for a reason was, and what it said.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectSample {
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: u64,
+    /// The line, lossily decoded, cut at [`SAMPLE_TEXT`] bytes.
+    pub text: String,
+}
+
+/// Bytes of a rejected line kept as its sample.
+pub const SAMPLE_TEXT: usize = 300;
 
 /// One source that reached a verdict, with every finding (session) of it.
 #[derive(Debug, Clone, Serialize)]
@@ -352,11 +371,13 @@ pub fn scan_files(
         readers.push((reader, bytes, len));
     }
 
-    let mut parser = Parser::new(&settings.log, ParseContext::system());
+    let mut parser = Parser::new(&settings.log, ParseContext::at(settings.now))
+        .with_forwarded(settings.detect.forwarded);
     let mut detector = PortScanDetector::new(&settings.detect, settings.served.clone());
     let mut tally = Tally::new(settings.detect.max_sources, settings.timeline);
     let mut stats = ParseStats::default();
     let mut overlong = 0;
+    let mut samples: BTreeMap<Reject, RejectSample> = BTreeMap::new();
     for ((reader, bytes, len), path) in readers.into_iter().zip(files) {
         progress.start_file(path, len);
         let mut reported = 0u64;
@@ -367,11 +388,22 @@ pub fn scan_files(
                 bytes: line,
             });
             stats.count(&result);
-            if let Ok(probe) = result {
-                detector.observe(&probe);
-                tally.observe(&probe);
-            }
             lines += 1;
+            match result {
+                Ok(probe) => {
+                    detector.observe(&probe);
+                    tally.observe(&probe);
+                }
+                Err(reason) => {
+                    samples.entry(reason).or_insert_with(|| RejectSample {
+                        file: path.clone(),
+                        line: lines,
+                        text: String::from_utf8_lossy(&line[..line.len().min(SAMPLE_TEXT)])
+                            .trim_end()
+                            .to_string(),
+                    });
+                }
+            }
             if lines.is_multiple_of(PROGRESS_EVERY) {
                 let now = bytes.get();
                 progress.advance(now - reported, PROGRESS_EVERY);
@@ -385,13 +417,9 @@ pub fn scan_files(
         progress.advance(bytes.get() - reported, lines % PROGRESS_EVERY);
     }
     progress.finish();
-    Ok(summarise(
-        detector.findings(),
-        tally,
-        files.to_vec(),
-        stats,
-        overlong,
-    ))
+    let mut report = summarise(detector.findings(), tally, files.to_vec(), stats, overlong);
+    report.rejected_samples = samples;
+    Ok(report)
 }
 
 fn port_name((proto, port): (Proto, u16)) -> String {
@@ -532,6 +560,7 @@ fn summarise(
         lines: stats.lines,
         records: stats.parsed,
         rejected: stats.rejected,
+        rejected_samples: BTreeMap::new(),
         overlong_lines: overlong,
         untallied_sources: tally.untallied.len() as u64 + tally.untallied_overflow,
         scan_types,

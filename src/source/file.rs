@@ -25,7 +25,7 @@
 //!   `kern.log-20261124`, same device and inode) and finished from the offset before the new
 //!   file is read from 0.
 //! * **A missing file** is not an error: the source waits for it to appear.
-//! * **Lines over [`MAX_LINE`](super::MAX_LINE)** are skipped and counted with bounded memory.
+//! * **Lines over [`MAX_LINE_LEN`](crate::input::MAX_LINE_LEN)** are skipped and counted with bounded memory.
 //!
 //! `/var/log/syslog`, `/var/log/messages` and `/var/log/user.log` get any user's
 //! `logger -t kernel ...`, so a LOG-looking line there may be forged: a warning says so at
@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 
 use crate::record::{Record, SourceKind};
 
-use super::{Cursor, LineBuffer, Piece, ReadStats, Source, SourceError};
+use super::{Cursor, ReadStats, Source, SourceError};
+use crate::input::{LineBuffer, Piece};
 
 /// At most this many bytes of the first line are hashed into the cursor.
 pub const HEAD_MAX: usize = 4096;
@@ -453,7 +454,7 @@ mod tests {
     fn long_lines_are_skipped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("kern.log");
-        let long = "x".repeat(super::super::MAX_LINE + 10);
+        let long = "x".repeat(crate::input::MAX_LINE_LEN + 10);
         append(&p, &format!("a\n{long}\nb\n"));
         let mut s = FileSource::open(&p, None).unwrap();
         let (out, stats) = collect(&mut s);

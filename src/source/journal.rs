@@ -38,7 +38,8 @@ use serde::Deserialize;
 
 use crate::record::{Record, SourceKind};
 
-use super::{Cursor, LineBuffer, Mode, Piece, ReadStats, Source, SourceError};
+use super::{Cursor, Mode, ReadStats, Source, SourceError};
+use crate::input::{LineBuffer, Piece};
 
 const CHUNK: usize = 64 * 1024;
 const STDERR_KEEP: usize = 8 * 1024;

@@ -34,10 +34,6 @@ pub use file::FileSource;
 pub use journal::JournalSource;
 pub use kmsg::KmsgSource;
 
-/// The longest line a source hands out; longer ones are skipped and counted
-/// ([`ReadStats::skipped_long`]) without ever holding more than this in memory.
-pub const MAX_LINE: usize = 1 << 20;
-
 /// Where a source stopped: the position after the last record it handed out.
 ///
 /// Stored as a JSON string ([`Cursor::to_store`] / [`Cursor::from_store`]), e.g.
@@ -99,7 +95,8 @@ pub struct ReadStats {
     /// Records the source knows it missed (kmsg ring overrun, or a cursor older than the
     /// oldest record still available).
     pub lost: u64,
-    /// Lines longer than [`MAX_LINE`], skipped.
+    /// Lines longer than [`MAX_LINE_LEN`](crate::input::MAX_LINE_LEN), skipped (with bounded
+    /// memory, by [`crate::input`]'s line reader).
     pub skipped_long: u64,
     /// Records that could not be framed (a kmsg record without a sequence number, a journal
     /// line that is not JSON or has no `__CURSOR`), skipped.
@@ -202,7 +199,7 @@ pub fn default_config() -> SourceConfig {
         Ok(_) => return SourceConfig::Kmsg { path: kmsg },
         Err(e) => tracing::info!(error = %e, "/dev/kmsg is not readable; trying the journal"),
     }
-    if crate::netns::on_path("journalctl") {
+    if crate::sys::on_path("journalctl") {
         return SourceConfig::Journal {
             journalctl: PathBuf::from("journalctl"),
             args: Vec::new(),
@@ -240,95 +237,6 @@ pub(crate) fn poll_readable(fd: std::os::fd::RawFd, timeout: Duration) -> std::i
         }
     }
     Ok(())
-}
-
-/// One piece of a byte stream cut into lines by [`LineBuffer`].
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Piece<'a> {
-    /// A complete line, without its newline; it used `len + 1` bytes of the stream.
-    Line(&'a [u8]),
-    /// A line longer than [`MAX_LINE`] ended; it used `consumed` bytes (newline included).
-    Long { consumed: u64 },
-}
-
-/// Cuts a byte stream into lines with bounded memory: a partial last line waits for its
-/// newline (at most [`MAX_LINE`] bytes of it are held); a longer line is dropped while it
-/// streams by and reported once, as [`Piece::Long`], when its newline arrives.
-#[derive(Debug, Default)]
-pub(crate) struct LineBuffer {
-    pending: Vec<u8>,
-    /// Bytes of the over-long line being skipped, when one is.
-    skipping: Option<u64>,
-}
-
-impl LineBuffer {
-    /// Feed the next bytes of the stream; complete pieces go to `emit`, in order.
-    pub(crate) fn feed(&mut self, mut data: &[u8], emit: &mut dyn FnMut(Piece<'_>)) {
-        while !data.is_empty() {
-            let newline = memchr::memchr(b'\n', data);
-            if let Some(skipped) = self.skipping {
-                match newline {
-                    Some(i) => {
-                        self.skipping = None;
-                        emit(Piece::Long {
-                            consumed: skipped + i as u64 + 1,
-                        });
-                        data = &data[i + 1..];
-                    }
-                    None => {
-                        self.skipping = Some(skipped + data.len() as u64);
-                        return;
-                    }
-                }
-                continue;
-            }
-            match newline {
-                Some(i) if self.pending.len() + i > MAX_LINE => {
-                    let consumed = (self.pending.len() + i + 1) as u64;
-                    self.pending.clear();
-                    emit(Piece::Long { consumed });
-                    data = &data[i + 1..];
-                }
-                Some(i) if self.pending.is_empty() => {
-                    emit(Piece::Line(&data[..i]));
-                    data = &data[i + 1..];
-                }
-                Some(i) => {
-                    self.pending.extend_from_slice(&data[..i]);
-                    emit(Piece::Line(&self.pending));
-                    self.pending.clear();
-                    data = &data[i + 1..];
-                }
-                None if self.pending.len() + data.len() > MAX_LINE => {
-                    self.skipping = Some((self.pending.len() + data.len()) as u64);
-                    self.pending.clear();
-                    return;
-                }
-                None => {
-                    self.pending.extend_from_slice(data);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Bytes of the stream held or skipped after the last complete piece.
-    pub(crate) fn unfinished(&self) -> u64 {
-        self.skipping.unwrap_or(self.pending.len() as u64)
-    }
-
-    /// The unterminated last line, when the stream is known to have ended (a rotated file
-    /// the writer left); `None` when there is none or it was too long.
-    pub(crate) fn take_partial(&mut self) -> Option<Vec<u8>> {
-        self.skipping = None;
-        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
-    }
-
-    /// Forget everything (the stream restarts, e.g. a truncated file).
-    pub(crate) fn clear(&mut self) {
-        self.pending.clear();
-        self.skipping = None;
-    }
 }
 
 /// FNV-1a, 64 bit: a stable hash (unlike `std`'s) for the file cursor's head.
@@ -424,46 +332,6 @@ mod tests {
             }),
             "journal"
         );
-    }
-
-    fn cut(chunks: &[&[u8]]) -> (Vec<String>, LineBuffer) {
-        let mut lb = LineBuffer::default();
-        let mut out = Vec::new();
-        for c in chunks {
-            lb.feed(c, &mut |p| match p {
-                Piece::Line(l) => out.push(String::from_utf8_lossy(l).into_owned()),
-                Piece::Long { consumed } => out.push(format!("<long {consumed}>")),
-            });
-        }
-        (out, lb)
-    }
-
-    #[test]
-    fn lines_across_chunks_and_partial_tail() {
-        let (out, lb) = cut(&[b"a\nb", b"c\n\nd", b"e"]);
-        assert_eq!(out, ["a", "bc", "",]);
-        assert_eq!(lb.unfinished(), 2);
-    }
-
-    #[test]
-    fn long_lines_are_skipped_with_bounded_memory() {
-        let big = vec![b'x'; 300_000];
-        let mut chunks: Vec<&[u8]> = vec![b"ok\n"];
-        for _ in 0..4 {
-            chunks.push(&big);
-        }
-        chunks.push(b"\nafter\n");
-        let (out, lb) = cut(&chunks);
-        assert_eq!(out, ["ok", "<long 1200001>", "after"]);
-        assert_eq!(lb.unfinished(), 0);
-        assert!(lb.pending.capacity() <= MAX_LINE + 300_000);
-        // Exactly MAX_LINE bytes is still a line; one more is not.
-        let exact = vec![b'y'; MAX_LINE];
-        let (out, _) = cut(&[&exact, b"\n"]);
-        assert_eq!(out[0].len(), MAX_LINE);
-        let over = vec![b'y'; MAX_LINE + 1];
-        let (out, _) = cut(&[&over[..10], &over[10..], b"\n"]);
-        assert_eq!(out, [format!("<long {}>", MAX_LINE + 2)]);
     }
 
     #[test]

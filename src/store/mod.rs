@@ -2,7 +2,8 @@
 //!
 //! In: bans (with the [`Finding`] behind them), offences per source, each source's cursor, the
 //! detector's state, run summaries. Out: the same, read back by the next cron run, the daemon
-//! after a restart, `list`/`status`, and [`reconcile()`] after the kernel lost its sets.
+//! after a restart, `list`/`status`, and reconcile after the kernel lost its sets (through the ban book,
+//! [`crate::bans`], the only writer of bans).
 //!
 //! Layout: `STATE_DIR/state.db` (the directory is created 0700). WAL journal with
 //! `synchronous=NORMAL` (a power cut can lose the last commit, never corrupt; `OFF` is never
@@ -29,27 +30,27 @@ use serde::Serialize;
 use crate::record::{Ban, Finding};
 
 pub mod blocklist;
-pub mod reconcile;
 pub mod schema;
 
 pub use blocklist::{Blocklist, InvalidLine, parse_blocklist};
-pub use reconcile::{ReconcileError, ReconcileReport, reconcile};
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.db";
 
-/// Errors of the store.
+/// Errors of the store. Each message carries the underlying error's text itself and none is
+/// chained as a `source`: printed with its causes (`{:#}`), a chained one would say the same
+/// thing twice ("database or disk is full: database or disk is full: Error code 13: ...").
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create state directory {path}: {source}")]
+    #[error("cannot create state directory {path}: {error}")]
     CreateDir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("store {path}: {source}")]
+    #[error("store {path}: {error}")]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error(
         "the store has schema version {found} but this portwarden knows up to {known}: use a newer portwarden"
@@ -58,9 +59,21 @@ pub enum StoreError {
     #[error("the store holds a value portwarden cannot read: {0}")]
     Corrupt(String),
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("store: cannot encode evidence: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Json(e)
+    }
 }
 
 /// Where a ban came from.
@@ -188,9 +201,9 @@ impl Store {
 
     /// Open a database file directly (its directory must exist).
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
-        let wrap = |source| StoreError::Open {
+        let wrap = |error| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let conn = Connection::open(path).map_err(wrap)?;
         Store::prepare(conn, Some(path.to_path_buf())).map_err(|e| match e {
@@ -248,9 +261,9 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| StoreError::CreateDir {
+        .map_err(|error| StoreError::CreateDir {
             path: dir.to_path_buf(),
-            source,
+            error,
         })
 }
 
@@ -426,6 +439,16 @@ pub trait ReadStore {
             .collect())
     }
 
+    /// Bans of any state (lifted ones included) that started at or after `since`, oldest
+    /// first.
+    fn bans_since(&self, since: Timestamp) -> Result<Vec<StoredBan>, StoreError> {
+        query_bans(
+            self.connection(),
+            "WHERE since_us >= ?1 ORDER BY since_us, id",
+            [since.as_microsecond()],
+        )
+    }
+
     /// The most recent bans of any state, newest first.
     fn recent_bans(&self, limit: u32) -> Result<Vec<StoredBan>, StoreError> {
         query_bans(
@@ -463,6 +486,20 @@ pub trait ReadStore {
             )
             .optional()?
             .transpose()
+    }
+
+    /// The count [`StoreTx::add_offence`] would give `target` for an offence at `at`: one
+    /// more than stored, or 1 when there is none or the last one is older than
+    /// `forget_before`. The decide stage reads it; the ban book records it.
+    fn next_offence_count(
+        &self,
+        target: IpNet,
+        forget_before: Timestamp,
+    ) -> Result<u32, StoreError> {
+        Ok(match self.offence(target)? {
+            Some(o) if o.last >= forget_before => o.count.saturating_add(1),
+            _ => 1,
+        })
     }
 
     /// Sources (and prefixes) whose last offence is at or after `since`.

@@ -323,6 +323,11 @@ fn set_elements(ns: &Netns, set: &str) -> Vec<String> {
 /// Records in the kernel ring (`/dev/kmsg`, read without blocking from its oldest record)
 /// whose message contains every one of `needles`.
 pub fn kmsg_records_with(needles: &[&str]) -> usize {
+    kmsg_lines_with(needles).len()
+}
+
+/// The records counted by [`kmsg_records_with`], as the ring gives them.
+pub fn kmsg_lines_with(needles: &[&str]) -> Vec<String> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = fs::OpenOptions::new()
@@ -331,14 +336,14 @@ pub fn kmsg_records_with(needles: &[&str]) -> usize {
         .open("/dev/kmsg")
         .unwrap();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut n = 0;
+    let mut lines = Vec::new();
     loop {
         match f.read(&mut buf) {
             Ok(0) => break,
             Ok(len) => {
                 let rec = String::from_utf8_lossy(&buf[..len]);
                 if needles.iter().all(|x| rec.contains(x)) {
-                    n += 1;
+                    lines.push(rec.into_owned());
                 }
             }
             // EPIPE: the ring overwrote the record we were at; go on with the next.
@@ -347,7 +352,7 @@ pub fn kmsg_records_with(needles: &[&str]) -> usize {
             Err(e) => panic!("reading /dev/kmsg: {e}"),
         }
     }
-    n
+    lines
 }
 
 /// nmap `-sS -T3 -Pn -n -p PORTS` from `attacker` (with `-6` for an IPv6 target): (ports

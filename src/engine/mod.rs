@@ -1,20 +1,21 @@
-//! The engine: one instance of the whole pipeline, as `run --once` and `daemon` drive it.
+//! The engine: one instance of the whole pipeline, and the two ways it runs: the cron pass
+//! ([`Engine::pass`], `run --once`) here, and the daemon's loop beside it ([`daemon`]).
 //!
 //! ```text
 //! Source::read_available ──Record──▶ Parser ──Probe──▶ PortScanDetector ──Finding──▶ Decider
-//!                                                                         │
-//!       StoreTx (bans, offences, cursors, detector state: one transaction) ◀┴▶ Firewall (nft)
+//!                                                                                     │ intent
+//!            ban book batch (bans, offences, cursors, detector state, run record) ◀──┘
+//!            = one store transaction + one kernel batch, in the book's order
 //! ```
 //!
-//! In: the validated config and the state directory. Out: bans in the kernel set and in the
-//! store, and a [`PassSummary`] per pass.
+//! In: the validated config, a [`BanBook`] (the store and the firewall) and a clock. Out: bans
+//! in the kernel set and in the store, and a [`PassSummary`] per pass.
 //!
-//! Why the order of a checkpoint is what it is: decisions are recorded in a store transaction,
-//! sent to the firewall, and only then is the transaction (with the sources' new cursors and the
-//! detector state) committed. If the firewall refuses, nothing is committed, so the next run
-//! reads the same records again and retries; if the process dies after the firewall call but
-//! before the commit, the next run re-detects the scan and finds the kernel element already
-//! there (a ban is idempotent). Nothing is lost and nothing is banned twice in the store.
+//! A checkpoint is one batch of the ban book: the decisions, the sources' new cursors and the
+//! detector state are written together and committed only after the kernel took the bans
+//! (the order and what a crash at each point leaves are in [`crate::bans`]). If the firewall
+//! refuses, nothing is committed, so the next attempt reads the same records again; nothing is
+//! lost and nothing is banned twice in the store.
 //!
 //! Served ports are read from `/proc/net` at open and read again (at most once per
 //! [`Engine::SERVED_REFRESH`]) when a probe reaches a port not known as served: a service
@@ -25,8 +26,9 @@
 //! recorded in the log but not banned: banning today for a scan last week protects nothing and
 //! surprises the operator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -34,15 +36,52 @@ use anyhow::Context as _;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use crate::clock::{Clock, SystemClock};
+use crate::bans::{BanBook, ReconcileReport};
+use crate::clock::SharedClock;
 use crate::config::{Config, SourceConfig};
-use crate::decide::{BanDecision, Decider, HostAllowlist};
+use crate::decide::{BAN_GRACE, BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
-use crate::enforce::{Firewall, TableState};
 use crate::parse::{ParseContext, ParseStats, Parser, Reject};
 use crate::record::{Finding, Probe, Proto, Record};
 use crate::source::{self, Cursor, Mode, ReadStats, Source};
-use crate::store::{ReadStore, ReconcileReport, RunRecord, Store, reconcile};
+use crate::store::{ReadStore, RunRecord};
+
+pub mod daemon;
+
+/// Why a finding was not banned, as a pass counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum NotBanned {
+    /// Far older than the ban it would earn (see the module doc).
+    #[serde(rename = "stale")]
+    Stale,
+    /// The firewall has no set for the source's family (a borrowed IPv4-only table).
+    #[serde(rename = "no IPv6 set")]
+    NoSetForFamily,
+    #[serde(rename = "allowlisted")]
+    Allowlisted,
+    #[serde(rename = "already banned")]
+    AlreadyBanned,
+    #[serde(rename = "rate-limited")]
+    RateLimited,
+}
+
+impl NotBanned {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotBanned::Stale => "stale",
+            NotBanned::NoSetForFamily => "no IPv6 set",
+            NotBanned::Allowlisted => "allowlisted",
+            NotBanned::AlreadyBanned => "already banned",
+            NotBanned::RateLimited => "rate-limited",
+        }
+    }
+}
+
+impl std::fmt::Display for NotBanned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What one pass (or one daemon checkpoint interval) did; the cron log's one line.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -52,28 +91,27 @@ pub struct PassSummary {
     pub records: u64,
     pub lost: u64,
     pub parsed: u64,
-    pub rejected: BTreeMap<&'static str, u64>,
+    pub rejected: BTreeMap<Reject, u64>,
     pub findings: u64,
     pub banned: Vec<String>,
-    pub not_banned: BTreeMap<&'static str, u64>,
+    pub not_banned: BTreeMap<NotBanned, u64>,
     pub restored: usize,
     pub expired: usize,
 }
 
 impl std::fmt::Display for PassSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let is_noise = |name: &str| Reject::from_name(name).is_some_and(Reject::is_noise);
         let other: u64 = self
             .rejected
             .iter()
-            .filter(|(k, _)| is_noise(k))
+            .filter(|(k, _)| k.is_noise())
             .map(|(_, v)| v)
             .sum();
         let refused: Vec<String> = self
             .rejected
             .iter()
-            .filter(|(k, _)| !is_noise(k))
-            .map(|(k, v)| format!("{k}={v}"))
+            .filter(|(k, _)| !k.is_noise())
+            .map(|(k, v)| format!("{}={v}", k.as_str()))
             .collect();
         write!(
             f,
@@ -125,22 +163,46 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    /// `Ok(None)` when another process holds the lock.
-    pub fn try_acquire(state_dir: &Path) -> anyhow::Result<Option<RunLock>> {
+    /// `Ok(None)` when another process holds the lock. The holder writes its pid and `mode`
+    /// (`once`, `daemon`) into the file, for `status` ([`RunLock::holder`]).
+    pub fn try_acquire(state_dir: &Path, mode: &str) -> anyhow::Result<Option<RunLock>> {
         crate::store::create_private_dir(state_dir)?;
         let path = state_dir.join("run.lock");
-        let file = File::options()
+        let mut file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(RunLock { _file: file })),
+            Ok(()) => {
+                use std::io::Write as _;
+                // Only the holder writes; a failure here only costs `status` its detail.
+                let _ = file.set_len(0);
+                let _ = writeln!(file, "{} {mode}", std::process::id());
+                Ok(Some(RunLock { _file: file }))
+            }
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(e).with_context(|| format!("locking {}", path.display()))
             }
+        }
+    }
+
+    /// Who holds the lock in `state_dir` right now, as `pid mode` (`None`: nobody, or no
+    /// lock file). Probes with a shared lock, which never blocks and is dropped at once.
+    pub fn holder(state_dir: &Path) -> Option<String> {
+        let path = state_dir.join("run.lock");
+        let file = File::open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(_) => Some(
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "another process".to_string()),
+            ),
         }
     }
 }
@@ -153,30 +215,29 @@ pub struct Engine {
     /// The detector's served ports, and when they were read.
     served: ServedPorts,
     served_read_at: Instant,
-    allowlist: HostAllowlist,
-    store: Store,
-    firewall: Box<dyn Firewall>,
-    clock: SystemClock,
+    decider: Decider,
+    book: BanBook,
+    clock: SharedClock,
     stats: ParseStats,
     /// The sources to read: the configured ones, or the default one chosen at open.
     sources: Vec<SourceConfig>,
     /// Findings of the records read since the last checkpoint, waiting for a decision.
     pending: Vec<Finding>,
+    /// When each recently banned source's ban started (see [`Engine::feed`]).
+    ban_started: HashMap<IpAddr, Timestamp>,
 }
 
 impl Engine {
-    /// Open the store, restore the detector from it, and (unless dry-run) reconcile the
-    /// firewall with the store: the table is recreated and live bans put back if they are gone.
+    /// Restore the detector from the book's store and (unless dry-run) reconcile the firewall
+    /// with the store: the table is recreated and live bans put back if they are gone.
     pub fn open(
         config: Config,
-        state_dir: &Path,
-        firewall: Box<dyn Firewall>,
+        book: BanBook,
+        clock: SharedClock,
     ) -> anyhow::Result<(Engine, Option<ReconcileReport>)> {
-        let store = Store::open(state_dir)
-            .with_context(|| format!("opening the store in {}", state_dir.display()))?;
         let served = ServedPorts::from_config(&config.detect);
         let served_read_at = Instant::now();
-        let detector = match store.detector_state()? {
+        let detector = match book.store().detector_state()? {
             Some(text) => match serde_json::from_str::<DetectorState>(&text) {
                 Ok(state) => PortScanDetector::restore(&config.detect, served.clone(), state),
                 Err(e) => {
@@ -187,16 +248,21 @@ impl Engine {
             None => PortScanDetector::new(&config.detect, served.clone()),
         };
         let mut engine = Engine {
-            parser: Parser::new(&config.log, ParseContext::system()),
+            parser: Parser::new(&config.log, ParseContext::at(clock.now()))
+                .with_forwarded(config.detect.forwarded),
             detector,
             served,
             served_read_at,
-            allowlist: HostAllowlist::from_config(&config.ban),
-            store,
-            firewall,
-            clock: SystemClock,
+            decider: Decider::new(
+                config.ban.clone(),
+                HostAllowlist::from_config(&config.ban),
+                clock.clone(),
+            ),
+            book,
+            clock,
             stats: ParseStats::default(),
             pending: Vec::new(),
+            ban_started: HashMap::new(),
             sources: if config.sources.is_empty() {
                 let chosen = source::default_config();
                 tracing::info!(source = %source::id_of(&chosen), "no [[source]] configured; using this one");
@@ -206,12 +272,43 @@ impl Engine {
             },
             config,
         };
+        engine.load_ban_starts()?;
         let report = engine.reconcile()?;
         Ok((engine, report))
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// Remember when the recent bans of single sources started, lifted ones included: a
+    /// source probing again after its ban took effect means the ban no longer holds.
+    /// "Recent" is the detector's slow window: a verdict older than a session is gone anyway.
+    fn load_ban_starts(&mut self) -> anyhow::Result<()> {
+        let since = self
+            .clock
+            .now()
+            .checked_sub(
+                self.config
+                    .detect
+                    .slow_window
+                    .max(self.config.detect.slow_gap),
+            )
+            .unwrap_or(Timestamp::MIN);
+        for ban in self.book.store().bans_since(since)? {
+            if ban.dry_run || ban.target.prefix_len() != ban.target.max_prefix_len() {
+                continue;
+            }
+            self.ban_started.insert(ban.target.addr(), ban.since);
+        }
+        Ok(())
+    }
+
+    /// [`Engine::open`] on the state directory's store and the firewall the config describes.
+    pub fn open_in(
+        config: Config,
+        state_dir: &Path,
+        clock: SharedClock,
+    ) -> anyhow::Result<(Engine, Option<ReconcileReport>)> {
+        let book = BanBook::open(&config, state_dir, clock.clone())
+            .with_context(|| format!("opening the store in {}", state_dir.display()))?;
+        Engine::open(config, book, clock)
     }
 
     /// The sources this engine reads (the configured ones, or the one chosen by default).
@@ -221,11 +318,13 @@ impl Engine {
 
     /// Put the table and the live bans back if the kernel lost them. `None` in dry-run.
     pub fn reconcile(&mut self) -> anyhow::Result<Option<ReconcileReport>> {
-        if self.config.ban.dry_run {
+        let Some(report) = self
+            .book
+            .reconcile()
+            .context("reconciling the firewall with the store")?
+        else {
             return Ok(None);
-        }
-        let report = reconcile(self.firewall.as_mut(), &self.store, self.clock.now())
-            .context("reconciling the firewall with the store")?;
+        };
         if report.repaired() {
             tracing::warn!(
                 table_recreated = report.table_recreated,
@@ -239,15 +338,12 @@ impl Engine {
     /// Whether the firewall still holds the table (the daemon polls this to notice
     /// `nft flush ruleset`).
     pub fn firewall_ready(&mut self) -> anyhow::Result<bool> {
-        if self.config.ban.dry_run {
-            return Ok(true);
-        }
-        Ok(self.firewall.check()? == TableState::Ready)
+        Ok(self.book.table_ready()?)
     }
 
     /// The stored cursor of a source, if any and readable.
     pub fn stored_cursor(&self, source_id: &str) -> Option<Cursor> {
-        let text = self.store.cursor(source_id).ok().flatten()?;
+        let text = self.book.store().cursor(source_id).ok().flatten()?;
         match Cursor::from_store(&text) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -258,10 +354,25 @@ impl Engine {
     }
 
     /// Parse and detect one record. A finding is queued for the next [`Engine::checkpoint`].
+    ///
+    /// A probe from a source this engine knows as banned, dated more than
+    /// [`BAN_GRACE`] after its ban started, means the kernel is no longer dropping it: the
+    /// operator unbanned it (`portwarden unban`, from another process) or deleted the element
+    /// by hand. Its verdict is cleared, so the evidence it keeps bringing reaches a new
+    /// finding, and decide gives it a new ban (rule 2 there).
     pub fn feed(&mut self, record: Record<'_>) -> Option<&Finding> {
         let result = self.parser.parse(record);
         self.stats.count(&result);
         let probe = result.ok()?;
+        if let Some(&since) = self.ban_started.get(&probe.src)
+            && since
+                .checked_add(BAN_GRACE)
+                .is_ok_and(|held_from| probe.time > held_from)
+        {
+            tracing::info!(source = %probe.src, banned_at = %since, "probe from a banned source after its ban took effect: the ban was lifted; judging it afresh");
+            self.ban_started.remove(&probe.src);
+            self.detector.clear_verdict(probe.src);
+        }
         self.refresh_served_for(&probe);
         let finding = self.detector.observe(&probe)?;
         tracing::info!(
@@ -344,92 +455,78 @@ impl Engine {
         findings: &[Finding],
         summary: &mut PassSummary,
     ) -> anyhow::Result<()> {
-        let now = self.clock.now();
         let stale_after = self.config.ban.duration.max(self.config.detect.window);
-        let mut decider =
-            Decider::new(self.config.ban.clone(), self.allowlist.clone(), &self.clock);
-        let borrowed_without_timeout =
-            !self.config.ban.dry_run && !self.firewall.supports_timeout();
-
-        let mut tx = self.store.transaction()?;
-        let mut decisions = Vec::with_capacity(findings.len());
+        let mut batch = self.book.batch()?;
+        let now = batch.now();
         let mut retry_later = Vec::new();
+        let mut banned_now = Vec::new();
         for finding in findings {
             summary.findings += 1;
             if now.duration_since(finding.detected_at) > stale_after {
                 tracing::info!(source = %finding.source, detected_at = %finding.detected_at, "old finding: logged, not banned");
-                *summary.not_banned.entry("stale").or_default() += 1;
+                *summary.not_banned.entry(NotBanned::Stale).or_default() += 1;
                 continue;
             }
-            if finding.source.is_ipv6() && self.config.firewall.set6.is_none() {
+            if !batch.can_ban(&finding.source.into()) {
                 // A borrowed IPv4-only table (the seed lab's `ip filter blocked_ips`): the
                 // kernel has nowhere to put this ban, and trying would fail the whole batch.
                 tracing::warn!(source = %finding.source, "IPv6 scanner, but the firewall has no IPv6 set (firewall.set6): not banned");
-                *summary.not_banned.entry("no IPv6 set").or_default() += 1;
+                *summary
+                    .not_banned
+                    .entry(NotBanned::NoSetForFamily)
+                    .or_default() += 1;
                 continue;
             }
-            let decision = decider.decide(&mut tx, finding)?;
-            match &decision {
-                BanDecision::Ban { ban, .. } => summary.banned.push(ban.target.to_string()),
+            let decision = self.decider.decide(batch.view(), finding)?;
+            batch.record(finding, &decision)?;
+            let not_banned = match &decision {
+                BanDecision::Ban { ban, .. } => {
+                    summary.banned.push(ban.target.to_string());
+                    banned_now.push((finding.source, ban.since));
+                    None
+                }
                 BanDecision::DryRun { ban, .. } => {
-                    summary.banned.push(format!("{} (dry run)", ban.target))
+                    summary.banned.push(format!("{} (dry run)", ban.target));
+                    None
                 }
-                BanDecision::Allowlisted { .. } => {
-                    *summary.not_banned.entry("allowlisted").or_default() += 1
-                }
-                BanDecision::AlreadyBanned { .. } => {
-                    *summary.not_banned.entry("already banned").or_default() += 1
-                }
+                BanDecision::Allowlisted { .. } => Some(NotBanned::Allowlisted),
+                BanDecision::AlreadyBanned { .. } => Some(NotBanned::AlreadyBanned),
                 BanDecision::RateLimited { source, .. } => {
-                    *summary.not_banned.entry("rate-limited").or_default() += 1;
                     retry_later.push(*source);
+                    Some(NotBanned::RateLimited)
                 }
+            };
+            if let Some(why) = not_banned {
+                *summary.not_banned.entry(why).or_default() += 1;
             }
-            decisions.push(decision);
         }
+        summary.expired += batch.expire()?;
 
-        // A borrowed set without the timeout flag never expires anything: lift what is over.
-        // Only real (not dry-run) bans that have an end, and only of a family the set holds.
-        let mut lift = Vec::new();
-        if borrowed_without_timeout {
-            lift = tx
-                .active_bans()?
-                .into_iter()
-                .filter(|b| !b.dry_run && b.until.is_some_and(|until| until <= now))
-                .map(|b| b.target)
-                .filter(|t| t.addr().is_ipv4() || self.config.firewall.set6.is_some())
-                .collect();
-        }
-        summary.expired += tx.expire(now)?;
-
-        if !self.config.ban.dry_run {
-            if !lift.is_empty() {
-                self.firewall.unban(&lift).context("lifting expired bans")?;
-            }
-            crate::decide::enforce(self.firewall.as_mut(), &decisions)
-                .context("adding bans to the kernel set")?;
-        }
-
-        // A source over the ban-rate cap gets another chance at its next new probe.
-        for source in retry_later {
-            self.detector.clear_verdict(source);
-        }
         if full {
+            let horizon = now
+                .checked_sub(
+                    self.config
+                        .detect
+                        .slow_window
+                        .max(self.config.detect.slow_gap),
+                )
+                .unwrap_or(Timestamp::MIN);
+            self.ban_started.retain(|_, since| *since >= horizon);
             let detector_state = serde_json::to_string(&self.detector.snapshot())
                 .context("serialising the detector state")?;
             for (id, cursor) in cursors {
                 if let Some(c) = cursor {
-                    tx.set_cursor(id, &c.to_store(), now)?;
+                    batch.set_cursor(id, &c.to_store())?;
                 }
             }
-            tx.set_detector_state(&detector_state, now)?;
+            batch.set_detector_state(&detector_state)?;
         }
         // Counts since the last checkpoint: a daemon's summaries do not accumulate.
         summary.parsed += self.stats.parsed;
         for (k, v) in &self.stats.rejected {
-            *summary.rejected.entry(k).or_default() += v;
+            *summary.rejected.entry(*k).or_default() += v;
         }
-        tx.record_run(&RunRecord {
+        batch.record_run(&RunRecord {
             mode: mode.to_string(),
             started,
             finished: now,
@@ -439,7 +536,14 @@ impl Engine {
             bans: summary.banned.len() as u64,
             note: summary.to_string(),
         })?;
-        tx.commit()?;
+        batch
+            .commit()
+            .context("applying the checkpoint (kernel, then store)")?;
+        // A source over the ban-rate cap gets another chance at its next new probe.
+        for source in retry_later {
+            self.detector.clear_verdict(source);
+        }
+        self.ban_started.extend(banned_now);
         Ok(())
     }
 
@@ -511,50 +615,38 @@ impl Engine {
     /// to act on. The boot time behind kmsg stamps is also read again, in case the clock was
     /// stepped (NTP on a host without an RTC). The parser keeps no per-record state.
     pub fn refresh_clock(&mut self) {
-        self.parser = Parser::new(&self.config.log, ParseContext::system());
+        self.parser = Parser::new(&self.config.log, ParseContext::at(self.clock.now()))
+            .with_forwarded(self.config.detect.forwarded);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    use ipnet::IpNet;
+    use std::sync::Arc;
 
     use super::*;
-    use crate::enforce::{BanElement, EnforceError, FakeFirewall, SetElement};
+    use crate::clock::{Clock, FakeClock};
+    use crate::enforce::fake::{FakeFirewall, SharedFake, shared};
+    use crate::enforce::{EnforceError, Firewall};
     use crate::record::SourceKind;
+    use crate::store::Store;
 
-    /// The shared fake, reachable by the test after the engine took its box.
-    #[derive(Clone, Default)]
-    struct Shared(Rc<RefCell<FakeFirewall>>);
-
-    impl Firewall for Shared {
-        fn setup(&mut self) -> Result<(), EnforceError> {
-            self.0.borrow_mut().setup()
-        }
-        fn teardown(&mut self) -> Result<(), EnforceError> {
-            self.0.borrow_mut().teardown()
-        }
-        fn check(&mut self) -> Result<TableState, EnforceError> {
-            self.0.borrow_mut().check()
-        }
-        fn ban(&mut self, elements: &[BanElement]) -> Result<(), EnforceError> {
-            self.0.borrow_mut().ban(elements)
-        }
-        fn unban(&mut self, targets: &[IpNet]) -> Result<(), EnforceError> {
-            self.0.borrow_mut().unban(targets)
-        }
-        fn list(&mut self) -> Result<Vec<SetElement>, EnforceError> {
-            self.0.borrow_mut().list()
-        }
-    }
+    /// The instant the tests' clock starts at, and their records are stamped with.
+    const NOW: &str = "2026-11-24T23:00:00Z";
 
     /// Kernel-tagged LOG lines of a 12-port SYN scan from `src`, stamped now.
     fn scan(src: &str) -> Vec<String> {
-        let stamp = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00");
-        [21, 22, 23, 25, 53, 80, 110, 135, 139, 443, 445, 3389]
+        scan_at(
+            src,
+            NOW.parse().unwrap(),
+            &[21, 22, 23, 25, 53, 80, 110, 135, 139, 443, 445, 3389],
+        )
+    }
+
+    /// LOG lines of a SYN scan of `ports` from `src`, stamped `at`.
+    fn scan_at(src: &str, at: Timestamp, ports: &[u16]) -> Vec<String> {
+        let stamp = at.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00");
+        ports
             .iter()
             .map(|port| {
                 format!(
@@ -565,13 +657,39 @@ mod tests {
             .collect()
     }
 
-    fn engine(dir: &Path, fw: &Shared, ban: impl FnOnce(&mut crate::config::BanConfig)) -> Engine {
+    fn engine(
+        dir: &Path,
+        fw: &SharedFake,
+        ban: impl FnOnce(&mut crate::config::BanConfig),
+    ) -> Engine {
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        engine_on(dir, fw, &clock, ban)
+    }
+
+    /// An engine (a process) over the store in `dir`, the firewall `fw`, on `clock`.
+    fn engine_on(
+        dir: &Path,
+        fw: &SharedFake,
+        clock: &Arc<FakeClock>,
+        ban: impl FnOnce(&mut crate::config::BanConfig),
+    ) -> Engine {
         let mut config = Config::default();
         config.ban.allowlist_host = false;
         config.detect.served_ports_from_proc = false;
         config.sources.clear();
         ban(&mut config.ban);
-        Engine::open(config, dir, Box::new(fw.clone())).unwrap().0
+        let clock: SharedClock = clock.clone();
+        let book = BanBook::new(
+            Store::open(dir).unwrap(),
+            Box::new(fw.clone()),
+            &config.ban,
+            clock.clone(),
+        );
+        Engine::open(config, book, clock).unwrap().0
+    }
+
+    fn shared_fake() -> SharedFake {
+        shared(FakeFirewall::new())
     }
 
     fn feed(engine: &mut Engine, lines: &[String]) {
@@ -586,16 +704,17 @@ mod tests {
     #[test]
     fn a_refused_ban_keeps_its_finding_for_the_next_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let fw = Shared::default();
+        let fw = shared_fake();
         let mut engine = engine(dir.path(), &fw, |_| {});
         feed(&mut engine, &scan("198.51.100.7"));
         assert!(engine.has_pending());
 
-        fw.0.borrow_mut()
+        fw.lock()
+            .unwrap()
             .fail_next(EnforceError::Nft("Error: Could not process rule".into()));
         let mut summary = PassSummary::default();
         let err = engine
-            .checkpoint("test", Timestamp::now(), &[], true, &mut summary)
+            .checkpoint("test", engine.clock.now(), &[], true, &mut summary)
             .unwrap_err();
         assert!(
             format!("{err:#}").contains("Could not process rule"),
@@ -603,7 +722,12 @@ mod tests {
         );
         assert!(engine.has_pending(), "the finding must survive the failure");
         assert!(
-            engine.store.live_bans(Timestamp::now()).unwrap().is_empty(),
+            engine
+                .book
+                .store()
+                .live_bans(engine.clock.now())
+                .unwrap()
+                .is_empty(),
             "nothing committed"
         );
         assert_eq!(
@@ -612,29 +736,41 @@ mod tests {
         );
 
         engine
-            .checkpoint("test", Timestamp::now(), &[], true, &mut summary)
+            .checkpoint("test", engine.clock.now(), &[], true, &mut summary)
             .unwrap();
         assert!(!engine.has_pending());
         assert_eq!(summary.banned, vec!["198.51.100.7/32".to_string()]);
-        assert!(fw.0.borrow().contains(&"198.51.100.7/32".parse().unwrap()));
-        assert_eq!(engine.store.live_bans(Timestamp::now()).unwrap().len(), 1);
+        assert!(
+            fw.lock()
+                .unwrap()
+                .contains(&"198.51.100.7/32".parse().unwrap())
+        );
+        assert_eq!(
+            engine
+                .book
+                .store()
+                .live_bans(engine.clock.now())
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn a_rate_limited_scanner_is_reported_again_at_its_next_probe() {
         let dir = tempfile::tempdir().unwrap();
-        let fw = Shared::default();
+        let fw = shared_fake();
         let mut engine = engine(dir.path(), &fw, |b| b.max_bans_per_minute = 1);
         feed(&mut engine, &scan("198.51.100.7"));
         let second = scan("203.0.113.9");
         feed(&mut engine, &second[..8]);
         let mut summary = PassSummary::default();
         engine
-            .checkpoint("test", Timestamp::now(), &[], true, &mut summary)
+            .checkpoint("test", engine.clock.now(), &[], true, &mut summary)
             .unwrap();
         assert_eq!(summary.banned.len(), 1, "{summary}");
         assert_eq!(
-            summary.not_banned.get("rate-limited"),
+            summary.not_banned.get(&NotBanned::RateLimited),
             Some(&1),
             "{summary}"
         );
@@ -652,15 +788,145 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        let first = RunLock::try_acquire(&state).unwrap();
+        assert_eq!(RunLock::holder(&state), None);
+        let first = RunLock::try_acquire(&state, "once").unwrap();
         assert!(first.is_some());
+        assert_eq!(
+            RunLock::holder(&state),
+            Some(format!("{} once", std::process::id()))
+        );
         let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "bans and evidence are root's business only");
         assert!(
-            RunLock::try_acquire(&state).unwrap().is_none(),
+            RunLock::try_acquire(&state, "daemon").unwrap().is_none(),
             "a second run must wait"
         );
         drop(first);
-        assert!(RunLock::try_acquire(&state).unwrap().is_some());
+        assert_eq!(RunLock::holder(&state), None);
+        assert!(RunLock::try_acquire(&state, "once").unwrap().is_some());
+    }
+    /// What `portwarden unban` does from another process while this engine runs.
+    fn unban_elsewhere(dir: &Path, fw: &SharedFake, clock: &Arc<FakeClock>, target: &str) {
+        let mut book = BanBook::new(
+            Store::open(dir).unwrap(),
+            Box::new(fw.clone()),
+            &crate::config::BanConfig::default(),
+            clock.clone(),
+        );
+        let out = book
+            .unban(crate::config::parse_net(target).unwrap())
+            .unwrap();
+        assert_eq!(out.lifted_in_store, 1);
+    }
+
+    fn checkpoint(engine: &mut Engine) -> PassSummary {
+        let mut summary = PassSummary::default();
+        let now = engine.clock.now();
+        engine
+            .checkpoint("test", now, &[], true, &mut summary)
+            .unwrap();
+        summary
+    }
+
+    #[test]
+    fn an_unbanned_scanner_that_scans_again_is_banned_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        feed(&mut engine, &scan("198.51.100.7"));
+        assert_eq!(checkpoint(&mut engine).banned, ["198.51.100.7/32"]);
+
+        // A minute later the operator unbans it; another minute later it scans 100 new ports.
+        clock.advance(SignedDuration::from_mins(1));
+        unban_elsewhere(dir.path(), &fw, &clock, "198.51.100.7");
+        assert!(
+            !fw.lock()
+                .unwrap()
+                .contains(&"198.51.100.7/32".parse().unwrap())
+        );
+        clock.advance(SignedDuration::from_mins(1));
+        let ports: Vec<u16> = (2000..2100).collect();
+        feed(&mut engine, &scan_at("198.51.100.7", clock.now(), &ports));
+        assert!(
+            engine.has_pending(),
+            "new evidence must reach a new verdict"
+        );
+        let summary = checkpoint(&mut engine);
+        assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
+        assert!(
+            fw.lock()
+                .unwrap()
+                .contains(&"198.51.100.7/32".parse().unwrap())
+        );
+        let live = engine.book.store().live_bans(clock.now()).unwrap();
+        assert_eq!(live.len(), 1);
+        assert!(live[0].reason.contains("offence 2"), "{}", live[0].reason);
+    }
+
+    #[test]
+    fn an_element_deleted_by_hand_is_banned_again_on_new_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        feed(&mut engine, &scan("198.51.100.7"));
+        checkpoint(&mut engine);
+        // `nft delete element`: the kernel forgets it, the store still says live.
+        fw.lock()
+            .unwrap()
+            .unban(&["198.51.100.7/32".parse().unwrap()])
+            .unwrap();
+        clock.advance(SignedDuration::from_mins(2));
+        let ports: Vec<u16> = (2000..2010).collect();
+        feed(&mut engine, &scan_at("198.51.100.7", clock.now(), &ports));
+        let summary = checkpoint(&mut engine);
+        assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
+        assert!(
+            fw.lock()
+                .unwrap()
+                .contains(&"198.51.100.7/32".parse().unwrap())
+        );
+        assert_eq!(
+            engine.book.store().live_bans(clock.now()).unwrap().len(),
+            1,
+            "the stale store ban was replaced, not doubled"
+        );
+    }
+
+    #[test]
+    fn cron_mode_bans_again_after_an_unban_between_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut pass1 = engine_on(dir.path(), &fw, &clock, |_| {});
+        feed(&mut pass1, &scan("198.51.100.7"));
+        checkpoint(&mut pass1);
+        drop(pass1);
+        clock.advance(SignedDuration::from_mins(1));
+        unban_elsewhere(dir.path(), &fw, &clock, "198.51.100.7");
+        clock.advance(SignedDuration::from_mins(1));
+        // The next pass continues the detector from the store, verdict included.
+        let mut pass2 = engine_on(dir.path(), &fw, &clock, |_| {});
+        let ports: Vec<u16> = (2000..2010).collect();
+        feed(&mut pass2, &scan_at("198.51.100.7", clock.now(), &ports));
+        let summary = checkpoint(&mut pass2);
+        assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
+    }
+
+    #[test]
+    fn records_that_earned_a_ban_do_not_ban_again_when_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        let lines = scan("198.51.100.7");
+        feed(&mut engine, &lines[..8]);
+        checkpoint(&mut engine);
+        // The rest of the same scan (in flight, or re-read by a pass), dated before the ban.
+        clock.advance(SignedDuration::from_mins(5));
+        feed(&mut engine, &lines[8..]);
+        let summary = checkpoint(&mut engine);
+        assert!(summary.banned.is_empty(), "{summary}");
     }
 }

@@ -16,16 +16,9 @@ use std::collections::HashSet;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use super::{ReadStore, StoreError};
-use crate::enforce::{BanElement, EnforceError, Firewall, TableState};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error(transparent)]
-    Enforce(#[from] EnforceError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use super::BookError;
+use crate::enforce::{BanElement, Firewall, TableState};
+use crate::store::ReadStore;
 
 /// What reconcile found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -54,11 +47,13 @@ impl ReconcileReport {
     }
 }
 
-pub fn reconcile(
+/// Make the kernel hold every live ban of the store (see the module doc). Only the ban book
+/// calls this ([`super::BanBook::reconcile`]).
+pub(super) fn reconcile(
     fw: &mut dyn Firewall,
     store: &impl ReadStore,
     now: Timestamp,
-) -> Result<ReconcileReport, ReconcileError> {
+) -> Result<ReconcileReport, BookError> {
     let mut report = ReconcileReport::default();
     match fw.check()? {
         TableState::Ready => {}
