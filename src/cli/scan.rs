@@ -84,18 +84,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         report::table::write_table(&mut out, &result)?;
         if args.explain {
-            for (reason, n) in &result.rejected {
-                if let Some(sample) = result.rejected_samples.get(reason) {
-                    writeln!(
-                        out,
-                        "{}: {n} line(s), first at {}:{}: {}",
-                        reason.as_str(),
-                        sample.file.display(),
-                        sample.line,
-                        sample.text
-                    )?;
-                }
-            }
+            report::table::write_explain(&mut out, &result)?;
         }
         if !result.errors.is_empty() {
             let names: Vec<&str> = result.errors.iter().map(|e| e.error.as_str()).collect();

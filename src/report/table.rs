@@ -108,6 +108,23 @@ pub fn summary_line(report: &ScanReport) -> String {
     )
 }
 
+/// `--explain`: per rejected reason, how many lines and the first one (file:line: text).
+pub fn write_explain(out: &mut impl Write, report: &ScanReport) -> std::io::Result<()> {
+    for (reason, n) in &report.rejected {
+        if let Some(sample) = report.rejected_samples.get(reason) {
+            writeln!(
+                out,
+                "{}: {n} line(s), first at {}:{}: {}",
+                reason.as_str(),
+                sample.file.display(),
+                sample.line,
+                sample.text
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// `2026-11-24 23:06:53.947Z` (UTC): enough to read, exact enough to order.
 pub fn short_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%S%.3fZ").to_string()
