@@ -49,6 +49,7 @@ mod engine;
 mod fail2ban;
 pub mod input;
 mod install;
+pub mod metrics;
 pub mod netns;
 pub mod parse;
 pub mod record;
