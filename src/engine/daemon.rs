@@ -13,6 +13,10 @@
 //! SIGHUP (readers are restarted from the current cursors, the detector keeps its state); and
 //! stops cleanly on SIGTERM/SIGINT: readers are told to stop, the channel is drained, a last
 //! checkpoint is written.
+//!
+//! With `[metrics] listen` set, a [`MetricsServer`] thread serves `GET /metrics` from the
+//! same [`Metrics`] the engine feeds; they outlive a reload, so counters never go back. A
+//! change of `listen` itself takes a restart (the socket is bound once, at start).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use anyhow::Context as _;
 use super::{Engine, PassSummary, RunLock};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::metrics::{Metrics, MetricsServer};
 use crate::record::{Record, SourceKind};
 use crate::source::{self, Cursor, Mode};
 
@@ -38,12 +43,16 @@ const READER_WAIT: Duration = Duration::from_millis(250);
 
 enum Message {
     Record {
+        index: usize,
         kind: SourceKind,
         bytes: Vec<u8>,
     },
+    /// Sent after each batch of records: the source's cursor behind them, and how many
+    /// records the source could not hand out (a kmsg ring overrun).
     Cursor {
         index: usize,
         cursor: Option<Cursor>,
+        lost: u64,
     },
     Failed {
         index: usize,
@@ -118,6 +127,7 @@ fn read_loop(
     tracing::info!(source = id, "following");
     while !stop.load(Ordering::Relaxed) {
         let mut gone = false;
+        let mut lost = 0;
         let result = src.read_available(&mut |r: Record<'_>| {
             // Asked to stop or not, the batch is sent to its end: the main thread drains the
             // channel until every reader has finished (see `Readers::stop`), so the batch's
@@ -127,6 +137,7 @@ fn read_loop(
             }
             if tx
                 .send(Message::Record {
+                    index,
                     kind: r.kind,
                     bytes: r.bytes.to_vec(),
                 })
@@ -135,15 +146,19 @@ fn read_loop(
                 gone = true;
             }
         });
-        if let Err(e) = result {
-            tracing::error!(source = id, "{e}; retrying");
-            std::thread::sleep(Duration::from_secs(1));
+        match result {
+            Ok(stats) => lost = stats.lost,
+            Err(e) => {
+                tracing::error!(source = id, "{e}; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+            }
         }
         if gone
             || tx
                 .send(Message::Cursor {
                     index,
                     cursor: src.cursor(),
+                    lost,
                 })
                 .is_err()
         {
@@ -175,7 +190,21 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
         .context("installing signal handlers")?;
 
     let config_path: Option<PathBuf> = config.path.clone();
-    let (mut engine, report) = Engine::open_in(config, state_dir, clock.clone())?;
+    let metrics = Arc::new(Metrics::new());
+    // Bound before anything else starts: a taken port is a startup error, not a silent gap.
+    let _server = match config.metrics.listen {
+        Some(addr) => {
+            let server = MetricsServer::start(addr, metrics.clone())?;
+            eprintln!(
+                "portwarden daemon: metrics on http://{}/metrics",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    let (engine, report) = Engine::open_in(config, state_dir, clock.clone())?;
+    let mut engine = engine.with_metrics(metrics.clone());
     if let Some(r) = report {
         eprintln!(
             "portwarden daemon: table ready{}; {} live ban(s) in the store, {} restored",
@@ -207,7 +236,7 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
         match Config::load(config_path.as_deref()) {
             Ok(new_config) => match Engine::open_in(new_config, state_dir, clock.clone()) {
                 Ok((e, _)) => {
-                    engine = e;
+                    engine = e.with_metrics(metrics.clone());
                     eprintln!("portwarden daemon: configuration reloaded");
                 }
                 Err(e) => eprintln!(
@@ -244,17 +273,26 @@ impl Session {
 
     fn handle(&mut self, engine: &mut Engine, m: Message, ids: &[String]) {
         match m {
-            Message::Record { kind, bytes } => {
+            Message::Record { index, kind, bytes } => {
                 self.summary.records += 1;
-                engine.feed(Record {
-                    kind,
-                    bytes: &bytes,
-                });
+                engine.feed_from(
+                    index,
+                    Record {
+                        kind,
+                        bytes: &bytes,
+                    },
+                );
             }
-            Message::Cursor { index, cursor } => {
+            Message::Cursor {
+                index,
+                cursor,
+                lost,
+            } => {
                 if let Some(slot) = self.cursors.get_mut(index) {
                     *slot = cursor;
                 }
+                self.summary.lost += lost;
+                engine.count_lost(index, lost);
             }
             Message::Failed { index, error } => {
                 self.summary.source_errors += 1;
