@@ -20,7 +20,7 @@
 //! | `portwarden_bans_added_total` | counter | `reason` | `scan`, `prefix` (escalated to a prefix), `dry_run` |
 //! | `portwarden_bans_lifted_total` | counter | `reason` | `superseded` (a prefix ban replaced its addresses' bans) |
 //! | `portwarden_bans_expired_total` | counter | `reason` | `timeout` |
-//! | `portwarden_bans_refused_total` | counter | `reason` | findings not banned: `allowlisted`, `already_banned`, `rate_limited`, `stale`, `no_set_for_family`, `firewall_error` |
+//! | `portwarden_bans_refused_total` | counter | `reason` | findings not banned: `allowlisted`, `already_banned`, `rate_limited`, `stale`, `no_set_for_family` |
 //! | `portwarden_firewall_elements_total` | counter | `change` | kernel set elements `added`/`removed` by committed batches |
 //! | `portwarden_active_bans` | gauge | `set` | live bans in the store, per kernel set |
 //! | `portwarden_ban_latency_seconds` | histogram | | from the record that tipped a finding to the commit of its ban |
@@ -28,7 +28,8 @@
 //! | `portwarden_last_checkpoint_timestamp_seconds` | gauge | | when the last checkpoint (daemon) or pass (cron) committed |
 //! | `portwarden_build_info` | gauge | `version` | always 1 |
 //!
-//! No label holds an address: a scanner flood cannot grow the exposition.
+//! No label holds an address: a scanner flood cannot grow the exposition. The series of fixed
+//! labels (the reasons, the changes) exist at 0 from the start.
 //!
 //! # The hot path
 //!
@@ -227,8 +228,6 @@ pub enum Refusal {
     RateLimited,
     Stale,
     NoSetForFamily,
-    /// The firewall or the store refused the checkpoint (it is retried).
-    FirewallError,
 }
 
 impl Refusal {
@@ -239,9 +238,16 @@ impl Refusal {
             Refusal::RateLimited => "rate_limited",
             Refusal::Stale => "stale",
             Refusal::NoSetForFamily => "no_set_for_family",
-            Refusal::FirewallError => "firewall_error",
         }
     }
+
+    pub const ALL: [Refusal; 5] = [
+        Refusal::Allowlisted,
+        Refusal::AlreadyBanned,
+        Refusal::RateLimited,
+        Refusal::Stale,
+        Refusal::NoSetForFamily,
+    ];
 }
 
 /// Every family portwarden exposes (see the module doc).
@@ -384,6 +390,22 @@ impl Metrics {
             "The running version (always 1)",
             build_info,
         );
+        // The series of fixed labels exist from the start, at 0: a query over them never
+        // finds nothing, and `rate()` sees the first event.
+        for reason in ["scan", "prefix", "dry_run"] {
+            m.bans_added.get_or_create(&labels(&[("reason", reason)]));
+        }
+        m.bans_lifted
+            .get_or_create(&labels(&[("reason", "superseded")]));
+        m.bans_expired
+            .get_or_create(&labels(&[("reason", "timeout")]));
+        for why in Refusal::ALL {
+            m.bans_refused
+                .get_or_create(&labels(&[("reason", why.as_str())]));
+        }
+        for change in ["added", "removed"] {
+            m.elements.get_or_create(&labels(&[("change", change)]));
+        }
         Metrics { registry, ..m }
     }
 
