@@ -393,18 +393,20 @@ impl Metrics {
         // The series of fixed labels exist from the start, at 0: a query over them never
         // finds nothing, and `rate()` sees the first event.
         for reason in ["scan", "prefix", "dry_run"] {
-            m.bans_added.get_or_create(&labels(&[("reason", reason)]));
+            m.bans_added
+                .get_or_create_owned(&labels(&[("reason", reason)]));
         }
         m.bans_lifted
-            .get_or_create(&labels(&[("reason", "superseded")]));
+            .get_or_create_owned(&labels(&[("reason", "superseded")]));
         m.bans_expired
-            .get_or_create(&labels(&[("reason", "timeout")]));
+            .get_or_create_owned(&labels(&[("reason", "timeout")]));
         for why in Refusal::ALL {
             m.bans_refused
-                .get_or_create(&labels(&[("reason", why.as_str())]));
+                .get_or_create_owned(&labels(&[("reason", why.as_str())]));
         }
         for change in ["added", "removed"] {
-            m.elements.get_or_create(&labels(&[("change", change)]));
+            m.elements
+                .get_or_create_owned(&labels(&[("change", change)]));
         }
         Metrics { registry, ..m }
     }
