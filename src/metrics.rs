@@ -686,7 +686,7 @@ pub fn parse_sample(line: &str) -> Option<Sample<'_>> {
 /// The largest request the endpoint reads; anything longer gets 431 and is closed.
 pub const MAX_REQUEST: usize = 8 * 1024;
 /// How long a client may take to send its request or read the answer.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The daemon's metrics endpoint: a std-only HTTP/1.0 server on its own thread, one client at
 /// a time (a scraper per minute needs no more), `GET /metrics` and nothing else. It reads the
@@ -833,6 +833,11 @@ mod tests {
         }
     }
 
+    /// Labels a sample must have.
+    type Want<'a> = &'a [(&'a str, &'a str)];
+    /// A parsed sample's name, number of labels and value.
+    type Parsed = (&'static str, usize, f64);
+
     fn value(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
         text.lines().filter_map(parse_sample).find_map(|s| {
             (s.name == name
@@ -868,7 +873,7 @@ mod tests {
     #[test]
     fn each_family_shows_what_it_was_fed() {
         let text = fed().encode().unwrap();
-        let cases: &[(&str, &[(&str, &str)], f64)] = &[
+        let cases: &[(&str, Want, f64)] = &[
             ("portwarden_records_total", &[("source", "kmsg")], 3.0),
             ("portwarden_probes_total", &[("source", "kmsg")], 1.0),
             (
@@ -1088,7 +1093,7 @@ mod tests {
 
     #[test]
     fn samples_parse_from_real_exposition_lines() {
-        let cases: &[(&str, Option<(&str, usize, f64)>)] = &[
+        let cases: &[(&str, Option<Parsed>)] = &[
             (
                 "portwarden_records_total{source=\"kmsg\"} 12",
                 Some(("portwarden_records_total", 1, 12.0)),

@@ -95,12 +95,13 @@ fn strip(expr: &str) -> String {
                     .last()
                     .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
                 let trimmed = after.trim_start();
-                if boundary_before && trimmed.starts_with('(') {
-                    if let Some(close) = trimmed.find(')') {
-                        rest = &trimmed[close + 1..];
-                        result.push(' ');
-                        continue 'outer;
-                    }
+                if boundary_before
+                    && trimmed.starts_with('(')
+                    && let Some(close) = trimmed.find(')')
+                {
+                    rest = &trimmed[close + 1..];
+                    result.push(' ');
+                    continue 'outer;
                 }
             }
         }
