@@ -24,7 +24,7 @@
 //! | `install` | the cron file and the systemd unit | config, state dir | files |
 //! | `demo` | the seed lab in throwaway namespaces | | |
 //! | [`metrics`] | Prometheus families fed by the engine and the daemon; the `GET /metrics` thread; the node_exporter textfile | events | exposition text |
-| [`config`] | TOML → validated [`config::Config`] (nft names, family, LOG prefixes are typed here, once) | file | typed values |
+//! | [`config`] | TOML → validated [`config::Config`] (nft names, family, LOG prefixes are typed here, once) | file | typed values |
 //! | [`clock`] | the wall clock behind a trait, shared by engine, daemon, book, decide, parser, CLI | | [`jiff::Timestamp`] |
 //! | [`cli`] | one file per subcommand: parse arguments, call one library function, print | argv | exit code |
 //! | [`netns`] | throwaway network namespaces for the demo and the tests (no production stage imports it) | | |
