@@ -9,7 +9,8 @@
 //! 1. the endpoint answers during a scan (the pipeline and the server do not wait on each
 //!    other), and afterwards its counters moved as they should: records and probes read from
 //!    kmsg, one `fast_scan`/`SYN` finding, one ban added, one active ban in `banned4`, the
-//!    record-to-ban latency observed (printed); `GET /` is a 404.
+//!    record-to-ban latency observed (printed); `GET /` is a 404. After a SIGHUP reload the
+//!    counters are still there and keep moving (a forged line is counted `untrusted`).
 //! 2. `run --once` with `[metrics] textfile` writes the families atomically (no temporary file
 //!    left), with the ban counted; a second pass keeps the counters (never lower) and reports
 //!    the active ban.
@@ -149,6 +150,57 @@ fn the_daemon_serves_counters_that_follow_a_real_scan() {
     assert!(
         value(&after, "portwarden_last_checkpoint_timestamp_seconds", &[]).is_some_and(|t| t > 0.0)
     );
+
+    // A reload (SIGHUP) keeps the same metrics: nothing goes back, and the reloaded engine
+    // feeds the endpoint. A LOG-looking line written to the ring from user space shows it: it
+    // must be counted as `untrusted` after the reload.
+    let untrusted = [("source", KMSG_ID), ("reason", "untrusted")];
+    let untrusted_before = value(&after, "portwarden_records_rejected_total", &untrusted).unwrap();
+    let pid = daemon.pid().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reloaded = wait_for(Duration::from_secs(20), || {
+        daemon
+            .output()
+            .contains("configuration reloaded")
+            .then_some(())
+    });
+    assert!(reloaded.is_some(), "no reload:\n{}", daemon.output());
+    std::fs::write(
+        "/dev/kmsg",
+        format!(
+            "<4>{}IN=vt OUT= MAC= SRC=10.99.0.9 DST=10.250.0.1 LEN=44 TOS=0x00 PREC=0x00 TTL=43 \
+             ID=1 PROTO=TCP SPT=40000 DPT=9 WINDOW=1024 RES=0x00 SYN URGP=0\n",
+            s.prefix
+        ),
+    )
+    .unwrap();
+    let after_reload = wait_for(Duration::from_secs(20), || {
+        let body = scrape::metrics(&lab.target, LISTEN).ok()?;
+        (value(&body, "portwarden_records_rejected_total", &untrusted)? > untrusted_before)
+            .then_some(body)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the reloaded daemon does not feed the endpoint:\n{}",
+            daemon.output()
+        )
+    });
+    assert_eq!(
+        value(
+            &after_reload,
+            "portwarden_bans_added_total",
+            &[("reason", "scan")]
+        ),
+        Some(1.0),
+        "counters survive the reload"
+    );
+    assert!(value(&after_reload, "portwarden_records_total", &src).unwrap() > records);
 
     let status = daemon.stop().expect("daemon status");
     assert!(
