@@ -553,6 +553,8 @@ impl Metrics {
 
     /// Write the Prometheus text exposition to `path` atomically: a temporary file in the
     /// same directory (node_exporter reads only `*.prom`, so never this one), fsync, rename.
+    /// The temporary file is created exclusively (`O_EXCL`), so a symlink planted at its name
+    /// is never followed.
     pub fn write_textfile(&self, path: &Path) -> Result<(), MetricsError> {
         let err = |source| MetricsError::Textfile {
             path: path.to_path_buf(),
@@ -569,7 +571,15 @@ impl Metrics {
             .unwrap_or_else(|| "portwarden.prom".to_string());
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = create_new(&tmp).or_else(|e| {
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(e);
+                }
+                // Left by a crashed run, or planted (a symlink, in a directory another user
+                // may write): unlinking removes the entry itself, never what it points to.
+                std::fs::remove_file(&tmp)?;
+                create_new(&tmp)
+            })?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
             drop(f);
@@ -653,6 +663,16 @@ pub struct Sample<'a> {
     pub name: &'a str,
     pub labels: Labels,
     pub value: f64,
+}
+
+/// Create `path` only if nothing (not even a dangling symlink) is there: `O_CREAT|O_EXCL`.
+fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
 }
 
 /// Parse `name{k="v",...} value` (the exposition this module writes: label values without
@@ -999,6 +1019,26 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644, "node_exporter must be able to read it");
+    }
+
+    #[test]
+    fn a_symlink_planted_at_the_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.path().join("portwarden.prom");
+        let tmp = dir
+            .path()
+            .join(format!(".portwarden.prom.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let m = fed();
+        m.write_textfile(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            m.encode_prometheus_text().unwrap()
+        );
+        assert!(!tmp.exists() && std::fs::symlink_metadata(&tmp).is_err());
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!
 //! With `[metrics] listen` set, a [`MetricsServer`] thread serves `GET /metrics` from the
 //! same [`Metrics`] the engine feeds; they outlive a reload, so counters never go back. A
-//! change of `listen` itself takes a restart (the socket is bound once, at start).
+//! change of `listen` itself takes a restart (the socket is bound once, at start): a reload
+//! that changes it is refused with a message, and the old configuration keeps running.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -191,6 +192,7 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
 
     let config_path: Option<PathBuf> = config.path.clone();
     let metrics = Arc::new(Metrics::new());
+    let listening = config.metrics.listen;
     // Bound before anything else starts: a taken port is a startup error, not a silent gap.
     let _server = match config.metrics.listen {
         Some(addr) => {
@@ -234,6 +236,11 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
         // SIGHUP: reload the config; a bad file keeps the old one running.
         hup.store(false, Ordering::Relaxed);
         match Config::load(config_path.as_deref()) {
+            Ok(new_config) if new_config.metrics.listen != listening => {
+                eprintln!(
+                    "portwarden daemon: [metrics] listen changed; it takes a restart, keeping the old configuration"
+                )
+            }
             Ok(new_config) => match Engine::open_in(new_config, state_dir, clock.clone()) {
                 Ok((e, _)) => {
                     engine = e.with_metrics(metrics.clone());
