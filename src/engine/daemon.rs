@@ -406,3 +406,75 @@ fn serve(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bans::BanBook;
+    use crate::clock::FakeClock;
+    use crate::config::SourceConfig;
+    use crate::enforce::fake::{FakeFirewall, shared};
+    use crate::store::Store;
+
+    #[test]
+    fn what_a_reader_reports_reaches_the_metrics_of_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.ban.allowlist_host = false;
+        config.detect.served_ports_from_proc = false;
+        config.sources = vec![
+            SourceConfig::Kmsg {
+                path: "/dev/kmsg".into(),
+            },
+            SourceConfig::File {
+                path: dir.path().join("kern.log"),
+            },
+        ];
+        let clock: SharedClock = Arc::new(FakeClock::new("2026-11-24T23:00:00Z".parse().unwrap()));
+        let book = BanBook::new(
+            Store::open(dir.path()).unwrap(),
+            Box::new(shared(FakeFirewall::new())),
+            &config.ban,
+            clock.clone(),
+        );
+        let metrics = Arc::new(Metrics::new());
+        let mut engine = Engine::open(config, book, clock.clone())
+            .unwrap()
+            .0
+            .with_metrics(metrics.clone());
+        let ids: Vec<String> = engine.sources().iter().map(source::id_of).collect();
+        let mut session = Session::new(ids.len(), clock.clone());
+        session.handle(
+            &mut engine,
+            Message::Record {
+                index: 1,
+                kind: SourceKind::File,
+                bytes: b"not a LOG record".to_vec(),
+            },
+            &ids,
+        );
+        session.handle(
+            &mut engine,
+            Message::Cursor {
+                index: 0,
+                cursor: None,
+                lost: 7,
+            },
+            &ids,
+        );
+        assert_eq!(session.summary.lost, 7, "the summary line reports it too");
+        let text = metrics.encode().unwrap();
+        let value = |name: &str, source: &str| {
+            text.lines()
+                .filter_map(crate::metrics::parse_sample)
+                .find(|s| {
+                    s.name == name && s.labels.iter().any(|(k, v)| k == "source" && v == source)
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(value("portwarden_records_lost_total", &ids[0]), Some(7.0));
+        assert_eq!(value("portwarden_records_lost_total", &ids[1]), Some(0.0));
+        assert_eq!(value("portwarden_records_total", &ids[0]), Some(0.0));
+        assert_eq!(value("portwarden_records_total", &ids[1]), Some(1.0));
+    }
+}
