@@ -34,8 +34,14 @@
 //! # The hot path
 //!
 //! Per record the engine touches only counters it resolved once per source ([`SourceMetrics`]:
-//! atomics behind an `Arc`, an array indexed by the reject reason), and per probe one gauge:
-//! no lock, no allocation, no label lookup. Findings and bans (rare) go through the families.
+//! atomics behind an `Arc`, an array indexed by the reject reason), and per probe one gauge
+//! (and one read of the clock for it): no lock, no allocation, no label lookup. Findings and
+//! bans (rare) go through the families, after their batch committed.
+//!
+//! The source lag is measured when a probe is processed: the engine's clock minus the probe's
+//! own time (for kmsg: boot time plus the printk stamp). It includes time spent waiting behind
+//! a ban in the daemon's one pipeline thread (an `nft` call), which is what it is for; it is
+//! not updated while no probe comes.
 //!
 //! # Cron mode
 //!
