@@ -82,6 +82,9 @@ fn the_daemon_serves_counters_that_follow_a_real_scan() {
                 .unwrap_or_else(|e| panic!("scrape during the scan: {e}\n{}", daemon.output()));
             assert!(body.contains("portwarden_records_total"), "{body}");
             during += 1;
+            // A scraper's pace, faster than any real one; a tight loop would compete with the
+            // daemon for the CPU and blur the latency printed below.
+            std::thread::sleep(Duration::from_millis(20));
         }
         let (_, closed, _, took, text) = scan.join().unwrap();
         println!("nmap took {took:?}; {during} scrapes answered meanwhile");
