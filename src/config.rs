@@ -64,6 +64,20 @@ pub struct Config {
     /// `[[source]]` entries. Empty (none configured): chosen when a run starts, by
     /// `source::default_config`: `/dev/kmsg` where readable, else the journal, else kern.log.
     pub sources: Vec<SourceConfig>,
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the daemon's Prometheus endpoint and the cron pass's node_exporter textfile.
+/// Both off by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsConfig {
+    /// Where the daemon serves `GET /metrics`. A loopback address unless `allow_remote`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Whether `listen` may be an address other hosts can reach.
+    pub allow_remote: bool,
+    /// Where `run --once` writes the families for node_exporter's textfile collector
+    /// (absolute, ending in `.prom`).
+    pub textfile: Option<PathBuf>,
 }
 
 /// `[log]`: which records count.
@@ -316,6 +330,7 @@ impl Default for Config {
             ban: BanConfig::default(),
             firewall: FirewallConfig::default(),
             sources: Vec::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -332,6 +347,15 @@ struct RawConfig {
     ban: Option<RawBan>,
     firewall: Option<RawFirewall>,
     source: Option<Vec<RawSource>>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
+    allow_remote: Option<bool>,
+    textfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -561,6 +585,59 @@ impl Validator<'_> {
                     .collect::<Result<_, _>>()?,
                 None => defaults.sources,
             },
+            metrics: self.metrics(raw.metrics.unwrap_or_default())?,
+        })
+    }
+
+    fn metrics(&self, raw: RawMetrics) -> Result<MetricsConfig, ConfigError> {
+        let allow_remote = raw.allow_remote.unwrap_or(false);
+        let listen = match raw.listen {
+            None => None,
+            Some(text) => {
+                let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+                    self.invalid(
+                        "metrics.listen",
+                        format!("`{text}` is not an address and port"),
+                        "write it like \"127.0.0.1:9809\" or \"[::1]:9809\"",
+                    )
+                })?;
+                if !addr.ip().is_loopback() && !allow_remote {
+                    return Err(self.invalid(
+                        "metrics.listen",
+                        format!("`{text}` is not a loopback address: other hosts could read the metrics"),
+                        "use \"127.0.0.1:9809\" (and a local scraper or a proxy), or set `allow_remote = true` under [metrics] to serve it to the network on purpose",
+                    ));
+                }
+                Some(addr)
+            }
+        };
+        let textfile = match raw.textfile {
+            None => None,
+            Some(path) => {
+                if !path.is_absolute() {
+                    return Err(self.invalid(
+                        "metrics.textfile",
+                        format!("`{}` is not an absolute path", path.display()),
+                        "give the full path, such as \"/var/lib/prometheus/node-exporter/portwarden.prom\"",
+                    ));
+                }
+                if path.extension().is_none_or(|e| e != "prom") {
+                    return Err(self.invalid(
+                        "metrics.textfile",
+                        format!(
+                            "`{}` does not end in .prom: node_exporter would not read it",
+                            path.display()
+                        ),
+                        "name the file like \"/var/lib/prometheus/node-exporter/portwarden.prom\"",
+                    ));
+                }
+                Some(path)
+            }
+        };
+        Ok(MetricsConfig {
+            listen,
+            allow_remote,
+            textfile,
         })
     }
 
@@ -1089,5 +1166,52 @@ path = "/var/log/kern.log"
         )
         .unwrap();
         assert_eq!(ok.state_dir, Path::new("/srv/pw"));
+    }
+
+    #[test]
+    fn metrics_keys_are_validated_with_the_key_and_the_fix() {
+        let ok = load(
+            "[metrics]\nlisten = \"127.0.0.1:9809\"\ntextfile = \"/var/lib/prometheus/node-exporter/portwarden.prom\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.metrics.listen, Some("127.0.0.1:9809".parse().unwrap()));
+        assert!(load("[metrics]\nlisten = \"[::1]:9809\"\n").is_ok());
+        assert!(
+            load("[metrics]\nlisten = \"0.0.0.0:9809\"\nallow_remote = true\n").is_ok(),
+            "an explicit opt-in serves the network"
+        );
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[metrics]\nlisten = \"0.0.0.0:9809\"\n",
+                "metrics.listen",
+                "allow_remote = true",
+            ),
+            (
+                "[metrics]\nlisten = \"192.0.2.1:9809\"\n",
+                "metrics.listen",
+                "not a loopback",
+            ),
+            (
+                "[metrics]\nlisten = \"localhost\"\n",
+                "metrics.listen",
+                "127.0.0.1:9809",
+            ),
+            (
+                "[metrics]\ntextfile = \"portwarden.prom\"\n",
+                "metrics.textfile",
+                "full path",
+            ),
+            (
+                "[metrics]\ntextfile = \"/tmp/portwarden.txt\"\n",
+                "metrics.textfile",
+                ".prom",
+            ),
+            ("[metrics]\nport = 9809\n", "port", "unknown field"),
+        ];
+        for (text, key, hint) in cases {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.contains("/etc/portwarden/portwarden.toml"), "{err}");
+            assert!(err.contains(key) && err.contains(hint), "{text}: {err}");
+        }
     }
 }

@@ -494,6 +494,14 @@ pub fn values(c: &Config) -> Vec<(String, String)> {
             f.log_rate_per_second.to_string(),
         ),
     ];
+    // Optional keys are shown only when set (TOML has no null).
+    if let Some(listen) = c.metrics.listen {
+        v.push(("metrics.listen", quote(&listen.to_string())));
+    }
+    v.push(("metrics.allow_remote", c.metrics.allow_remote.to_string()));
+    if let Some(path) = &c.metrics.textfile {
+        v.push(("metrics.textfile", quote(&path.display().to_string())));
+    }
     let mut out: Vec<(String, String)> = v.drain(..).map(|(k, v)| (k.to_string(), v)).collect();
     if c.sources.is_empty() {
         out.push((
@@ -701,7 +709,7 @@ mod tests {
         let keys: Vec<String> = values(&config).into_iter().map(|(k, _)| k).collect();
         let table = DeTable::parse(EXAMPLE).unwrap();
         for (k, _) in key_lines(EXAMPLE, table.get_ref()) {
-            if ["log", "detect", "ban", "firewall"].contains(&k.as_str()) {
+            if ["log", "detect", "ban", "firewall", "metrics"].contains(&k.as_str()) {
                 continue;
             }
             let k = if k == "log.prefix" {

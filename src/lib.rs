@@ -23,6 +23,7 @@
 //! | `fail2ban` | the alternative method's filter, jail and action | config | files |
 //! | `install` | the cron file and the systemd unit | config, state dir | files |
 //! | `demo` | the seed lab in throwaway namespaces | | |
+//! | [`metrics`] | Prometheus families fed by the engine and the daemon; the `GET /metrics` thread; the node_exporter textfile | events | exposition text |
 //! | [`config`] | TOML → validated [`config::Config`] (nft names, family, LOG prefixes are typed here, once) | file | typed values |
 //! | [`config_report`] | `config check/show/print-default`: every problem with its line, every value with its origin | file | text |
 //! | [`report`] | `scan`: offline tally per source, table, HTML report, progress bar | files | [`report::ScanReport`] |
@@ -54,6 +55,7 @@ mod fail2ban;
 pub mod input;
 mod install;
 pub mod manual;
+pub mod metrics;
 pub mod netns;
 pub mod parse;
 pub mod record;

@@ -92,6 +92,9 @@ pub fn write_package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
         exe: exe.clone(),
         global: PassThrough::default(),
         state_dir: PathBuf::from(crate::config::DEFAULT_STATE_DIR),
+        // The packaged unit is for the packaged (default) config: metrics off. An operator who
+        // turns them on regenerates it with `portwarden systemd install`.
+        metrics_listen: None,
     }
     .render()
     .map_err(io::Error::other)?;

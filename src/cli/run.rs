@@ -9,6 +9,9 @@
 //! Exit codes: 0 done; 66 (EX_NOINPUT) done and saved, but a source could not be read (the
 //! summary line names it and why: a missing file, a directory, no permission, not a log file);
 //! 75 (EX_TEMPFAIL) another run holds the lock; 1 the pass could not be done.
+//!
+//! With `[metrics] textfile` set, the pass writes the metrics families there for
+//! node_exporter's textfile collector, continuing the previous pass's counters.
 
 use std::process::ExitCode;
 
@@ -49,7 +52,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let (mut engine, _report) =
         Engine::open_in(ctx.config.clone(), &ctx.state_dir, ctx.clock.clone())
             .context("starting the pass")?;
+    // The textfile's counters continue from the previous pass's (see `crate::metrics`).
+    let textfile = ctx.config.metrics.textfile.as_deref();
+    if let Some(path) = textfile
+        && let Err(e) = engine.metrics().continue_from_textfile(path)
+    {
+        eprintln!("portwarden run: {e}; the metrics start again from zero");
+    }
     let summary = engine.pass()?;
+    if let Some(path) = textfile
+        && let Err(e) = engine.metrics().write_textfile(path)
+    {
+        // The pass committed its bans; the missing metrics are reported, not fatal.
+        eprintln!("portwarden run: {e}");
+    }
     let now = ctx.clock.now().strftime("%Y-%m-%dT%H:%M:%S%:z");
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

@@ -13,6 +13,11 @@
 //! SIGHUP (readers are restarted from the current cursors, the detector keeps its state); and
 //! stops cleanly on SIGTERM/SIGINT: readers are told to stop, the channel is drained, a last
 //! checkpoint is written.
+//!
+//! With `[metrics] listen` set, a [`MetricsServer`] thread serves `GET /metrics` from the
+//! same [`Metrics`] the engine feeds; they outlive a reload, so counters never go back. A
+//! change of `listen` itself takes a restart (the socket is bound once, at start): a reload
+//! that changes it is refused with a message, and the old configuration keeps running.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +31,7 @@ use anyhow::Context as _;
 use super::{Engine, PassSummary, RunLock};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::metrics::{Metrics, MetricsServer};
 use crate::record::{Record, SourceKind};
 use crate::source::{self, Cursor, Mode};
 
@@ -38,6 +44,7 @@ const READER_WAIT: Duration = Duration::from_millis(250);
 
 enum Message {
     Record {
+        index: usize,
         kind: SourceKind,
         bytes: Vec<u8>,
     },
@@ -122,6 +129,7 @@ fn read_loop(
     let mut last_error: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut gone = false;
+        let mut lost = 0;
         let result = src.read_available(&mut |r: Record<'_>| {
             // Asked to stop or not, the batch is sent to its end: the main thread drains the
             // channel until every reader has finished (see `Readers::stop`), so the batch's
@@ -131,6 +139,7 @@ fn read_loop(
             }
             if tx
                 .send(Message::Record {
+                    index,
                     kind: r.kind,
                     bytes: r.bytes.to_vec(),
                 })
@@ -139,23 +148,21 @@ fn read_loop(
                 gone = true;
             }
         });
-        let lost = match result {
+        match result {
             Ok(stats) => {
                 last_error = None;
-                stats.lost
+                lost = stats.lost;
             }
             // The same error again (a missing file waited for): said once, not every second.
             Err(e) if last_error.as_deref() == Some(e.to_string().as_str()) => {
                 std::thread::sleep(Duration::from_secs(1));
-                0
             }
             Err(e) => {
                 tracing::error!(source = id, "{e}; retrying");
                 last_error = Some(e.to_string());
                 std::thread::sleep(Duration::from_secs(1));
-                0
             }
-        };
+        }
         if gone
             || tx
                 .send(Message::Cursor {
@@ -193,7 +200,22 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
         .context("installing signal handlers")?;
 
     let config_path: Option<PathBuf> = config.path.clone();
-    let (mut engine, report) = Engine::open_in(config, state_dir, clock.clone())?;
+    let metrics = Arc::new(Metrics::new());
+    let listening = config.metrics.listen;
+    // Bound before anything else starts: a taken port is a startup error, not a silent gap.
+    let _server = match config.metrics.listen {
+        Some(addr) => {
+            let server = MetricsServer::start(addr, metrics.clone())?;
+            eprintln!(
+                "portwarden daemon: metrics on http://{}/metrics",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    let (engine, report) = Engine::open_in(config, state_dir, clock.clone())?;
+    let mut engine = engine.with_metrics(metrics.clone());
     if let Some(r) = report {
         eprintln!(
             "portwarden daemon: table ready{}; {} live ban(s) in the store, {} restored",
@@ -223,9 +245,14 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
         // SIGHUP: reload the config; a bad file keeps the old one running.
         hup.store(false, Ordering::Relaxed);
         match Config::load(config_path.as_deref()) {
+            Ok(new_config) if new_config.metrics.listen != listening => {
+                eprintln!(
+                    "portwarden daemon: [metrics] listen changed; it takes a restart, keeping the old configuration"
+                )
+            }
             Ok(new_config) => match Engine::open_in(new_config, state_dir, clock.clone()) {
                 Ok((e, _)) => {
-                    engine = e;
+                    engine = e.with_metrics(metrics.clone());
                     eprintln!("portwarden daemon: configuration reloaded");
                 }
                 Err(e) => eprintln!(
@@ -266,12 +293,15 @@ impl Session {
 
     fn handle(&mut self, engine: &mut Engine, m: Message, ids: &[String]) {
         match m {
-            Message::Record { kind, bytes } => {
+            Message::Record { index, kind, bytes } => {
                 self.summary.records += 1;
-                engine.feed(Record {
-                    kind,
-                    bytes: &bytes,
-                });
+                engine.feed_from(
+                    index,
+                    Record {
+                        kind,
+                        bytes: &bytes,
+                    },
+                );
             }
             Message::Cursor {
                 index,
@@ -282,9 +312,10 @@ impl Session {
                     *slot = cursor;
                 }
                 if lost > 0 {
-                    // Counted in the summary (and so in the run record); said at once, since
-                    // what was lost may have been a scan.
+                    // Counted in the summary (and so in the run record) and the metrics; said
+                    // at once, since what was lost may have been a scan.
                     self.summary.lost += lost;
+                    engine.count_lost(index, lost);
                     let id = ids.get(index).map(String::as_str).unwrap_or("?");
                     eprintln!(
                         "portwarden daemon: {id}: {lost} record(s) LOST: the kernel ring overran the reader; going on"
@@ -399,4 +430,76 @@ fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bans::BanBook;
+    use crate::clock::FakeClock;
+    use crate::config::SourceConfig;
+    use crate::enforce::fake::{FakeFirewall, shared};
+    use crate::store::Store;
+
+    #[test]
+    fn what_a_reader_reports_reaches_the_metrics_of_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.ban.allowlist_host = false;
+        config.detect.served_ports_from_proc = false;
+        config.sources = vec![
+            SourceConfig::Kmsg {
+                path: "/dev/kmsg".into(),
+            },
+            SourceConfig::File {
+                path: dir.path().join("kern.log"),
+            },
+        ];
+        let clock: SharedClock = Arc::new(FakeClock::new("2026-11-24T23:00:00Z".parse().unwrap()));
+        let book = BanBook::new(
+            Store::open(dir.path()).unwrap(),
+            Box::new(shared(FakeFirewall::new())),
+            &config.ban,
+            clock.clone(),
+        );
+        let metrics = Arc::new(Metrics::new());
+        let mut engine = Engine::open(config, book, clock.clone())
+            .unwrap()
+            .0
+            .with_metrics(metrics.clone());
+        let ids: Vec<String> = engine.sources().iter().map(source::id_of).collect();
+        let mut session = Session::new(ids.len(), clock.clone());
+        session.handle(
+            &mut engine,
+            Message::Record {
+                index: 1,
+                kind: SourceKind::File,
+                bytes: b"not a LOG record".to_vec(),
+            },
+            &ids,
+        );
+        session.handle(
+            &mut engine,
+            Message::Cursor {
+                index: 0,
+                cursor: None,
+                lost: 7,
+            },
+            &ids,
+        );
+        assert_eq!(session.summary.lost, 7, "the summary line reports it too");
+        let text = metrics.encode().unwrap();
+        let value = |name: &str, source: &str| {
+            text.lines()
+                .filter_map(crate::metrics::parse_sample)
+                .find(|s| {
+                    s.name == name && s.labels.iter().any(|(k, v)| k == "source" && v == source)
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(value("portwarden_records_lost_total", &ids[0]), Some(7.0));
+        assert_eq!(value("portwarden_records_lost_total", &ids[1]), Some(0.0));
+        assert_eq!(value("portwarden_records_total", &ids[0]), Some(0.0));
+        assert_eq!(value("portwarden_records_total", &ids[1]), Some(1.0));
+    }
 }

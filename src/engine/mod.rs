@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -41,6 +42,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, SourceConfig};
 use crate::decide::{BAN_GRACE, BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
+use crate::metrics::{Metrics, Refusal, SourceMetrics};
 use crate::parse::{ParseContext, ParseStats, Parser, Reject};
 use crate::record::{Finding, Probe, Proto, Record};
 use crate::source::{self, Cursor, Mode, ReadStats, Source};
@@ -85,6 +87,17 @@ pub enum NotBanned {
 }
 
 impl NotBanned {
+    /// The `reason` label of `portwarden_bans_refused_total`.
+    pub fn refusal(self) -> Refusal {
+        match self {
+            NotBanned::Stale => Refusal::Stale,
+            NotBanned::NoSetForFamily => Refusal::NoSetForFamily,
+            NotBanned::Allowlisted => Refusal::Allowlisted,
+            NotBanned::AlreadyBanned => Refusal::AlreadyBanned,
+            NotBanned::RateLimited => Refusal::RateLimited,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotBanned::Stale => "stale",
@@ -250,6 +263,22 @@ pub struct Engine {
     pending: Vec<Finding>,
     /// When each recently banned source's ban started (see [`Engine::feed`]).
     ban_started: HashMap<IpAddr, Timestamp>,
+    /// The metrics this engine feeds (the daemon's outlive a reload: [`Engine::with_metrics`]).
+    metrics: Arc<Metrics>,
+    /// Each source's counters, by the index of the source in [`Engine::sources`].
+    source_metrics: Vec<SourceMetrics>,
+    /// The source whose records [`Engine::feed`] is given (see [`Engine::feed_from`]).
+    current_source: usize,
+}
+
+/// What a checkpoint did, published to the metrics only once its batch committed (a failed
+/// checkpoint is retried with the same findings, which must not count twice).
+#[derive(Default)]
+struct CheckpointEvents {
+    /// `(reason label, time of the record that tipped the finding)`.
+    added: Vec<(&'static str, Timestamp)>,
+    superseded: u64,
+    refused: Vec<Refusal>,
 }
 
 impl Engine {
@@ -288,6 +317,9 @@ impl Engine {
             stats: ParseStats::default(),
             pending: Vec::new(),
             ban_started: HashMap::new(),
+            metrics: Arc::new(Metrics::new()),
+            source_metrics: Vec::new(),
+            current_source: 0,
             sources: if config.sources.is_empty() {
                 let chosen = source::default_config();
                 tracing::info!(source = %source::id_of(&chosen), "no [[source]] configured; using this one");
@@ -297,6 +329,7 @@ impl Engine {
             },
             config,
         };
+        engine.source_metrics = engine.resolve_source_metrics();
         engine.load_ban_starts()?;
         let report = engine.reconcile()?;
         Ok((engine, report))
@@ -334,6 +367,47 @@ impl Engine {
         let book = BanBook::open(&config, state_dir, clock.clone())
             .with_context(|| format!("opening the store in {}", state_dir.display()))?;
         Engine::open(config, book, clock)
+    }
+
+    /// Feed `metrics` instead of this engine's own (the daemon keeps one set across reloads,
+    /// so that its counters never go back).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Engine {
+        self.metrics = metrics;
+        self.source_metrics = self.resolve_source_metrics();
+        self
+    }
+
+    /// The metrics this engine feeds.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    fn resolve_source_metrics(&self) -> Vec<SourceMetrics> {
+        self.sources
+            .iter()
+            .map(|cfg| self.metrics.source(&source::id_of(cfg)))
+            .collect()
+    }
+
+    /// Records the source at `index` could not hand out (a kmsg ring overrun).
+    pub fn count_lost(&self, index: usize, lost: u64) {
+        if let Some(m) = self.source_metrics.get(index) {
+            m.lost(lost);
+        }
+    }
+
+    /// Refresh `portwarden_active_bans`: the store's live bans, per kernel set.
+    fn publish_active_bans(&self, now: Timestamp) -> anyhow::Result<()> {
+        let live = self.book.store().live_bans(now)?;
+        let v4 = live.iter().filter(|b| b.target.addr().is_ipv4()).count() as i64;
+        let v6 = live.len() as i64 - v4;
+        let fw = &self.config.firewall;
+        let mut per_set = vec![(fw.set4.as_str(), v4)];
+        if let Some(set6) = &fw.set6 {
+            per_set.push((set6.as_str(), v6));
+        }
+        self.metrics.active_bans(&per_set);
+        Ok(())
     }
 
     /// The sources this engine reads (the configured ones, or the one chosen by default).
@@ -388,7 +462,13 @@ impl Engine {
     pub fn feed(&mut self, record: Record<'_>) -> Option<&Finding> {
         let result = self.parser.parse(record);
         self.stats.count(&result);
+        if let Some(m) = self.source_metrics.get(self.current_source) {
+            m.record(result.as_ref().map(|_| ()).map_err(|r| *r));
+        }
         let probe = result.ok()?;
+        if let Some(m) = self.source_metrics.get(self.current_source) {
+            m.probe_lag(self.clock.now().duration_since(probe.time).as_secs_f64());
+        }
         if let Some(&since) = self.ban_started.get(&probe.src)
             && since
                 .checked_add(BAN_GRACE)
@@ -409,6 +489,13 @@ impl Engine {
         );
         self.pending.push(finding);
         self.pending.last()
+    }
+
+    /// [`Engine::feed`] a record of the source at `index` in [`Engine::sources`] (the index
+    /// only labels the metrics).
+    pub fn feed_from(&mut self, index: usize, record: Record<'_>) -> Option<&Finding> {
+        self.current_source = index;
+        self.feed(record)
     }
 
     /// Read the served ports again if `probe` reaches a port not known as served and the last
@@ -463,6 +550,7 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
+                self.metrics.checkpoint_failed();
                 let mut retry = findings;
                 retry.append(&mut self.pending);
                 self.pending = retry;
@@ -485,11 +573,13 @@ impl Engine {
         let now = batch.now();
         let mut retry_later = Vec::new();
         let mut banned_now = Vec::new();
+        let mut events = CheckpointEvents::default();
         for finding in findings {
             summary.findings += 1;
             if now.duration_since(finding.detected_at) > stale_after {
                 tracing::info!(source = %finding.source, detected_at = %finding.detected_at, "old finding: logged, not banned");
                 *summary.not_banned.entry(NotBanned::Stale).or_default() += 1;
+                events.refused.push(Refusal::Stale);
                 continue;
             }
             if !batch.can_ban(&finding.source.into()) {
@@ -500,18 +590,28 @@ impl Engine {
                     .not_banned
                     .entry(NotBanned::NoSetForFamily)
                     .or_default() += 1;
+                events.refused.push(Refusal::NoSetForFamily);
                 continue;
             }
             let decision = self.decider.decide(batch.view(), finding)?;
             batch.record(finding, &decision)?;
             let not_banned = match &decision {
-                BanDecision::Ban { ban, .. } => {
+                BanDecision::Ban {
+                    ban,
+                    prefix,
+                    supersedes,
+                    ..
+                } => {
                     summary.banned.push(ban.target.to_string());
                     banned_now.push((finding.source, ban.since));
+                    let reason = if *prefix { "prefix" } else { "scan" };
+                    events.added.push((reason, finding.detected_at));
+                    events.superseded += supersedes.len() as u64;
                     None
                 }
                 BanDecision::DryRun { ban, .. } => {
                     summary.banned.push(format!("{} (dry run)", ban.target));
+                    events.added.push(("dry_run", finding.detected_at));
                     None
                 }
                 BanDecision::Allowlisted { .. } => Some(NotBanned::Allowlisted),
@@ -523,9 +623,11 @@ impl Engine {
             };
             if let Some(why) = not_banned {
                 *summary.not_banned.entry(why).or_default() += 1;
+                events.refused.push(why.refusal());
             }
         }
-        summary.expired += batch.expire()?;
+        let expired = batch.expire()?;
+        summary.expired += expired;
 
         if full {
             let horizon = now
@@ -561,7 +663,7 @@ impl Engine {
             bans: summary.banned.len() as u64,
             note: summary.to_string(),
         })?;
-        batch
+        let applied = batch
             .commit()
             .context("applying the checkpoint (kernel, then store)")?;
         // A source over the ban-rate cap gets another chance at its next new probe.
@@ -569,6 +671,28 @@ impl Engine {
             self.detector.clear_verdict(source);
         }
         self.ban_started.extend(banned_now);
+
+        let committed = self.clock.now();
+        for finding in findings {
+            self.metrics.finding(finding);
+        }
+        for (reason, record_time) in &events.added {
+            let latency = committed.duration_since(*record_time).as_secs_f64();
+            self.metrics.ban_added(reason, Some(latency));
+        }
+        self.metrics.bans_lifted("superseded", events.superseded);
+        self.metrics.bans_expired(expired as u64);
+        for why in events.refused {
+            self.metrics.refused(why, 1);
+        }
+        self.metrics.applied(applied);
+        self.metrics.checkpoint_committed(committed);
+        if full || !events.added.is_empty() || expired > 0 {
+            // Counting live bans reads the store: on full checkpoints and on changes only.
+            if let Err(e) = self.publish_active_bans(committed) {
+                tracing::warn!("cannot count the live bans for the metrics: {e:#}");
+            }
+        }
         Ok(())
     }
 
@@ -578,7 +702,8 @@ impl Engine {
         let mut summary = PassSummary::default();
         let mut cursors = Vec::new();
         let source_configs = self.sources.clone();
-        for cfg in &source_configs {
+        for (index, cfg) in source_configs.iter().enumerate() {
+            self.current_source = index;
             let id = source::id_of(cfg);
             let cursor = self.stored_cursor(&id);
             // One rule for every source that cannot be read (missing, a directory, unreadable,
@@ -598,6 +723,7 @@ impl Engine {
                 Ok(stats) => {
                     summary.records += stats.records;
                     summary.lost += stats.lost;
+                    self.count_lost(index, stats.lost);
                 }
                 Err(e) => {
                     tracing::error!(source = %id, "{e}");
@@ -955,5 +1081,157 @@ mod tests {
         feed(&mut engine, &lines[8..]);
         let summary = checkpoint(&mut engine);
         assert!(summary.banned.is_empty(), "{summary}");
+    }
+
+    /// The value of one sample of the engine's exposition.
+    fn sample(engine: &Engine, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let text = engine.metrics().encode().unwrap();
+        text.lines()
+            .filter_map(crate::metrics::parse_sample)
+            .find(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+            })
+            .map(|s| s.value)
+    }
+
+    #[test]
+    fn a_checkpoint_feeds_the_metrics_once_it_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        let mut lines = scan("198.51.100.7");
+        lines.push("not a LOG record".to_string());
+        for l in &lines {
+            engine.feed_from(
+                0,
+                Record {
+                    kind: SourceKind::File,
+                    bytes: l.as_bytes(),
+                },
+            );
+        }
+        // The firewall refuses once: nothing may be counted as found or banned yet.
+        fw.lock()
+            .unwrap()
+            .fail_next(EnforceError::Nft("Error: Could not process rule".into()));
+        clock.advance(SignedDuration::from_millis(40));
+        let mut summary = PassSummary::default();
+        let now = engine.clock.now();
+        assert!(
+            engine
+                .checkpoint("test", now, &[], true, &mut summary)
+                .is_err()
+        );
+        assert_eq!(
+            sample(&engine, "portwarden_checkpoint_failures_total", &[]),
+            Some(1.0)
+        );
+        assert_eq!(sample(&engine, "portwarden_findings_total", &[]), None);
+        checkpoint(&mut engine);
+
+        let id = crate::source::id_of(&engine.sources()[0]);
+        let src = [("source", id.as_str())];
+        assert_eq!(
+            sample(&engine, "portwarden_records_total", &src),
+            Some(13.0)
+        );
+        assert_eq!(sample(&engine, "portwarden_probes_total", &src), Some(12.0));
+        assert_eq!(
+            sample(
+                &engine,
+                "portwarden_records_rejected_total",
+                &[("source", id.as_str()), ("reason", "bad_header")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &engine,
+                "portwarden_findings_total",
+                &[("rule", "fast_scan"), ("scan_type", "SYN")]
+            ),
+            Some(1.0),
+            "one finding, counted once despite the retry"
+        );
+        assert_eq!(
+            sample(
+                &engine,
+                "portwarden_bans_added_total",
+                &[("reason", "scan")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&engine, "portwarden_active_bans", &[("set", "banned4")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&engine, "portwarden_active_bans", &[("set", "banned6")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&engine, "portwarden_ban_latency_seconds_count", &[]),
+            Some(1.0)
+        );
+        // The records were stamped NOW and the ban committed 40 ms later.
+        assert_eq!(
+            sample(
+                &engine,
+                "portwarden_ban_latency_seconds_bucket",
+                &[("le", "0.032")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(
+                &engine,
+                "portwarden_ban_latency_seconds_bucket",
+                &[("le", "0.064")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &engine,
+                "portwarden_firewall_elements_total",
+                &[("change", "added")]
+            ),
+            Some(1.0)
+        );
+
+        // Over the ban-rate cap: refused, by reason.
+        let dir = tempfile::tempdir().unwrap();
+        let mut capped = engine_on(dir.path(), &shared_fake(), &clock, |b| {
+            b.max_bans_per_minute = 1
+        });
+        feed(
+            &mut capped,
+            &scan_at("198.51.100.7", clock.now(), &[21, 22, 23, 25, 53, 80]),
+        );
+        feed(
+            &mut capped,
+            &scan_at("203.0.113.9", clock.now(), &[21, 22, 23, 25, 53, 80]),
+        );
+        checkpoint(&mut capped);
+        assert_eq!(
+            sample(
+                &capped,
+                "portwarden_bans_refused_total",
+                &[("reason", "rate_limited")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &capped,
+                "portwarden_bans_added_total",
+                &[("reason", "scan")]
+            ),
+            Some(1.0)
+        );
     }
 }

@@ -9,7 +9,8 @@
 //! sets (`nft` talks netlink) and `CAP_SYSLOG` to read `/dev/kmsg`. The unit keeps root's uid
 //! (so the state directory and the log files stay root's) but bounds its capabilities to those
 //! two, makes the whole file system read-only but the state directory, and allows only
-//! `AF_UNIX` (journald, `journalctl`) and `AF_NETLINK` (nft, the host's addresses) sockets.
+//! `AF_UNIX` (journald, `journalctl`) and `AF_NETLINK` (nft, the host's addresses) sockets,
+//! plus `AF_INET` or `AF_INET6` when `[metrics] listen` asks for the metrics endpoint.
 //! Left out on purpose, because each would break a source or the firewall:
 //! `PrivateDevices=` and `ProtectKernelLogs=` hide `/dev/kmsg`; `PrivateNetwork=` would give
 //! the daemon a ruleset of its own instead of the host's; `PrivateUsers=` drops the
@@ -35,6 +36,9 @@ pub struct DaemonUnit {
     pub global: PassThrough,
     /// The state directory the daemon writes (the only writable path).
     pub state_dir: PathBuf,
+    /// `[metrics] listen`: the metrics endpoint needs an `AF_INET` or `AF_INET6` socket, which
+    /// the unit otherwise forbids.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl DaemonUnit {
@@ -46,6 +50,7 @@ impl DaemonUnit {
                 path: state_dir.to_path_buf(),
                 source,
             })?,
+            metrics_listen: config.metrics.listen,
         })
     }
 
@@ -60,6 +65,12 @@ impl DaemonUnit {
             format!("StateDirectory=portwarden\nStateDirectoryMode=0700\nReadWritePaths={state}\n")
         } else {
             format!("# {state} must exist before the service starts.\nReadWritePaths={state}\n")
+        };
+        // The metrics endpoint (`[metrics] listen`) is the one inet socket the daemon opens.
+        let families = match self.metrics_listen {
+            None => "AF_UNIX AF_NETLINK",
+            Some(std::net::SocketAddr::V4(_)) => "AF_UNIX AF_NETLINK AF_INET",
+            Some(std::net::SocketAddr::V6(_)) => "AF_UNIX AF_NETLINK AF_INET6",
         };
         Ok(format!(
             "# {UNIT_NAME}: written by `portwarden systemd install` (portwarden {version}).\n\
@@ -96,7 +107,7 @@ impl DaemonUnit {
              ProtectControlGroups=yes\n\
              ProtectClock=yes\n\
              ProtectHostname=yes\n\
-             RestrictAddressFamilies=AF_UNIX AF_NETLINK\n\
+             RestrictAddressFamilies={families}\n\
              RestrictNamespaces=yes\n\
              RestrictRealtime=yes\n\
              RestrictSUIDSGID=yes\n\
@@ -145,6 +156,7 @@ mod tests {
                 state_dir: None,
             },
             state_dir: state_dir.into(),
+            metrics_listen: None,
         }
     }
 
@@ -189,6 +201,23 @@ mod tests {
             assert!(value(&text, key).is_empty(), "{key} must not be set");
         }
         assert!(super::super::cron::is_ours(&text));
+    }
+
+    #[test]
+    fn a_metrics_endpoint_allows_its_address_family_and_no_other() {
+        let mut u = unit(DEFAULT_STATE_DIR, None);
+        u.metrics_listen = Some("127.0.0.1:9809".parse().unwrap());
+        let text = u.render().unwrap();
+        assert_eq!(
+            value(&text, "RestrictAddressFamilies"),
+            ["AF_UNIX AF_NETLINK AF_INET"]
+        );
+        u.metrics_listen = Some("[::1]:9809".parse().unwrap());
+        let text = u.render().unwrap();
+        assert_eq!(
+            value(&text, "RestrictAddressFamilies"),
+            ["AF_UNIX AF_NETLINK AF_INET6"]
+        );
     }
 
     #[test]

@@ -51,3 +51,6 @@ pub fn e2e_ready(test: &str, tools: &[&str]) -> bool {
 
 /// Parts of the automation end-to-end tests (rsyslogd, daemon, config, nmap).
 pub mod lab;
+
+/// A Prometheus scrape inside a namespace (the metrics end-to-end tests).
+pub mod scrape;
