@@ -64,6 +64,8 @@ pub struct Config {
     /// `[[source]]` entries. Empty (none configured): chosen when a run starts, by
     /// `source::default_config`: `/dev/kmsg` where readable, else the journal, else kern.log.
     pub sources: Vec<SourceConfig>,
+    /// `[fleet]`: bans shared through Redis. `None`: no fleet, no connection.
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 /// `[log]`: which records count.
@@ -316,6 +318,7 @@ impl Default for Config {
             ban: BanConfig::default(),
             firewall: FirewallConfig::default(),
             sources: Vec::new(),
+            fleet: None,
         }
     }
 }
@@ -332,6 +335,7 @@ struct RawConfig {
     ban: Option<RawBan>,
     firewall: Option<RawFirewall>,
     source: Option<Vec<RawSource>>,
+    fleet: Option<crate::fleet::config::RawFleet>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -535,6 +539,11 @@ impl Validator<'_> {
                     .collect::<Result<_, _>>()?,
                 None => defaults.sources,
             },
+            fleet: raw
+                .fleet
+                .map(|f| f.validate())
+                .transpose()
+                .map_err(|(key, problem, fix)| self.invalid(key, problem, fix))?,
         })
     }
 

@@ -157,6 +157,9 @@ pub struct Status {
     pub dry_run: bool,
     pub firewall: FirewallStatus,
     pub store: StoreStatus,
+    /// The fleet link (`None`: no `[fleet]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetStatus>,
 }
 
 pub fn firewall_status(table: String, fw: &mut dyn Firewall) -> FirewallStatus {

@@ -1,0 +1,219 @@
+//! The decide stage for a fleet peer's ban ([`crate::fleet`]): the same host rules as a local
+//! finding, in the same order where they apply.
+//!
+//! In: a verified remote ban (target, until, the peer's reason), a read-only view of the store
+//! (this batch's own writes included). Out: a [`RemoteDecision`], an intent the ban book records.
+//!
+//! 1. **Allowlist**: a target that is, or holds, an allowlisted address is never banned here,
+//!    whatever the peer decided (its allowlist is not this host's).
+//! 2. **Expired**: a ban whose `until` has passed is not applied; a live one gets exactly the
+//!    time it has left, so every host lifts it at the same moment.
+//! 3. **Already banned**: a live ban here that covers the target and lasts at least as long
+//!    makes the message a no-op: a replayed or duplicated message is never applied twice.
+//! 4. **Rate cap**: remote bans count against `max_bans_per_minute` with local ones (see
+//!    [`ReadStore::auto_bans_since`]): a poisoned stream cannot turn this host's firewall
+//!    against innocent addresses faster than local findings could.
+//! 5. **Dry-run**: recorded, never sent to the kernel.
+//!
+//! Offences and escalation are not touched: they are this host's judgement of what it saw.
+
+use ipnet::IpNet;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::{AllowReason, DecideError, Decider};
+use crate::record::Ban;
+use crate::store::ReadStore;
+
+/// A peer's ban as decide sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteBan {
+    pub target: IpNet,
+    /// `None`: permanent.
+    pub until: Option<Timestamp>,
+    pub reason: String,
+    pub origin: String,
+}
+
+/// What was decided about a peer's ban.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum RemoteDecision {
+    Ban { ban: Ban },
+    DryRun { ban: Ban },
+    Allowlisted { entry: IpNet, why: AllowReason },
+    Expired,
+    AlreadyBanned { target: IpNet },
+    RateLimited,
+}
+
+impl Decider {
+    /// Decide on a peer's ban (see the module doc). Writes nothing.
+    pub fn decide_remote(
+        &self,
+        view: &impl ReadStore,
+        remote: &RemoteBan,
+    ) -> Result<RemoteDecision, DecideError> {
+        let now = self.clock.now();
+        let target = remote.target;
+        let allowed = if target.prefix_len() == target.max_prefix_len() {
+            self.allowlist.matching(target.addr())
+        } else {
+            self.allowlist.overlapping(target)
+        };
+        if let Some((entry, why)) = allowed {
+            tracing::info!(%target, %entry, ?why, origin = %remote.origin, "peer's ban of an allowlisted address: not banned");
+            return Ok(RemoteDecision::Allowlisted { entry, why });
+        }
+        let remaining = match remote.until {
+            Some(until) if until <= now => return Ok(RemoteDecision::Expired),
+            Some(until) => Some(until.duration_since(now)),
+            None => None,
+        };
+        if let Some(existing) = view
+            .active_bans()?
+            .into_iter()
+            .filter(|b| b.dry_run == self.config.dry_run)
+            .filter(|b| b.until.is_none_or(|u| u > now))
+            .filter(|b| b.target.contains(&target))
+            .find(|b| match (b.until, remote.until) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(mine), Some(theirs)) => mine >= theirs,
+            })
+        {
+            return Ok(RemoteDecision::AlreadyBanned {
+                target: existing.target,
+            });
+        }
+        let limit_since = now
+            .checked_sub(SignedDuration::from_mins(1))
+            .unwrap_or(Timestamp::MIN);
+        if view.auto_bans_since(limit_since)? >= self.config.max_bans_per_minute {
+            return Ok(RemoteDecision::RateLimited);
+        }
+        let ban = Ban {
+            target,
+            since: now,
+            duration: remaining,
+            reason: format!("fleet {}: {}", remote.origin, remote.reason),
+            finding: None,
+        };
+        if self.config.dry_run {
+            return Ok(RemoteDecision::DryRun { ban });
+        }
+        Ok(RemoteDecision::Ban { ban })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::bans::BanBook;
+    use crate::clock::{Clock, FakeClock};
+    use crate::config::BanConfig;
+    use crate::decide::HostAllowlist;
+    use crate::enforce::fake::{FakeFirewall, shared};
+    use crate::store::Store;
+    use crate::store::tests::{net, ts};
+
+    fn remote(target: &str, until: Option<&str>) -> RemoteBan {
+        RemoteBan {
+            target: net(target),
+            until: until.map(ts),
+            reason: "scan".into(),
+            origin: "host-a".into(),
+        }
+    }
+
+    #[test]
+    fn the_host_rules_apply_to_a_peers_ban() {
+        let clock = Arc::new(FakeClock::new(ts("2026-11-24T23:00:00Z")));
+        let cfg = BanConfig {
+            allowlist: vec![net("203.0.113.0/24")],
+            allowlist_host: false,
+            max_bans_per_minute: 2,
+            ..BanConfig::default()
+        };
+        let decider = Decider::new(
+            cfg.clone(),
+            HostAllowlist::new(vec![(net("203.0.113.0/24"), AllowReason::Configured)]),
+            clock.clone(),
+        );
+        let mut book = BanBook::new(
+            Store::open_in_memory().unwrap(),
+            Box::new(shared(FakeFirewall::new())),
+            &cfg,
+            clock.clone(),
+        );
+        let mut batch = book.batch().unwrap();
+        let d = |batch: &crate::bans::Batch<'_>, r: &RemoteBan| {
+            decider.decide_remote(batch.view(), r).unwrap()
+        };
+
+        assert!(matches!(
+            d(&batch, &remote("203.0.113.9", Some("2026-11-25T00:00:00Z"))),
+            RemoteDecision::Allowlisted { .. }
+        ));
+        assert!(
+            matches!(
+                d(&batch, &remote("203.0.0.0/16", None)),
+                RemoteDecision::Allowlisted { .. }
+            ),
+            "a prefix holding an allowlisted address"
+        );
+        assert_eq!(
+            d(
+                &batch,
+                &remote("198.51.100.7", Some("2026-11-24T22:59:59Z"))
+            ),
+            RemoteDecision::Expired
+        );
+
+        let first = remote("198.51.100.7", Some("2026-11-24T23:30:00Z"));
+        let RemoteDecision::Ban { ban } = d(&batch, &first) else {
+            panic!()
+        };
+        assert_eq!(
+            ban.duration,
+            Some(SignedDuration::from_mins(30)),
+            "the time left, not a new full ban"
+        );
+        assert_eq!(ban.until(), first.until);
+        batch.remote_ban(&ban, "host-a").unwrap();
+        assert_eq!(
+            d(&batch, &first),
+            RemoteDecision::AlreadyBanned {
+                target: net("198.51.100.7")
+            },
+            "never twice"
+        );
+        // A longer ban of the same target from a peer does extend it.
+        assert!(matches!(
+            d(
+                &batch,
+                &remote("198.51.100.7", Some("2026-11-25T01:00:00Z"))
+            ),
+            RemoteDecision::Ban { .. }
+        ));
+
+        let RemoteDecision::Ban { ban } = d(&batch, &remote("198.51.100.8", None)) else {
+            panic!()
+        };
+        batch.remote_ban(&ban, "host-a").unwrap();
+        assert_eq!(
+            d(&batch, &remote("198.51.100.9", None)),
+            RemoteDecision::RateLimited,
+            "remote bans share the cap"
+        );
+        batch.commit().unwrap();
+        let live = book.store().live_bans(clock.now()).unwrap();
+        assert_eq!(live.len(), 2);
+        assert!(
+            live.iter()
+                .all(|b| b.origin_host.as_deref() == Some("host-a"))
+        );
+    }
+}
