@@ -8,11 +8,13 @@
 //!    whatever the peer decided (its allowlist is not this host's).
 //! 2. **Expired**: a ban whose `until` has passed is not applied; a live one gets exactly the
 //!    time it has left, so every host lifts it at the same moment.
-//! 3. **Already banned**: a live ban here that covers the target and lasts at least as long
-//!    makes the message a no-op: a replayed or duplicated message is never applied twice.
-//! 4. **Rate cap**: remote bans count against `max_bans_per_minute` with local ones (see
+//! 3. **Rate cap**: remote bans count against `max_bans_per_minute` with local ones (see
 //!    [`ReadStore::auto_bans_since`]): a poisoned stream cannot turn this host's firewall
-//!    against innocent addresses faster than local findings could.
+//!    against innocent addresses faster than local findings could. (Checked before the
+//!    duplicate test, which reads every active ban: over the cap a flood costs one count
+//!    query per message.)
+//! 4. **Already banned**: a live ban here that covers the target and lasts at least as long
+//!    makes the message a no-op: a replayed or duplicated message is never applied twice.
 //! 5. **Dry-run**: recorded, never sent to the kernel.
 //!
 //! Offences and escalation are not touched: they are this host's judgement of what it saw.
@@ -70,6 +72,12 @@ impl Decider {
             Some(until) => Some(until.duration_since(now)),
             None => None,
         };
+        let limit_since = now
+            .checked_sub(SignedDuration::from_mins(1))
+            .unwrap_or(Timestamp::MIN);
+        if view.auto_bans_since(limit_since)? >= self.config.max_bans_per_minute {
+            return Ok(RemoteDecision::RateLimited);
+        }
         if let Some(existing) = view
             .active_bans()?
             .into_iter()
@@ -85,12 +93,6 @@ impl Decider {
             return Ok(RemoteDecision::AlreadyBanned {
                 target: existing.target,
             });
-        }
-        let limit_since = now
-            .checked_sub(SignedDuration::from_mins(1))
-            .unwrap_or(Timestamp::MIN);
-        if view.auto_bans_since(limit_since)? >= self.config.max_bans_per_minute {
-            return Ok(RemoteDecision::RateLimited);
         }
         let ban = Ban {
             target,

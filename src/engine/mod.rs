@@ -211,35 +211,45 @@ pub struct Engine {
     fleet_log: FleetLog,
 }
 
-/// Logs fleet trouble at most once per [`FleetLog::EVERY`], with what was held back since.
+/// Logs fleet trouble (refused messages, remote bans over the rate cap) at most once per
+/// [`FleetLog::EVERY`] for each kind, with how many were held back since.
 #[derive(Debug, Default)]
 struct FleetLog {
-    last: Option<Instant>,
-    held: BTreeMap<String, u64>,
+    last: BTreeMap<&'static str, Instant>,
+    held: BTreeMap<&'static str, u64>,
 }
 
 impl FleetLog {
     const EVERY: Duration = Duration::from_secs(60);
 
     fn note(&mut self, summary: &crate::fleet::FleetSummary, example: Option<&str>) {
-        for (k, n) in &summary.refused {
-            *self.held.entry(format!("refused ({k})")).or_default() += n;
+        let refused: u64 = summary.refused.values().sum();
+        let capped = summary.not_banned.get("rate-limited").copied().unwrap_or(0);
+        for (kind, n) in [("refused", refused), ("capped", capped)] {
+            if n == 0 {
+                continue;
+            }
+            let held = self.held.entry(kind).or_default();
+            *held += n;
+            if self
+                .last
+                .get(kind)
+                .is_some_and(|t| t.elapsed() < Self::EVERY)
+            {
+                continue;
+            }
+            let line = match kind {
+                "refused" => format!(
+                    "fleet: {held} message(s) refused (bad signature, malformed or invalid target){}",
+                    example.map(|e| format!(", e.g. {e}")).unwrap_or_default()
+                ),
+                _ => format!("fleet: {held} remote ban(s) over the ban rate cap: not applied"),
+            };
+            tracing::warn!("{line}");
+            eprintln!("portwarden: {line}");
+            *held = 0;
+            self.last.insert(kind, Instant::now());
         }
-        if let Some(n) = summary.not_banned.get("rate-limited") {
-            *self.held.entry("over the ban rate cap".into()).or_default() += n;
-        }
-        if self.held.is_empty() || self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
-            return;
-        }
-        let parts: Vec<String> = self.held.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        let example = example.map(|e| format!(" (e.g. {e})")).unwrap_or_default();
-        tracing::warn!("fleet messages not applied: {}{example}", parts.join(", "));
-        eprintln!(
-            "portwarden: fleet messages not applied: {}{example}",
-            parts.join(", ")
-        );
-        self.held.clear();
-        self.last = Some(Instant::now());
     }
 }
 

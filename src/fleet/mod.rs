@@ -27,8 +27,8 @@
 //!
 //! The daemon runs a publisher thread (polling the outbox every [`PUBLISH_POLL`]) and a
 //! consumer thread (blocking `XREAD`), each with its own connection, so that a slow or absent
-//! Redis never stalls the main loop ([`crate::engine::daemon`]). A cron pass reads what
-//! arrived since its cursor, then publishes its outbox ([`crate::engine::Engine::pass`]).
+//! Redis never stalls the main loop (`engine::daemon`). A cron pass reads what
+//! arrived since its cursor, then publishes its outbox (`Engine::pass`).
 
 use std::time::Duration;
 
