@@ -35,8 +35,13 @@ tag="pwb$$"
 work=$(mktemp -d)
 pids=()
 cleanup() {
+    # Every process this script started runs in one of its namespaces (`nft monitor` too,
+    # whose pipeline's $! is only the reader loop): stop them by PID, namespace by namespace.
+    for ns in "$tag-A" "$tag-B" "$tag-sw"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    sleep 0.5
     for ns in "$tag-A" "$tag-B" "$tag-sw"; do ip netns delete "$ns" 2>/dev/null || true; done
     if [[ "${KEEP:-0}" != 1 ]]; then rm -rf "$work"; else echo "work directory: $work"; fi
 }
