@@ -8,7 +8,8 @@
 //! holds one of them and wins); a hand-written entry without the right HMAC bans nobody; a
 //! fourth host in cron mode joins late, gets the live bans on its first pass, publishes its
 //! own ban and picks up a new one on its next pass; 10 000 validly signed bans in a burst hit
-//! C's rate cap, which C reports. Every wait has a deadline; durations are printed, never
+//! C's rate cap, which C reports; a fifth host, a daemon started last, gets the live bans at
+//! start. Every wait has a deadline; durations are printed, never
 //! asserted.
 
 mod common;
@@ -464,6 +465,22 @@ fn a_scan_seen_by_one_host_is_blocked_on_every_host() {
         "C must report the cap:\n{}",
         daemons[2].output()
     );
+
+    // 7. A fifth host, a daemon, started after all of this: it replays the retained stream
+    //    at start and holds the live bans (the oldest first, within its own rate cap).
+    let e = host("E", 5, "");
+    let late = e.setup.daemon(&e.ns);
+    for s in [&s2, &s3, &s4, &manual] {
+        assert!(
+            wait_banned(Duration::from_secs(30), &e.ns, s).is_some(),
+            "the late daemon did not get {s}:\n{}",
+            late.output()
+        );
+    }
+    assert!(!has(&e.ns, &s1), "{s1} was unbanned before E joined");
+    assert!(!has(&e.ns, &forged));
+    drop(late);
+
     let text = c.setup.command(&c.ns, &["status"]).output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     println!("C's status:\n{text}");
