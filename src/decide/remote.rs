@@ -41,11 +41,22 @@ pub struct RemoteBan {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum RemoteDecision {
-    Ban { ban: Ban },
-    DryRun { ban: Ban },
-    Allowlisted { entry: IpNet, why: AllowReason },
+    /// Ban, after lifting the narrower bans `supersedes` the target covers.
+    Ban {
+        ban: Ban,
+        supersedes: Vec<IpNet>,
+    },
+    DryRun {
+        ban: Ban,
+    },
+    Allowlisted {
+        entry: IpNet,
+        why: AllowReason,
+    },
     Expired,
-    AlreadyBanned { target: IpNet },
+    AlreadyBanned {
+        target: IpNet,
+    },
     RateLimited,
 }
 
@@ -84,10 +95,15 @@ impl Decider {
             .filter(|b| b.dry_run == self.config.dry_run)
             .filter(|b| b.until.is_none_or(|u| u > now))
             .filter(|b| b.target.contains(&target))
-            .find(|b| match (b.until, remote.until) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(mine), Some(theirs)) => mine >= theirs,
+            .find(|b| {
+                // A wider ban here holds it whatever its end: an interval set refuses an
+                // element inside another.
+                b.target.prefix_len() < target.prefix_len()
+                    || match (b.until, remote.until) {
+                        (None, _) => true,
+                        (Some(_), None) => false,
+                        (Some(mine), Some(theirs)) => mine >= theirs,
+                    }
             })
         {
             return Ok(RemoteDecision::AlreadyBanned {
@@ -104,7 +120,15 @@ impl Decider {
         if self.config.dry_run {
             return Ok(RemoteDecision::DryRun { ban });
         }
-        Ok(RemoteDecision::Ban { ban })
+        // A peer's prefix ban replaces the member bans it covers here, as a local prefix
+        // escalation does (an interval set refuses overlapping elements).
+        let supersedes = view
+            .active_bans()?
+            .into_iter()
+            .filter(|b| !b.dry_run && b.target != target && target.contains(&b.target))
+            .map(|b| b.target)
+            .collect();
+        Ok(RemoteDecision::Ban { ban, supersedes })
     }
 }
 
@@ -175,7 +199,7 @@ mod tests {
         );
 
         let first = remote("198.51.100.7", Some("2026-11-24T23:30:00Z"));
-        let RemoteDecision::Ban { ban } = d(&batch, &first) else {
+        let RemoteDecision::Ban { ban, .. } = d(&batch, &first) else {
             panic!()
         };
         assert_eq!(
@@ -201,7 +225,7 @@ mod tests {
             RemoteDecision::Ban { .. }
         ));
 
-        let RemoteDecision::Ban { ban } = d(&batch, &remote("198.51.100.8", None)) else {
+        let RemoteDecision::Ban { ban, .. } = d(&batch, &remote("198.51.100.8", None)) else {
             panic!()
         };
         batch.remote_ban(&ban, "host-a").unwrap();
@@ -217,5 +241,65 @@ mod tests {
             live.iter()
                 .all(|b| b.origin_host.as_deref() == Some("host-a"))
         );
+    }
+
+    #[test]
+    fn a_peers_prefix_replaces_the_members_and_a_member_of_a_banned_prefix_is_held() {
+        let clock = Arc::new(FakeClock::new(ts("2026-11-24T23:00:00Z")));
+        let cfg = BanConfig {
+            allowlist_host: false,
+            ..BanConfig::default()
+        };
+        let decider = Decider::new(cfg.clone(), HostAllowlist::new(Vec::new()), clock.clone());
+        let fw = shared(FakeFirewall::new());
+        let mut book = BanBook::new(
+            Store::open_in_memory().unwrap(),
+            Box::new(fw.clone()),
+            &cfg,
+            clock.clone(),
+        );
+        let mut batch = book.batch().unwrap();
+        let RemoteDecision::Ban { ban, .. } = decider
+            .decide_remote(
+                batch.view(),
+                &remote("198.51.100.7", Some("2026-11-24T23:10:00Z")),
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        batch.remote_ban(&ban, "host-a").unwrap();
+        batch.commit().unwrap();
+
+        let mut batch = book.batch().unwrap();
+        let prefix = remote("198.51.100.0/24", Some("2026-11-24T23:05:00Z"));
+        let RemoteDecision::Ban { ban, supersedes } =
+            decider.decide_remote(batch.view(), &prefix).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(supersedes, [net("198.51.100.7")]);
+        for t in supersedes {
+            batch.remote_unban(t).unwrap();
+        }
+        batch.remote_ban(&ban, "host-a").unwrap();
+        // A member ban arriving later, even one lasting longer, is held by the prefix.
+        assert_eq!(
+            decider
+                .decide_remote(batch.view(), &remote("198.51.100.9", None))
+                .unwrap(),
+            RemoteDecision::AlreadyBanned {
+                target: net("198.51.100.0/24")
+            }
+        );
+        batch.commit().unwrap();
+        let kernel: Vec<String> = fw
+            .lock()
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| e.target.to_string())
+            .collect();
+        assert_eq!(kernel, ["198.51.100.0/24"]);
     }
 }

@@ -627,7 +627,10 @@ impl Engine {
                     origin: m.origin.clone(),
                 };
                 match self.decider.decide_remote(batch.view(), &remote)? {
-                    RemoteDecision::Ban { ban } => {
+                    RemoteDecision::Ban { ban, supersedes } => {
+                        for t in supersedes {
+                            batch.remote_unban(t)?;
+                        }
                         batch.remote_ban(&ban, &m.origin)?;
                         summary.banned.push(ban.target.to_string());
                         continue;

@@ -244,4 +244,31 @@ mod tests {
             "fleet.key_file"
         );
     }
+
+    #[test]
+    fn the_section_in_a_config_file() {
+        use crate::config::Config;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "0123456789abcdef").unwrap();
+        let path = Path::new("portwarden.toml");
+        assert_eq!(
+            Config::from_toml("", path).unwrap().fleet,
+            None,
+            "no section, no fleet"
+        );
+        let text = format!(
+            "[fleet]\nredis = \"redis://10.0.0.5:6379/0\"\nkey_file = \"{}\"\nhost_id = \"web-1\"\npublish = false\n",
+            key.display()
+        );
+        let fleet = Config::from_toml(&text, path).unwrap().fleet.unwrap();
+        assert_eq!(
+            (fleet.host_id.as_str(), fleet.publish, fleet.consume),
+            ("web-1", false, true)
+        );
+        let err = Config::from_toml(&format!("{text}password = \"x\"\n"), path).unwrap_err();
+        assert!(err.to_string().contains("password"), "{err}");
+        let err = Config::from_toml("[fleet]\nredis = \"redis://h/0\"\n", path).unwrap_err();
+        assert!(err.to_string().contains("fleet.key_file"), "{err}");
+    }
 }
