@@ -13,10 +13,15 @@
 //! SIGHUP (readers are restarted from the current cursors, the detector keeps its state); and
 //! stops cleanly on SIGTERM/SIGINT: readers are told to stop, the channel is drained, a last
 //! checkpoint is written.
+//!
+//! With `[fleet]`, two more threads ([`crate::fleet`]): a publisher that sends the store's
+//! outbox whenever it holds messages, and a consumer that blocks in `XREAD` from the stored
+//! stream ID and sends what it reads over the same channel; the main thread applies it at once
+//! through the engine (decide, ban book). Neither ever blocks the main thread on Redis.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,9 +54,10 @@ enum Message {
         index: usize,
         error: String,
     },
-    /// Entries the fleet consumer read from the stream, in order.
+    /// Entries the fleet consumer read from the stream, in order, in rewind `epoch`.
     Fleet {
         entries: Vec<crate::fleet::Entry>,
+        epoch: u64,
     },
 }
 
@@ -231,9 +237,10 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
 /// The fleet's publisher and consumer threads (see [`crate::fleet`]); none without `[fleet]`.
 struct FleetThreads {
     stop: Arc<AtomicBool>,
-    /// Set by the main thread when applying entries failed: the consumer reads again from
-    /// the stored cursor, so nothing it read is lost.
-    rewind: Arc<AtomicBool>,
+    /// Raised by the main thread when applying entries failed: the consumer reads again from
+    /// the stored cursor, so nothing it read is lost, and tags what it sends with the epoch;
+    /// the main thread ignores entries of an older epoch (read past the failed ones).
+    rewind: Arc<AtomicU64>,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -246,7 +253,7 @@ impl FleetThreads {
     ) -> FleetThreads {
         let mut t = FleetThreads {
             stop: Arc::new(AtomicBool::new(false)),
-            rewind: Arc::new(AtomicBool::new(false)),
+            rewind: Arc::new(AtomicU64::new(0)),
             handles: Vec::new(),
         };
         let Some(fc) = engine.fleet_config().cloned() else {
@@ -405,7 +412,7 @@ fn consume_loop(
     start: String,
     tx: &SyncSender<Message>,
     stop: &AtomicBool,
-    rewind: &AtomicBool,
+    rewind: &AtomicU64,
     clock: &SharedClock,
 ) {
     let store = match crate::store::Store::open(dir) {
@@ -416,9 +423,12 @@ fn consume_loop(
         }
     };
     let mut last = start;
+    let mut epoch = 0;
     let mut link: Option<crate::fleet::Link> = None;
     while !stop.load(Ordering::Relaxed) {
-        if rewind.swap(false, Ordering::Relaxed) {
+        let wanted = rewind.load(Ordering::Acquire);
+        if wanted > epoch {
+            epoch = wanted;
             last = crate::store::ReadStore::cursor(&store, &crate::fleet::cursor_name(fc))
                 .ok()
                 .flatten()
@@ -455,7 +465,7 @@ fn consume_loop(
                     let lag = clock.now().duration_since(added).as_millis().max(0);
                     let _ = store.set_fleet_state("lag_ms", &lag.to_string(), clock.now());
                 }
-                if tx.send(Message::Fleet { entries }).is_err() {
+                if tx.send(Message::Fleet { entries, epoch }).is_err() {
                     return;
                 }
             }
@@ -476,11 +486,11 @@ struct Session {
     summary: PassSummary,
     started: jiff::Timestamp,
     clock: SharedClock,
-    fleet_rewind: Arc<AtomicBool>,
+    fleet_rewind: Arc<AtomicU64>,
 }
 
 impl Session {
-    fn new(sources: usize, clock: SharedClock, fleet_rewind: Arc<AtomicBool>) -> Session {
+    fn new(sources: usize, clock: SharedClock, fleet_rewind: Arc<AtomicU64>) -> Session {
         Session {
             cursors: vec![None; sources],
             summary: PassSummary {
@@ -513,7 +523,10 @@ impl Session {
                 tracing::error!(source = id, "cannot follow: {error}");
                 eprintln!("portwarden daemon: cannot follow {id}: {error}");
             }
-            Message::Fleet { entries } => match engine.apply_fleet(&entries) {
+            Message::Fleet { epoch, .. } if epoch < self.fleet_rewind.load(Ordering::Acquire) => {
+                // Read past entries that failed to apply: the consumer reads them again.
+            }
+            Message::Fleet { entries, .. } => match engine.apply_fleet(&entries) {
                 Ok(s) => {
                     if s.messages > s.own {
                         eprintln!(
@@ -527,7 +540,7 @@ impl Session {
                     eprintln!(
                         "portwarden daemon: cannot apply the fleet's messages, reading them again: {e:#}"
                     );
-                    self.fleet_rewind.store(true, Ordering::Relaxed);
+                    self.fleet_rewind.fetch_add(1, Ordering::AcqRel);
                 }
             },
         }
