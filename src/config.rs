@@ -65,6 +65,8 @@ pub struct Config {
     /// `source::default_config`: `/dev/kmsg` where readable, else the journal, else kern.log.
     pub sources: Vec<SourceConfig>,
     pub metrics: MetricsConfig,
+    /// `[fleet]`: bans shared through Redis. `None`: no fleet, no connection.
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 /// `[metrics]`: the daemon's Prometheus endpoint and the cron pass's node_exporter textfile.
@@ -331,6 +333,7 @@ impl Default for Config {
             firewall: FirewallConfig::default(),
             sources: Vec::new(),
             metrics: MetricsConfig::default(),
+            fleet: None,
         }
     }
 }
@@ -348,6 +351,7 @@ struct RawConfig {
     firewall: Option<RawFirewall>,
     source: Option<Vec<RawSource>>,
     metrics: Option<RawMetrics>,
+    fleet: Option<crate::fleet::config::RawFleet>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -586,6 +590,11 @@ impl Validator<'_> {
                 None => defaults.sources,
             },
             metrics: self.metrics(raw.metrics.unwrap_or_default())?,
+            fleet: raw
+                .fleet
+                .map(|f| f.validate())
+                .transpose()
+                .map_err(|(key, problem, fix)| self.invalid(key, problem, fix))?,
         })
     }
 

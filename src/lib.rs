@@ -18,6 +18,7 @@
 //! | [`decide`] | allowlist, escalation, rate cap; writes nothing | `Finding` + a read-only store view | an intent ([`decide::BanDecision`]) |
 //! | [`bans`] | **the ban book**: the only writer of bans, store and kernel in one documented order; reconcile; operator ban/unban/import; list/status views | intents, operator requests | kernel set elements + store rows |
 //! | [`enforce`] | the nftables table and sets behind the `Firewall` trait | elements | `nft` transactions |
+//! | [`fleet`] | bans shared through a Redis stream: signed messages, the outbox publisher, the consumer; a peer's ban goes through `decide` and the ban book | outbox rows, stream entries | `XADD`s, remote intents |
 //! | [`store`] | SQLite: bans, offences, cursors, detector state (read side for everyone, ban writes only through the book) | | |
 //! | `engine` | the cron pass (`run --once`) and, beside it, the daemon loop (`engine::daemon`): timers, watchdog, reload | config, a ban book, a clock | checkpoints |
 //! | `fail2ban` | the alternative method's filter, jail and action | config | files |
@@ -52,6 +53,7 @@ pub mod detect;
 pub mod enforce;
 mod engine;
 mod fail2ban;
+pub mod fleet;
 pub mod input;
 mod install;
 pub mod manual;

@@ -891,6 +891,7 @@ mod tests {
         m.applied(crate::bans::Applied {
             added: 1,
             removed: 2,
+            ..Default::default()
         });
         m.active_bans(&[("banned4", 1), ("banned6", 0)]);
         m

@@ -205,6 +205,64 @@ impl Lab {
     }
 }
 
+/// A switch: a namespace of its own holding a bridge (`br0`), to which other namespaces are
+/// attached by veth pairs (`eth0`-like end in the namespace, `pN` on the bridge). For the
+/// fleet tests: several hosts, their attackers and a Redis server on one LAN. Deleting the
+/// switch's namespace deletes the bridge and every bridge-side veth end, and with them the
+/// other ends.
+#[derive(Debug)]
+pub struct Switch {
+    pub ns: Netns,
+    ports: AtomicU32,
+}
+
+impl Switch {
+    /// `ip netns add NAME` with `br0` up in it.
+    pub fn create(name: &str) -> io::Result<Switch> {
+        let ns = Netns::create(name)?;
+        ns.run("ip", ["link", "add", "br0", "type", "bridge"])?;
+        ns.run("ip", ["link", "set", "br0", "up"])?;
+        Ok(Switch {
+            ns,
+            ports: AtomicU32::new(0),
+        })
+    }
+
+    /// Give the switch's own namespace an address on the bridge (`10.0.0.254/24`), for a
+    /// server running in it.
+    pub fn address(&self, cidr: &str) -> io::Result<()> {
+        self.ns.run("ip", ["addr", "add", cidr, "dev", "br0"])?;
+        Ok(())
+    }
+
+    /// Plug `ns` into the bridge as interface `ifname` with address `cidr` (`10.0.0.1/24`).
+    pub fn attach(&self, ns: &Netns, ifname: &str, cidr: &str) -> io::Result<()> {
+        let port = format!("p{}", self.ports.fetch_add(1, Ordering::Relaxed));
+        run_checked(
+            "ip",
+            [
+                "-n",
+                ns.name(),
+                "link",
+                "add",
+                ifname,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port,
+                "netns",
+                self.ns.name(),
+            ],
+        )?;
+        self.ns.run("ip", ["link", "set", &port, "master", "br0"])?;
+        self.ns.run("ip", ["link", "set", &port, "up"])?;
+        ns.run("ip", ["addr", "add", cidr, "dev", ifname])?;
+        ns.run("ip", ["link", "set", ifname, "up"])?;
+        Ok(())
+    }
+}
+
 /// Makes LOG records from every namespace reach the global kernel ring (off by default: only
 /// the initial namespace logs). Returns the previous value so a caller can restore it.
 pub fn enable_log_all_netns() -> io::Result<String> {

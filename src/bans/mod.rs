@@ -44,6 +44,15 @@
 //!
 //! In dry-run mode the book records every change (marked dry-run) and never calls the
 //! firewall.
+//!
+//! # The fleet
+//!
+//! With `[fleet]` publishing on, every ban and unban this host makes (a decision, an
+//! operator's ban, unban or import) also queues a message in the store's outbox, in the same
+//! transaction: it is published if and only if the change happened, exactly once, in order
+//! ([`crate::fleet`] sends it when Redis is reachable). A peer's ban or unban
+//! ([`Batch::remote_ban`], [`Batch::remote_unban`]) is recorded with the peer's host and never
+//! published again.
 
 use std::path::Path;
 
@@ -55,7 +64,9 @@ use crate::config::Config;
 use crate::decide::BanDecision;
 use crate::enforce::{BanElement, EnforceError, Firewall, NftFirewall, SetElement, TableState};
 use crate::record::{Ban, Finding};
-use crate::store::{BanOrigin, FindingOutcome, ReadStore, RunRecord, Store, StoreError, StoreTx};
+use crate::store::{
+    BanOrigin, FindingOutcome, OutboxRow, ReadStore, RunRecord, Store, StoreError, StoreTx,
+};
 
 pub mod operator;
 pub mod reconcile;
@@ -98,6 +109,8 @@ pub struct BanBook {
     dry_run: bool,
     offence_memory: SignedDuration,
     clock: SharedClock,
+    /// This host's fleet id when it publishes its bans (see the module doc).
+    publish_as: Option<String>,
     #[cfg(test)]
     crash: Option<CrashPoint>,
 }
@@ -117,9 +130,17 @@ impl BanBook {
             dry_run: config.dry_run,
             offence_memory: config.offence_memory,
             clock,
+            publish_as: None,
             #[cfg(test)]
             crash: None,
         }
+    }
+
+    /// Queue every ban and unban this host makes for the fleet as `host_id` (see the module
+    /// doc).
+    pub fn publish_as(mut self, host_id: Option<String>) -> BanBook {
+        self.publish_as = host_id;
+        self
     }
 
     /// The store in `state_dir` and the nftables firewall the config describes.
@@ -130,7 +151,12 @@ impl BanBook {
     ) -> Result<BanBook, StoreError> {
         let store = Store::open(state_dir)?;
         let firewall = NftFirewall::new(&config.firewall, &config.log.prefixes);
-        Ok(BanBook::new(store, Box::new(firewall), &config.ban, clock))
+        let publish_as = config
+            .fleet
+            .as_ref()
+            .filter(|f| f.publish)
+            .map(|f| f.host_id.clone());
+        Ok(BanBook::new(store, Box::new(firewall), &config.ban, clock).publish_as(publish_as))
     }
 
     /// A dry-run book over a throwaway in-memory store: what `import --dry-run` uses to say
@@ -219,6 +245,8 @@ impl BanBook {
             now,
             add: Vec::new(),
             remove: Vec::new(),
+            publish_as: self.publish_as.as_deref(),
+            published: 0,
             #[cfg(test)]
             crash: self.crash.take(),
         })
@@ -242,6 +270,8 @@ pub struct Batch<'b> {
     now: Timestamp,
     add: Vec<BanElement>,
     remove: Vec<IpNet>,
+    publish_as: Option<&'b str>,
+    published: usize,
     #[cfg(test)]
     crash: Option<CrashPoint>,
 }
@@ -251,6 +281,8 @@ pub struct Batch<'b> {
 pub struct Applied {
     pub added: usize,
     pub removed: usize,
+    /// Fleet messages queued in the outbox with the change.
+    pub published: usize,
 }
 
 impl<'b> Batch<'b> {
@@ -316,6 +348,7 @@ impl<'b> Batch<'b> {
                 // A ban of the same target that did not hold (decide's rule 2) is replaced.
                 self.tx.lift(ban.target, self.now)?;
                 self.tx.record_ban(ban, BanOrigin::Auto, self.dry_run)?;
+                self.publish_ban(ban)?;
                 for t in supersedes {
                     self.tx.lift(*t, self.now)?;
                     self.queue_remove(*t);
@@ -340,6 +373,7 @@ impl<'b> Batch<'b> {
     pub fn ban(&mut self, ban: &Ban, origin: BanOrigin) -> Result<bool, BookError> {
         let replaced = self.tx.lift(ban.target, self.now)? > 0;
         self.tx.record_ban(ban, origin, self.dry_run)?;
+        self.publish_ban(ban)?;
         self.queue_add(ban);
         Ok(replaced)
     }
@@ -349,7 +383,88 @@ impl<'b> Batch<'b> {
     pub fn unban(&mut self, target: IpNet) -> Result<usize, BookError> {
         let lifted = self.tx.lift(target, self.now)?;
         self.queue_remove(target);
+        if !self.dry_run {
+            self.publish(OutboxRow {
+                id: 0,
+                kind: "unban".into(),
+                target,
+                since: self.now,
+                until: None,
+                reason: "unban".into(),
+                evidence: String::new(),
+                origin: String::new(),
+            })?;
+        }
         Ok(lifted)
+    }
+
+    /// Record a fleet peer's ban (decided by [`crate::decide::Decider::decide_remote`]):
+    /// replaces an active ban of the same target, is never published again.
+    pub fn remote_ban(&mut self, ban: &Ban, origin_host: &str) -> Result<(), BookError> {
+        self.tx.lift(ban.target, self.now)?;
+        self.tx
+            .record_ban_from(ban, BanOrigin::Remote, self.dry_run, Some(origin_host))?;
+        self.queue_add(ban);
+        Ok(())
+    }
+
+    /// Lift a ban because a fleet peer lifted it; never published again. Returns how many
+    /// store bans were lifted.
+    pub fn remote_unban(&mut self, target: IpNet) -> Result<usize, BookError> {
+        let lifted = self.tx.lift(target, self.now)?;
+        if lifted > 0 {
+            self.queue_remove(target);
+        }
+        Ok(lifted)
+    }
+
+    /// The store side of a batch, for the fleet's counters and peers.
+    pub fn store_tx(&mut self) -> &mut StoreTx<'b> {
+        &mut self.tx
+    }
+
+    fn publish_ban(&mut self, ban: &Ban) -> Result<(), BookError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let evidence = ban
+            .finding
+            .as_ref()
+            .map(|f| {
+                let e = &f.evidence;
+                format!(
+                    "{} {}: {} probes, {} failed, {} ports, {} destination(s), {} to {}",
+                    f.kind,
+                    f.scan_type,
+                    e.probes,
+                    e.failures,
+                    e.ports,
+                    e.destinations,
+                    e.first_seen,
+                    e.last_seen
+                )
+            })
+            .unwrap_or_default();
+        self.publish(OutboxRow {
+            id: 0,
+            kind: "ban".into(),
+            target: ban.target,
+            since: ban.since,
+            until: ban.until(),
+            reason: ban.reason.clone(),
+            evidence,
+            origin: String::new(),
+        })
+    }
+
+    fn publish(&mut self, mut row: OutboxRow) -> Result<(), BookError> {
+        let Some(host) = self.publish_as else {
+            return Ok(());
+        };
+        row.origin = host.to_string();
+        self.tx.enqueue_outbox(&row, self.now)?;
+        self.published += 1;
+        Ok(())
     }
 
     /// Mark bans that ran out as lifted. A set without the timeout flag (the seed lab's
@@ -420,6 +535,7 @@ impl<'b> Batch<'b> {
         let applied = Applied {
             added: self.add.len(),
             removed: self.remove.len(),
+            published: self.published,
         };
         if !self.remove.is_empty() {
             self.firewall.unban(&self.remove)?;
@@ -509,7 +625,8 @@ mod tests {
             applied,
             Applied {
                 added: 1,
-                removed: 0
+                removed: 0,
+                published: 0
             }
         );
         assert_eq!(host.kernel(), ["198.51.100.7/32"]);
@@ -617,6 +734,51 @@ mod tests {
         assert!(report.table_recreated);
         assert_eq!(report.restored, 2);
         assert_eq!(host.kernel(), ["198.51.100.7/32", "2001:db8::7/128"]);
+    }
+
+    #[test]
+    fn bans_and_unbans_are_queued_for_the_fleet_with_the_change_and_only_then() {
+        let host = Host::new();
+        let mut book = host.book().publish_as(Some("host-a".into()));
+        // Refused by the kernel: nothing happened, so nothing is published.
+        host.fw
+            .lock()
+            .unwrap()
+            .fail_next(EnforceError::Nft("Error: boom".into()));
+        assert!(manual_ban(&mut book, "198.51.100.7").is_err());
+        assert_eq!(book.store().outbox_len().unwrap(), 0);
+        // A crash before the commit: the same.
+        book.crash_next_batch(CrashPoint::AfterKernel);
+        assert!(manual_ban(&mut book, "198.51.100.7").is_err());
+        assert_eq!(book.store().outbox_len().unwrap(), 0);
+
+        assert_eq!(manual_ban(&mut book, "198.51.100.7").unwrap().published, 1);
+        assert_eq!(
+            manual_unban(&mut book, "198.51.100.7").unwrap().published,
+            1
+        );
+        // A peer's ban and unban are applied, never published again.
+        let mut batch = book.batch().unwrap();
+        let b = ban("203.0.113.9", batch.now(), Some(60));
+        batch.remote_ban(&b, "host-b").unwrap();
+        batch.remote_unban(net("203.0.113.9")).unwrap();
+        assert_eq!(batch.commit().unwrap().published, 0);
+        let rows = book.store().outbox(10).unwrap();
+        let kinds: Vec<(&str, String, &str)> = rows
+            .iter()
+            .map(|r| (r.kind.as_str(), r.target.to_string(), r.origin.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("ban", "198.51.100.7/32".to_string(), "host-a"),
+                ("unban", "198.51.100.7/32".to_string(), "host-a")
+            ]
+        );
+        assert_eq!(
+            rows[0].until,
+            Some(rows[0].since + SignedDuration::from_secs(3600))
+        );
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub struct Status {
     /// Each configured source and, when it cannot be read now, why (the same rule and words
     /// as a pass: see `source::check`).
     pub sources: Vec<crate::source::SourceStatus>,
+    /// The fleet link (`None`: no `[fleet]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetStatus>,
 }
 
 pub fn firewall_status(table: String, fw: &mut dyn Firewall) -> FirewallStatus {

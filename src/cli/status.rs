@@ -93,6 +93,45 @@ pub fn render_text(s: &Status) -> String {
             c.source, c.cursor, c.updated
         ));
     }
+    if let Some(f) = &s.fleet {
+        out.push_str(&format!(
+            "fleet:      `{}` as {} (publish {}, consume {}), last ID {}, outbox {} message(s)\n",
+            f.stream,
+            f.host_id,
+            f.publish,
+            f.consume,
+            f.last_id.as_deref().unwrap_or("none"),
+            f.outbox
+        ));
+        for role in ["publisher", "consumer"] {
+            let since = f.link.get(&format!("{role}_connected_since"));
+            let down = f.link.get(&format!("{role}_disconnected_since"));
+            let line = match (since, down) {
+                (Some(t), _) => format!("connected since {t}"),
+                (None, Some(t)) => format!(
+                    "DISCONNECTED since {t}: {}",
+                    f.link
+                        .get(&format!("{role}_last_error"))
+                        .map_or("", String::as_str)
+                ),
+                (None, None) => "not running (no daemon; cron passes connect per pass)".into(),
+            };
+            out.push_str(&format!("  {role}: {line}\n"));
+        }
+        if let Some(lag) = f.link.get("lag_ms") {
+            out.push_str(&format!("  lag:       {lag} ms (last message read)\n"));
+        }
+        for (k, v) in &f.link {
+            if k.starts_with("refused_") || k == "rate_limited" {
+                out.push_str(&format!("  {k}: {v}\n"));
+            }
+        }
+        for (host, last, n) in &f.peers {
+            out.push_str(&format!(
+                "  peer:      {host}, last message {last:.0}, {n} message(s)\n"
+            ));
+        }
+    }
     out
 }
 
@@ -106,6 +145,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         firewall: book.firewall_status(ctx.config.firewall.table_name()),
         store: book.store_status()?,
         sources: crate::source::status(&ctx.config.sources),
+        fleet: ctx
+            .config
+            .fleet
+            .as_ref()
+            .map(|fc| crate::fleet::status(fc, book.store(), book.now()))
+            .transpose()?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);

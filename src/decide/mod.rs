@@ -49,8 +49,10 @@ use crate::record::{Ban, Finding};
 use crate::store::{ReadStore, StoreError};
 
 pub mod allowlist;
+pub mod remote;
 
 pub use allowlist::{AllowReason, HostAllowlist};
+pub use remote::{RemoteBan, RemoteDecision};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecideError {

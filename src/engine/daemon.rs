@@ -18,10 +18,15 @@
 //! same [`Metrics`] the engine feeds; they outlive a reload, so counters never go back. A
 //! change of `listen` itself takes a restart (the socket is bound once, at start): a reload
 //! that changes it is refused with a message, and the old configuration keeps running.
+//!
+//! With `[fleet]`, two more threads ([`crate::fleet`]): a publisher that sends the store's
+//! outbox whenever it holds messages, and a consumer that blocks in `XREAD` from the stored
+//! stream ID and sends what it reads over the same channel; the main thread applies it at once
+//! through the engine (decide, ban book). Neither ever blocks the main thread on Redis.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -58,6 +63,11 @@ enum Message {
     Failed {
         index: usize,
         error: String,
+    },
+    /// Entries the fleet consumer read from the stream, in order, in rewind `epoch`.
+    Fleet {
+        entries: Vec<crate::fleet::Entry>,
+        epoch: u64,
     },
 }
 
@@ -227,15 +237,18 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
     loop {
         let (tx, rx) = mpsc::sync_channel::<Message>(65_536);
         let readers = Readers::start(&engine, &tx);
+        let fleet = FleetThreads::start(&engine, state_dir, &tx, &clock);
         drop(tx);
         let ids = readers.ids.clone();
         eprintln!("portwarden daemon: following {}", ids.join(", "));
-        let mut session = Session::new(ids.len(), clock.clone());
+        let mut session = Session::new(ids.len(), clock.clone(), fleet.rewind.clone());
         let outcome = serve(&mut engine, &rx, &ids, &term, &hup, &mut session);
         // Whatever the readers sent before they stopped is processed and saved, with the
         // cursors and counts of the session still open: dropping those would make the next
         // start (or the reloaded readers) read those records again.
+        fleet.stop.store(true, Ordering::Relaxed);
         readers.stop(&rx, &mut session, &mut engine);
+        fleet.join(&rx, &mut session, &mut engine);
         session.checkpoint(&mut engine, &ids, true)?;
         outcome?;
         if term.load(Ordering::Relaxed) {
@@ -270,16 +283,263 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
     }
 }
 
+/// The fleet's publisher and consumer threads (see [`crate::fleet`]); none without `[fleet]`.
+struct FleetThreads {
+    stop: Arc<AtomicBool>,
+    /// Raised by the main thread when applying entries failed: the consumer reads again from
+    /// the stored cursor, so nothing it read is lost, and tags what it sends with the epoch;
+    /// the main thread ignores entries of an older epoch (read past the failed ones).
+    rewind: Arc<AtomicU64>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl FleetThreads {
+    fn start(
+        engine: &Engine,
+        state_dir: &Path,
+        tx: &SyncSender<Message>,
+        clock: &SharedClock,
+    ) -> FleetThreads {
+        let mut t = FleetThreads {
+            stop: Arc::new(AtomicBool::new(false)),
+            rewind: Arc::new(AtomicU64::new(0)),
+            handles: Vec::new(),
+        };
+        let Some(fc) = engine.fleet_config().cloned() else {
+            return t;
+        };
+        eprintln!(
+            "portwarden daemon: fleet `{}` on {} as {} (publish {}, consume {} from ID {})",
+            fc.stream,
+            fc.redis,
+            fc.host_id,
+            fc.publish,
+            fc.consume,
+            engine.fleet_cursor()
+        );
+        if fc.publish {
+            let (fc, dir, stop, clock) = (
+                fc.clone(),
+                state_dir.to_path_buf(),
+                t.stop.clone(),
+                clock.clone(),
+            );
+            match std::thread::Builder::new()
+                .name("fleet-publish".into())
+                .spawn(move || publish_loop(&fc, &dir, &stop, &clock))
+            {
+                Ok(h) => t.handles.push(h),
+                Err(e) => tracing::error!("cannot start the fleet publisher: {e}"),
+            }
+        }
+        if fc.consume {
+            let start = engine.fleet_cursor();
+            let (dir, tx, stop, rewind, clock) = (
+                state_dir.to_path_buf(),
+                tx.clone(),
+                t.stop.clone(),
+                t.rewind.clone(),
+                clock.clone(),
+            );
+            match std::thread::Builder::new()
+                .name("fleet-consume".into())
+                .spawn(move || consume_loop(&fc, &dir, start, &tx, &stop, &rewind, &clock))
+            {
+                Ok(h) => t.handles.push(h),
+                Err(e) => tracing::error!("cannot start the fleet consumer: {e}"),
+            }
+        }
+        t
+    }
+
+    /// Wait for the threads (already told to stop), handling what the consumer still sends.
+    fn join(self, rx: &Receiver<Message>, session: &mut Session, engine: &mut Engine) {
+        self.stop.store(true, Ordering::Relaxed);
+        while self.handles.iter().any(|h| !h.is_finished()) {
+            if let Ok(m) = rx.recv_timeout(Duration::from_millis(50)) {
+                session.handle(engine, m, &[]);
+            }
+        }
+        for h in self.handles {
+            let _ = h.join();
+        }
+        while let Ok(m) = rx.try_recv() {
+            session.handle(engine, m, &[]);
+        }
+    }
+}
+
+/// Sleep `d` in small steps, returning early when `stop` is set.
+fn pause(d: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Record the link of `role` (`publisher`/`consumer`) as up or down, for `status`.
+fn link_state(store: &crate::store::Store, role: &str, up: Result<(), &str>, clock: &SharedClock) {
+    let now = clock.now();
+    let result = match up {
+        Ok(()) => store
+            .set_fleet_state(&format!("{role}_connected_since"), &now.to_string(), now)
+            .and_then(|()| store.clear_fleet_state(&format!("{role}_disconnected_since"))),
+        Err(e) => store
+            .clear_fleet_state(&format!("{role}_connected_since"))
+            .and_then(|()| store.set_fleet_state(&format!("{role}_last_error"), e, now))
+            .and_then(|()| {
+                let known = crate::store::ReadStore::fleet_state(store)
+                    .map(|m| m.contains_key(&format!("{role}_disconnected_since")))
+                    .unwrap_or(false);
+                if known {
+                    Ok(())
+                } else {
+                    store.set_fleet_state(
+                        &format!("{role}_disconnected_since"),
+                        &now.to_string(),
+                        now,
+                    )
+                }
+            }),
+    };
+    if let Err(e) = result {
+        tracing::warn!("fleet: cannot record the link's state: {e}");
+    }
+}
+
+/// The publisher: send the outbox whenever it holds something; on a Redis error, reconnect
+/// after a second (the rows wait in the store meanwhile).
+fn publish_loop(
+    fc: &crate::fleet::FleetConfig,
+    dir: &Path,
+    stop: &AtomicBool,
+    clock: &SharedClock,
+) {
+    let store = match crate::store::Store::open(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("fleet publisher: {e}");
+            return;
+        }
+    };
+    let mut link: Option<crate::fleet::Link> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let pending = crate::store::ReadStore::outbox_len(&store).unwrap_or(0);
+        if pending > 0 || link.is_none() {
+            if link.is_none() {
+                match crate::fleet::Link::connect(fc, Duration::from_secs(5)) {
+                    Ok(l) => {
+                        link_state(&store, "publisher", Ok(()), clock);
+                        link = Some(l);
+                    }
+                    Err(e) => {
+                        link_state(&store, "publisher", Err(&e.to_string()), clock);
+                        pause(Duration::from_secs(1), stop);
+                        continue;
+                    }
+                }
+            }
+            if let Some(l) = link.as_mut()
+                && let Err(e) = crate::fleet::publish_outbox(&store, l)
+            {
+                tracing::warn!("fleet publisher: {e}; {pending} message(s) wait in the outbox");
+                eprintln!("portwarden daemon: fleet publisher: {e}; the outbox keeps the messages");
+                link_state(&store, "publisher", Err(&e.to_string()), clock);
+                link = None;
+                pause(Duration::from_secs(1), stop);
+                continue;
+            }
+        }
+        std::thread::sleep(crate::fleet::PUBLISH_POLL);
+    }
+}
+
+/// The consumer: blocking `XREAD`s from `start`, each non-empty answer sent to the main loop.
+fn consume_loop(
+    fc: &crate::fleet::FleetConfig,
+    dir: &Path,
+    start: String,
+    tx: &SyncSender<Message>,
+    stop: &AtomicBool,
+    rewind: &AtomicU64,
+    clock: &SharedClock,
+) {
+    let store = match crate::store::Store::open(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("fleet consumer: {e}");
+            return;
+        }
+    };
+    let mut last = start;
+    let mut epoch = 0;
+    let mut link: Option<crate::fleet::Link> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let wanted = rewind.load(Ordering::Acquire);
+        if wanted > epoch {
+            epoch = wanted;
+            last = crate::store::ReadStore::cursor(&store, &crate::fleet::cursor_name(fc))
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "0".into());
+        }
+        let l = match link.as_mut() {
+            Some(l) => l,
+            None => match crate::fleet::Link::connect(
+                fc,
+                crate::fleet::READ_BLOCK + Duration::from_secs(5),
+            ) {
+                Ok(l) => {
+                    link_state(&store, "consumer", Ok(()), clock);
+                    link.insert(l)
+                }
+                Err(e) => {
+                    link_state(&store, "consumer", Err(&e.to_string()), clock);
+                    pause(Duration::from_secs(1), stop);
+                    continue;
+                }
+            },
+        };
+        match l.read(
+            &last,
+            crate::fleet::READ_COUNT,
+            Some(crate::fleet::READ_BLOCK),
+        ) {
+            Ok(entries) => {
+                let Some(newest) = entries.last() else {
+                    continue;
+                };
+                last = newest.id.clone();
+                if let Some(added) = newest.added_at() {
+                    let lag = clock.now().duration_since(added).as_millis().max(0);
+                    let _ = store.set_fleet_state("lag_ms", &lag.to_string(), clock.now());
+                }
+                if tx.send(Message::Fleet { entries, epoch }).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("fleet consumer: {e}; reconnecting");
+                eprintln!("portwarden daemon: fleet consumer: {e}; reconnecting");
+                link_state(&store, "consumer", Err(&e.to_string()), clock);
+                link = None;
+                pause(Duration::from_secs(1), stop);
+            }
+        }
+    }
+}
+
 /// Cursors and counters between two checkpoints.
 struct Session {
     cursors: Vec<Option<Cursor>>,
     summary: PassSummary,
     started: jiff::Timestamp,
     clock: SharedClock,
+    fleet_rewind: Arc<AtomicU64>,
 }
 
 impl Session {
-    fn new(sources: usize, clock: SharedClock) -> Session {
+    fn new(sources: usize, clock: SharedClock, fleet_rewind: Arc<AtomicU64>) -> Session {
         Session {
             cursors: vec![None; sources],
             summary: PassSummary {
@@ -288,6 +548,7 @@ impl Session {
             },
             started: clock.now(),
             clock,
+            fleet_rewind,
         }
     }
 
@@ -328,6 +589,26 @@ impl Session {
                 tracing::error!(source = id, "cannot follow: {error}");
                 eprintln!("portwarden daemon: cannot follow {id}: {error}");
             }
+            Message::Fleet { epoch, .. } if epoch < self.fleet_rewind.load(Ordering::Acquire) => {
+                // Read past entries that failed to apply: the consumer reads them again.
+            }
+            Message::Fleet { entries, .. } => match engine.apply_fleet(&entries) {
+                Ok(s) => {
+                    if s.messages > s.own {
+                        eprintln!(
+                            "{} portwarden daemon: {s}",
+                            self.clock.now().strftime("%H:%M:%S%.3f")
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("cannot apply the fleet's messages, reading them again: {e:#}");
+                    eprintln!(
+                        "portwarden daemon: cannot apply the fleet's messages, reading them again: {e:#}"
+                    );
+                    self.fleet_rewind.fetch_add(1, Ordering::AcqRel);
+                }
+            },
         }
     }
 
@@ -354,7 +635,7 @@ impl Session {
             );
         }
         let cursors = std::mem::take(&mut self.cursors);
-        *self = Session::new(ids.len(), self.clock.clone());
+        *self = Session::new(ids.len(), self.clock.clone(), self.fleet_rewind.clone());
         if !full {
             self.cursors = cursors;
         }
@@ -468,7 +749,11 @@ mod tests {
             .0
             .with_metrics(metrics.clone());
         let ids: Vec<String> = engine.sources().iter().map(source::id_of).collect();
-        let mut session = Session::new(ids.len(), clock.clone());
+        let mut session = Session::new(
+            ids.len(),
+            clock.clone(),
+            Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        );
         session.handle(
             &mut engine,
             Message::Record {

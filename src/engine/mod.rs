@@ -132,6 +132,9 @@ pub struct PassSummary {
     pub not_banned: BTreeMap<NotBanned, u64>,
     pub restored: usize,
     pub expired: usize,
+    /// What the fleet brought and took (`None`: no `[fleet]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetSummary>,
 }
 
 impl std::fmt::Display for PassSummary {
@@ -187,6 +190,9 @@ impl std::fmt::Display for PassSummary {
             if !self.source_problems.is_empty() {
                 write!(f, " [{}]", self.source_problems.join("; "))?;
             }
+        }
+        if let Some(fleet) = &self.fleet {
+            write!(f, "; {fleet}")?;
         }
         Ok(())
     }
@@ -269,6 +275,50 @@ pub struct Engine {
     source_metrics: Vec<SourceMetrics>,
     /// The source whose records [`Engine::feed`] is given (see [`Engine::feed_from`]).
     current_source: usize,
+    /// Refused fleet messages and capped remote bans are logged at most once a minute.
+    fleet_log: FleetLog,
+}
+
+/// Logs fleet trouble (refused messages, remote bans over the rate cap) at most once per
+/// [`FleetLog::EVERY`] for each kind, with how many were held back since.
+#[derive(Debug, Default)]
+struct FleetLog {
+    last: BTreeMap<&'static str, Instant>,
+    held: BTreeMap<&'static str, u64>,
+}
+
+impl FleetLog {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn note(&mut self, summary: &crate::fleet::FleetSummary, example: Option<&str>) {
+        let refused: u64 = summary.refused.values().sum();
+        let capped = summary.not_banned.get("rate-limited").copied().unwrap_or(0);
+        for (kind, n) in [("refused", refused), ("capped", capped)] {
+            if n == 0 {
+                continue;
+            }
+            let held = self.held.entry(kind).or_default();
+            *held += n;
+            if self
+                .last
+                .get(kind)
+                .is_some_and(|t| t.elapsed() < Self::EVERY)
+            {
+                continue;
+            }
+            let line = match kind {
+                "refused" => format!(
+                    "fleet: {held} message(s) refused (bad signature, malformed or invalid target){}",
+                    example.map(|e| format!(", e.g. {e}")).unwrap_or_default()
+                ),
+                _ => format!("fleet: {held} remote ban(s) over the ban rate cap: not applied"),
+            };
+            tracing::warn!("{line}");
+            eprintln!("portwarden: {line}");
+            *held = 0;
+            self.last.insert(kind, Instant::now());
+        }
+    }
 }
 
 /// What a checkpoint did, published to the metrics only once its batch committed (a failed
@@ -320,6 +370,7 @@ impl Engine {
             metrics: Arc::new(Metrics::new()),
             source_metrics: Vec::new(),
             current_source: 0,
+            fleet_log: FleetLog::default(),
             sources: if config.sources.is_empty() {
                 let chosen = source::default_config();
                 tracing::info!(source = %source::id_of(&chosen), "no [[source]] configured; using this one");
@@ -696,8 +747,185 @@ impl Engine {
         Ok(())
     }
 
-    /// Cron mode: read what is new on every source, decide, ban, save.
+    /// The `[fleet]` section, if any.
+    pub fn fleet_config(&self) -> Option<&crate::fleet::FleetConfig> {
+        self.config.fleet.as_ref()
+    }
+
+    /// Apply stream entries read from the fleet (see [`crate::fleet`]): each is verified, a
+    /// ban goes through [`Decider::decide_remote`] and the ban book, an unban lifts; the last
+    /// entry's ID is saved as the fleet cursor in the same batch. Without `[fleet]` nothing
+    /// happens.
+    pub fn apply_fleet(
+        &mut self,
+        entries: &[crate::fleet::Entry],
+    ) -> anyhow::Result<crate::fleet::FleetSummary> {
+        use crate::decide::{RemoteBan, RemoteDecision};
+        use crate::fleet::{FleetMessage, FleetSummary, Kind};
+        let mut summary = FleetSummary::default();
+        let (Some(fc), Some(last)) = (self.config.fleet.clone(), entries.last()) else {
+            return Ok(summary);
+        };
+        let mut example = None;
+        let mut batch = self.book.batch()?;
+        let now = batch.now();
+        for e in entries {
+            summary.messages += 1;
+            let m = match FleetMessage::from_fields(&fc.key, &e.fields) {
+                Ok(m) => m,
+                Err(why) => {
+                    *summary.refused.entry(why.counter().into()).or_default() += 1;
+                    example.get_or_insert_with(|| format!("entry {}: {why}", e.id));
+                    continue;
+                }
+            };
+            if m.origin == fc.host_id {
+                summary.own += 1;
+                continue;
+            }
+            batch
+                .store_tx()
+                .saw_peer(&m.origin, e.added_at().unwrap_or(now))?;
+            if m.kind == Kind::Unban {
+                if batch.remote_unban(m.target)? > 0 {
+                    summary.unbanned.push(m.target.to_string());
+                }
+                continue;
+            }
+            let not_banned = if !batch.can_ban(&m.target) {
+                "no IPv6 set"
+            } else {
+                let remote = RemoteBan {
+                    target: m.target,
+                    until: m.until,
+                    reason: m.reason.clone(),
+                    origin: m.origin.clone(),
+                };
+                match self.decider.decide_remote(batch.view(), &remote)? {
+                    RemoteDecision::Ban { ban, supersedes } => {
+                        for t in supersedes {
+                            batch.remote_unban(t)?;
+                        }
+                        batch.remote_ban(&ban, &m.origin)?;
+                        summary.banned.push(ban.target.to_string());
+                        continue;
+                    }
+                    RemoteDecision::DryRun { ban } => {
+                        batch.remote_ban(&ban, &m.origin)?;
+                        "dry run"
+                    }
+                    RemoteDecision::Allowlisted { .. } => "allowlisted",
+                    RemoteDecision::Expired => "expired",
+                    RemoteDecision::AlreadyBanned { .. } => "already banned",
+                    RemoteDecision::RateLimited => "rate-limited",
+                }
+            };
+            *summary.not_banned.entry(not_banned.into()).or_default() += 1;
+        }
+        for (k, n) in &summary.refused {
+            batch
+                .store_tx()
+                .add_fleet_count(&format!("refused_{k}"), *n, now)?;
+        }
+        if let Some(n) = summary.not_banned.get("rate-limited") {
+            batch.store_tx().add_fleet_count("rate_limited", *n, now)?;
+        }
+        batch.set_cursor(&crate::fleet::cursor_name(&fc), &last.id)?;
+        batch.commit().context("applying the fleet's bans")?;
+        self.fleet_log.note(&summary, example.as_deref());
+        Ok(summary)
+    }
+
+    /// The fleet's last applied stream ID (`0`, the stream's start, for a host that never
+    /// read it: a late joiner replays the retained stream).
+    pub fn fleet_cursor(&self) -> String {
+        self.config
+            .fleet
+            .as_ref()
+            .and_then(|fc| {
+                self.book
+                    .store()
+                    .cursor(&crate::fleet::cursor_name(fc))
+                    .ok()
+                    .flatten()
+            })
+            .unwrap_or_else(|| "0".to_string())
+    }
+
+    /// Cron mode's share of the fleet: read and apply what arrived since the cursor.
+    fn fleet_consume(
+        &mut self,
+        link: &mut crate::fleet::Link,
+    ) -> anyhow::Result<crate::fleet::FleetSummary> {
+        let mut total = crate::fleet::FleetSummary::default();
+        loop {
+            let entries = link.read(&self.fleet_cursor(), crate::fleet::READ_COUNT, None)?;
+            if entries.is_empty() {
+                return Ok(total);
+            }
+            let s = self.apply_fleet(&entries)?;
+            total.messages += s.messages;
+            total.own += s.own;
+            total.banned.extend(s.banned);
+            total.unbanned.extend(s.unbanned);
+            for (k, n) in s.not_banned {
+                *total.not_banned.entry(k).or_default() += n;
+            }
+            for (k, n) in s.refused {
+                *total.refused.entry(k).or_default() += n;
+            }
+        }
+    }
+
+    /// Cron mode: read what is new on every source, decide, ban, save; with `[fleet]`, first
+    /// apply the peers' bans that arrived since the last pass, and last publish the outbox.
+    /// Redis being unreachable is reported in the summary and changes nothing else.
     pub fn pass(&mut self) -> anyhow::Result<PassSummary> {
+        let mut fleet_link = None;
+        let mut fleet = None;
+        if let Some(fc) = self.config.fleet.clone() {
+            let mut fs = crate::fleet::FleetSummary::default();
+            match crate::fleet::Link::connect(&fc, Duration::from_secs(5)) {
+                Ok(mut link) => {
+                    let store = self.book.store();
+                    let _ = store.set_fleet_state(
+                        "last_pass_connected",
+                        &self.clock.now().to_string(),
+                        self.clock.now(),
+                    );
+                    if fc.consume {
+                        match self.fleet_consume(&mut link) {
+                            Ok(s) => fs = s,
+                            Err(e) => fs.error = Some(format!("{e:#}")),
+                        }
+                    }
+                    fleet_link = Some(link);
+                }
+                Err(e) => {
+                    tracing::warn!("fleet: cannot reach redis: {e}; local bans wait in the outbox");
+                    let _ = self.book.store().set_fleet_state(
+                        "last_error",
+                        &e.to_string(),
+                        self.clock.now(),
+                    );
+                    fs.error = Some(e.to_string());
+                }
+            }
+            fleet = Some(fs);
+        }
+        let mut summary = self.local_pass()?;
+        let publish = self.config.fleet.as_ref().is_some_and(|fc| fc.publish);
+        if let (true, Some(fs), Some(link)) = (publish, fleet.as_mut(), fleet_link.as_mut()) {
+            match crate::fleet::publish_outbox(self.book.store(), link) {
+                Ok(n) => fs.published = n as u64,
+                Err(e) => fs.error = Some(e.to_string()),
+            }
+        }
+        summary.fleet = fleet;
+        Ok(summary)
+    }
+
+    fn local_pass(&mut self) -> anyhow::Result<PassSummary> {
         let started = self.clock.now();
         let mut summary = PassSummary::default();
         let mut cursors = Vec::new();

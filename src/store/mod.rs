@@ -18,6 +18,7 @@
 //!
 //! Times are unix microseconds; targets are the canonical text of an `IpNet`.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,6 +87,8 @@ pub enum BanOrigin {
     Manual,
     /// `portwarden import` (the seed lab's blocked_ips.txt).
     Import,
+    /// A fleet peer's ban ([`crate::fleet`]); the store keeps the peer's host id with it.
+    Remote,
 }
 
 impl BanOrigin {
@@ -94,6 +97,7 @@ impl BanOrigin {
             BanOrigin::Auto => "auto",
             BanOrigin::Manual => "manual",
             BanOrigin::Import => "import",
+            BanOrigin::Remote => "remote",
         }
     }
 
@@ -102,6 +106,7 @@ impl BanOrigin {
             "auto" => Ok(BanOrigin::Auto),
             "manual" => Ok(BanOrigin::Manual),
             "import" => Ok(BanOrigin::Import),
+            "remote" => Ok(BanOrigin::Remote),
             other => Err(StoreError::Corrupt(format!("ban origin `{other}`"))),
         }
     }
@@ -118,6 +123,8 @@ pub struct StoredBan {
     pub reason: String,
     pub finding: Option<Finding>,
     pub origin: BanOrigin,
+    /// The fleet peer that sent it (remote bans only).
+    pub origin_host: Option<String>,
     /// Decided in dry-run mode: recorded, never sent to the firewall, never reconciled.
     pub dry_run: bool,
     /// Cleared by an unban, by expiry bookkeeping, or when a prefix ban supersedes it.
@@ -285,14 +292,25 @@ impl StoreTx<'_> {
         origin: BanOrigin,
         dry_run: bool,
     ) -> Result<i64, StoreError> {
+        self.record_ban_from(ban, origin, dry_run, None)
+    }
+
+    /// Remember a ban with the fleet peer it came from (`None`: this host's own).
+    pub fn record_ban_from(
+        &mut self,
+        ban: &Ban,
+        origin: BanOrigin,
+        dry_run: bool,
+        origin_host: Option<&str>,
+    ) -> Result<i64, StoreError> {
         let evidence = ban
             .finding
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?;
         self.tx.execute(
-            "INSERT INTO bans (target, since_us, until_us, reason, evidence, active, origin, dry_run)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+            "INSERT INTO bans (target, since_us, until_us, reason, evidence, active, origin, dry_run, origin_host)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
             params![
                 ban.target.trunc().to_string(),
                 ban.since.as_microsecond(),
@@ -301,9 +319,44 @@ impl StoreTx<'_> {
                 evidence,
                 origin.as_str(),
                 dry_run,
+                origin_host,
             ],
         )?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Queue a fleet message (this host's ban or unban) for publishing; returns its seq.
+    pub fn enqueue_outbox(&mut self, row: &OutboxRow, now: Timestamp) -> Result<i64, StoreError> {
+        self.tx.execute(
+            "INSERT INTO outbox (kind, target, since_us, until_us, reason, evidence, origin, created_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                row.kind,
+                row.target.trunc().to_string(),
+                row.since.as_microsecond(),
+                row.until.map(Timestamp::as_microsecond),
+                row.reason,
+                row.evidence,
+                row.origin,
+                now.as_microsecond(),
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Note a valid message from fleet peer `host`, sent at `at`.
+    pub fn saw_peer(&mut self, host: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO fleet_peers (host, last_us, messages) VALUES (?1, ?2, 1)
+             ON CONFLICT (host) DO UPDATE SET last_us = max(last_us, ?2), messages = messages + 1",
+            params![host, at.as_microsecond()],
+        )?;
+        Ok(())
+    }
+
+    /// Add `n` to the fleet counter `key` (refused messages, rate-capped remote bans).
+    pub fn add_fleet_count(&mut self, key: &str, n: u64, now: Timestamp) -> Result<(), StoreError> {
+        add_fleet_count(&self.tx, key, n, now)
     }
 
     /// Mark every active ban of exactly `target` lifted at `at`; returns how many.
@@ -403,6 +456,60 @@ impl StoreTx<'_> {
                 run.note,
             ],
         )?;
+        Ok(())
+    }
+}
+
+fn add_fleet_count(conn: &Connection, key: &str, n: u64, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO fleet_state (key, value, updated_us) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + ?2, updated_us = ?3",
+        params![key, clamp_i64(n), now.as_microsecond()],
+    )?;
+    Ok(())
+}
+
+/// One queued fleet message (see [`crate::fleet::message`]); `id` is its seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    /// `ban` or `unban`.
+    pub kind: String,
+    pub target: IpNet,
+    pub since: Timestamp,
+    pub until: Option<Timestamp>,
+    pub reason: String,
+    pub evidence: String,
+    pub origin: String,
+}
+
+impl Store {
+    /// Forget the outbox rows up to `id` (Redis took them).
+    pub fn outbox_sent(&self, id: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM outbox WHERE id <= ?1", [id])?)
+    }
+
+    /// Set the fleet link's state value `key` (`connected_since`, `last_error`, `lag_ms`...).
+    pub fn set_fleet_state(
+        &self,
+        key: &str,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO fleet_state (key, value, updated_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = ?2, updated_us = ?3",
+            params![key, value, now.as_microsecond()],
+        )?;
+        Ok(())
+    }
+
+    /// Remove the fleet link's state value `key`.
+    pub fn clear_fleet_state(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM fleet_state WHERE key = ?1", [key])?;
         Ok(())
     }
 }
@@ -518,10 +625,12 @@ pub trait ReadStore {
         Ok(n.max(0) as u64)
     }
 
-    /// Automatic bans (dry-run ones included) decided at or after `since`: the rate cap's count.
+    /// Automatic and remote bans (dry-run ones included) decided at or after `since`: the
+    /// rate cap's count. A fleet peer's bans share this host's budget, so a poisoned stream
+    /// cannot ban more here than a flood of local findings could.
     fn auto_bans_since(&self, since: Timestamp) -> Result<u32, StoreError> {
         let n: i64 = self.connection().query_row(
-            "SELECT count(*) FROM bans WHERE origin = 'auto' AND since_us >= ?1",
+            "SELECT count(*) FROM bans WHERE origin IN ('auto', 'remote') AND since_us >= ?1",
             [since.as_microsecond()],
             |r| r.get(0),
         )?;
@@ -604,6 +713,89 @@ pub trait ReadStore {
             .transpose()
     }
 
+    /// The first `limit` queued fleet messages, oldest first.
+    fn outbox(&self, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self.connection().prepare(
+            "SELECT id, kind, target, since_us, until_us, reason, evidence, origin
+             FROM outbox ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, kind, t, since, until, reason, evidence, origin) = row?;
+            Ok(OutboxRow {
+                id,
+                kind,
+                target: target(&t)?,
+                since: timestamp(since)?,
+                until: until.map(timestamp).transpose()?,
+                reason,
+                evidence,
+                origin,
+            })
+        })
+        .collect()
+    }
+
+    fn outbox_len(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .connection()
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The fleet link's state values and counters, by key.
+    fn fleet_state(&self) -> Result<BTreeMap<String, (String, Timestamp)>, StoreError> {
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT key, value, updated_us FROM fleet_state ORDER BY key")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (k, v, t) = r?;
+            Ok((k, (v, timestamp(t)?)))
+        })
+        .collect()
+    }
+
+    /// Fleet peers heard from at or after `since`: (host, last message, messages), most
+    /// recent first.
+    fn fleet_peers_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(String, Timestamp, u64)>, StoreError> {
+        let mut stmt = self.connection().prepare(
+            "SELECT host, last_us, messages FROM fleet_peers WHERE last_us >= ?1 ORDER BY last_us DESC",
+        )?;
+        let rows = stmt.query_map([since.as_microsecond()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (h, t, n) = r?;
+            Ok((h, timestamp(t)?, n.max(0) as u64))
+        })
+        .collect()
+    }
+
     /// Findings recorded with each outcome.
     fn finding_outcomes(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self
@@ -655,7 +847,7 @@ fn query_bans<P: rusqlite::Params>(
     params: P,
 ) -> Result<Vec<StoredBan>, StoreError> {
     let sql = format!(
-        "SELECT id, target, since_us, until_us, reason, evidence, active, lifted_at_us, origin, dry_run
+        "SELECT id, target, since_us, until_us, reason, evidence, active, lifted_at_us, origin, dry_run, origin_host
          FROM bans {tail}"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -671,10 +863,12 @@ fn query_bans<P: rusqlite::Params>(
             r.get::<_, Option<i64>>(7)?,
             r.get::<_, String>(8)?,
             r.get::<_, bool>(9)?,
+            r.get::<_, Option<String>>(10)?,
         ))
     })?;
     rows.map(|row| {
-        let (id, t, since, until, reason, evidence, active, lifted, origin, dry_run) = row?;
+        let (id, t, since, until, reason, evidence, active, lifted, origin, dry_run, origin_host) =
+            row?;
         Ok(StoredBan {
             id,
             target: target(&t)?,
@@ -689,6 +883,7 @@ fn query_bans<P: rusqlite::Params>(
                 None => None,
             },
             origin: BanOrigin::parse(&origin)?,
+            origin_host,
             dry_run,
             active,
             lifted_at: lifted.map(timestamp).transpose()?,
@@ -791,6 +986,79 @@ pub(crate) mod tests {
             Store::open_file(&path).unwrap().schema_version().unwrap(),
             schema::CURRENT_VERSION
         );
+    }
+
+    #[test]
+    fn v2_database_migrates_to_the_fleet_schema() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in schema::migrations_up_to(2) {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO bans (target, since_us, until_us, reason, origin) VALUES ('192.0.2.7/32', ?1, NULL, 'old', 'manual')",
+                [ts("2026-01-01T00:00:00Z").as_microsecond()],
+            )
+            .unwrap();
+        }
+        let mut store = Store::open_file(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let bans = store.active_bans().unwrap();
+        assert_eq!(
+            (bans[0].origin, bans[0].origin_host.as_deref()),
+            (BanOrigin::Manual, None)
+        );
+        assert_eq!(store.outbox_len().unwrap(), 0);
+        // The new tables work: an outbox row keeps its order and seq, a remote ban its host.
+        let now = ts("2026-11-24T23:00:00Z");
+        let mut tx = store.transaction().unwrap();
+        let row = OutboxRow {
+            id: 0,
+            kind: "ban".into(),
+            target: net("198.51.100.7"),
+            since: now,
+            until: None,
+            reason: "r".into(),
+            evidence: "e".into(),
+            origin: "a".into(),
+        };
+        let first = tx.enqueue_outbox(&row, now).unwrap();
+        let second = tx.enqueue_outbox(&row, now).unwrap();
+        assert!(second > first);
+        tx.record_ban_from(
+            &ban("203.0.113.9", now, Some(60)),
+            BanOrigin::Remote,
+            false,
+            Some("host-b"),
+        )
+        .unwrap();
+        tx.saw_peer("host-b", now).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(
+            store
+                .outbox(10)
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>(),
+            [first, second]
+        );
+        store.outbox_sent(first).unwrap();
+        assert_eq!(store.outbox_len().unwrap(), 1);
+        let remote = store.live_bans(now).unwrap().pop().unwrap();
+        assert_eq!(
+            (remote.origin, remote.origin_host.as_deref()),
+            (BanOrigin::Remote, Some("host-b"))
+        );
+        assert_eq!(
+            store.auto_bans_since(now).unwrap(),
+            1,
+            "remote bans share the rate cap"
+        );
+        assert_eq!(store.fleet_peers_since(now).unwrap()[0].0, "host-b");
     }
 
     #[test]

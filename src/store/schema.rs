@@ -67,6 +67,31 @@ const MIGRATIONS: &[&str] = &[
         bans        INTEGER NOT NULL,
         note        TEXT    NOT NULL DEFAULT ''
      );",
+    // v3: the fleet. Bans a peer sent (origin 'remote') name their host; the outbox holds this
+    // host's bans and unbans, in order, until Redis took them; the link's state and the peers
+    // heard from, for `status`.
+    "ALTER TABLE bans ADD COLUMN origin_host TEXT;
+     CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,  -- the message's seq: never reused
+        kind       TEXT    NOT NULL,                   -- 'ban' / 'unban'
+        target     TEXT    NOT NULL,
+        since_us   INTEGER NOT NULL,
+        until_us   INTEGER,
+        reason     TEXT    NOT NULL,
+        evidence   TEXT    NOT NULL,
+        origin     TEXT    NOT NULL,
+        created_us INTEGER NOT NULL
+     );
+     CREATE TABLE fleet_state (
+        key        TEXT    PRIMARY KEY,
+        value      TEXT    NOT NULL,
+        updated_us INTEGER NOT NULL
+     );
+     CREATE TABLE fleet_peers (
+        host     TEXT    PRIMARY KEY,
+        last_us  INTEGER NOT NULL,
+        messages INTEGER NOT NULL
+     );",
 ];
 
 /// The schema version this binary writes.
