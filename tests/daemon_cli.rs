@@ -5,6 +5,9 @@
 //!
 //! This guards a real bug: a reader thread blocked on the full channel while the main thread,
 //! asked to stop, waited to join it — forever.
+//!
+//! As root (CI), the daemon runs inside a throwaway network namespace all the same: a daemon
+//! never runs in the host's namespace when the test could do otherwise.
 
 mod common;
 
@@ -59,11 +62,19 @@ fn sigterm_during_a_large_backlog_stops_cleanly_and_a_restart_resumes() {
         ),
     )
     .unwrap();
+    // As root: in a network namespace of this test's own (deleted on drop).
+    let ns = portwarden::netns::is_root().then(|| {
+        portwarden::netns::Netns::create(&format!("pwdc{}", portwarden::netns::unique_tag()))
+            .expect("netns")
+    });
     // Its stderr goes to a file the test reads while it runs: the daemon says `following`
     // once its signal handlers are installed and its readers started, the condition waited
     // on before any SIGTERM (a SIGTERM before the handlers would kill it uncleanly).
     let daemon = |stderr: &std::path::Path| {
-        let mut c = Command::new(common::bin());
+        let mut c = match &ns {
+            Some(ns) => ns.command(common::bin()),
+            None => Command::new(common::bin()),
+        };
         c.arg("--config")
             .arg(&config)
             .arg("daemon")
