@@ -272,6 +272,7 @@ pub struct Metrics {
     bans_refused: Family<Labels, Counter>,
     elements: Family<Labels, Counter>,
     active_bans: Family<Labels, Gauge>,
+    fleet_messages: Family<Labels, Counter>,
     latency: SeededHistogram,
     checkpoint_failures: Counter,
     last_checkpoint: FloatGauge,
@@ -306,6 +307,7 @@ impl Metrics {
             bans_refused: Family::default(),
             elements: Family::default(),
             active_bans: Family::default(),
+            fleet_messages: Family::default(),
             latency: SeededHistogram::new(latency_bounds()),
             checkpoint_failures: Counter::default(),
             last_checkpoint: FloatGauge::default(),
@@ -392,6 +394,11 @@ impl Metrics {
             m.last_checkpoint.clone(),
         );
         r.register(
+            "portwarden_fleet_messages",
+            "Fleet stream messages: published by this host, or read from peers by outcome (banned, unbanned, own, not_banned, refused) and reason",
+            m.fleet_messages.clone(),
+        );
+        r.register(
             "portwarden_build_info",
             "The running version (always 1)",
             build_info,
@@ -415,6 +422,29 @@ impl Metrics {
                 .get_or_create_owned(&labels(&[("change", change)]));
         }
         Metrics { registry, ..m }
+    }
+
+    /// What one application of fleet messages (or one publishing pass) did: counted by
+    /// outcome and reason. Reasons are a fixed vocabulary (see [`crate::fleet::FleetSummary`]),
+    /// never an address or a host name.
+    pub fn fleet(&self, summary: &crate::fleet::FleetSummary) {
+        let count = |outcome: &str, reason: &str, n: u64| {
+            if n > 0 {
+                self.fleet_messages
+                    .get_or_create(&labels(&[("outcome", outcome), ("reason", reason)]))
+                    .inc_by(n);
+            }
+        };
+        count("published", "", summary.published);
+        count("own", "", summary.own);
+        count("banned", "", summary.banned.len() as u64);
+        count("unbanned", "", summary.unbanned.len() as u64);
+        for (why, n) in &summary.not_banned {
+            count("not_banned", &why.replace([' ', '-'], "_"), *n);
+        }
+        for (why, n) in &summary.refused {
+            count("refused", why, *n);
+        }
     }
 
     /// The counters of the source `id`, resolved once (see the module doc).
@@ -613,7 +643,8 @@ impl Metrics {
                 });
             }
         };
-        let families: [(&str, &Family<Labels, Counter>); 10] = [
+        let families: [(&str, &Family<Labels, Counter>); 11] = [
+            ("portwarden_fleet_messages_total", &self.fleet_messages),
             ("portwarden_records_total", &self.records),
             ("portwarden_records_rejected_total", &self.rejected),
             ("portwarden_records_lost_total", &self.lost),
@@ -968,6 +999,44 @@ mod tests {
             );
         }
         assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    }
+
+    #[test]
+    fn fleet_messages_are_counted_by_outcome_and_reason() {
+        let m = Metrics::new();
+        let mut summary = crate::fleet::FleetSummary {
+            messages: 6,
+            own: 1,
+            banned: vec!["198.51.100.7/32".into()],
+            published: 2,
+            ..Default::default()
+        };
+        summary.not_banned.insert("rate-limited".into(), 3);
+        summary.refused.insert("bad_signature".into(), 1);
+        m.fleet(&summary);
+        m.fleet(&summary);
+        let text = m.encode().unwrap();
+        for (labels, want) in [
+            (&[("outcome", "published"), ("reason", "")][..], 4.0),
+            (&[("outcome", "own"), ("reason", "")][..], 2.0),
+            (&[("outcome", "banned"), ("reason", "")][..], 2.0),
+            (
+                &[("outcome", "not_banned"), ("reason", "rate_limited")][..],
+                6.0,
+            ),
+            (
+                &[("outcome", "refused"), ("reason", "bad_signature")][..],
+                2.0,
+            ),
+        ] {
+            assert_eq!(
+                value(&text, "portwarden_fleet_messages_total", labels),
+                Some(want),
+                "{labels:?}\n{text}"
+            );
+        }
+        // No address ever becomes a label.
+        assert!(!text.contains("198.51.100.7"), "{text}");
     }
 
     #[test]

@@ -318,15 +318,16 @@ impl FleetThreads {
             engine.fleet_cursor()
         );
         if fc.publish {
-            let (fc, dir, stop, clock) = (
+            let (fc, dir, stop, clock, metrics) = (
                 fc.clone(),
                 state_dir.to_path_buf(),
                 t.stop.clone(),
                 clock.clone(),
+                engine.metrics().clone(),
             );
             match std::thread::Builder::new()
                 .name("fleet-publish".into())
-                .spawn(move || publish_loop(&fc, &dir, &stop, &clock))
+                .spawn(move || publish_loop(&fc, &dir, &stop, &clock, &metrics))
             {
                 Ok(h) => t.handles.push(h),
                 Err(e) => tracing::error!("cannot start the fleet publisher: {e}"),
@@ -414,6 +415,7 @@ fn publish_loop(
     dir: &Path,
     stop: &AtomicBool,
     clock: &SharedClock,
+    metrics: &crate::metrics::Metrics,
 ) {
     let store = match crate::store::Store::open(dir) {
         Ok(s) => s,
@@ -439,9 +441,17 @@ fn publish_loop(
                     }
                 }
             }
-            if let Some(l) = link.as_mut()
-                && let Err(e) = crate::fleet::publish_outbox(&store, l)
-            {
+            let sent = match link.as_mut() {
+                Some(l) => crate::fleet::publish_outbox(&store, l),
+                None => Ok(0),
+            };
+            if let Ok(n) = sent {
+                metrics.fleet(&crate::fleet::FleetSummary {
+                    published: n as u64,
+                    ..Default::default()
+                });
+            }
+            if let Err(e) = sent {
                 tracing::warn!("fleet publisher: {e}; {pending} message(s) wait in the outbox");
                 eprintln!("portwarden daemon: fleet publisher: {e}; the outbox keeps the messages");
                 link_state(&store, "publisher", Err(&e.to_string()), clock);

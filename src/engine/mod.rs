@@ -832,6 +832,7 @@ impl Engine {
         }
         batch.set_cursor(&crate::fleet::cursor_name(&fc), &last.id)?;
         batch.commit().context("applying the fleet's bans")?;
+        self.metrics.fleet(&summary);
         self.fleet_log.note(&summary, example.as_deref());
         Ok(summary)
     }
@@ -917,7 +918,13 @@ impl Engine {
         let publish = self.config.fleet.as_ref().is_some_and(|fc| fc.publish);
         if let (true, Some(fs), Some(link)) = (publish, fleet.as_mut(), fleet_link.as_mut()) {
             match crate::fleet::publish_outbox(self.book.store(), link) {
-                Ok(n) => fs.published = n as u64,
+                Ok(n) => {
+                    fs.published = n as u64;
+                    self.metrics.fleet(&crate::fleet::FleetSummary {
+                        published: fs.published,
+                        ..Default::default()
+                    });
+                }
                 Err(e) => fs.error = Some(e.to_string()),
             }
         }
