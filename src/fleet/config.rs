@@ -29,6 +29,7 @@ pub(crate) struct RawFleet {
     consume: Option<bool>,
     key_file: Option<PathBuf>,
     max_len: Option<u64>,
+    ca_file: Option<PathBuf>,
 }
 
 /// The shared secret of the fleet. Its `Debug` never prints it.
@@ -65,6 +66,9 @@ pub struct FleetConfig {
     pub publish: bool,
     pub consume: bool,
     pub key: FleetKey,
+    /// For `rediss://`: the PEM certificate(s) of the authority to trust (`None`: the system's
+    /// roots).
+    pub ca_file: Option<PathBuf>,
     /// `MAXLEN ~` of every XADD.
     pub max_len: u64,
 }
@@ -81,20 +85,31 @@ impl RawFleet {
                 "write `redis = \"redis://HOST:6379/0\"`".to_string(),
             )
         })?;
-        if redis.starts_with("rediss://") {
+        let tls = redis.starts_with("rediss://");
+        if !tls && !redis.starts_with("redis://") {
             return Err((
                 "fleet.redis",
-                "this portwarden was built without TLS support".to_string(),
-                "use `redis://` over a private network or a TLS tunnel (stunnel, spiped)"
+                format!("`{redis}` is not a redis:// or rediss:// URL"),
+                "write it like \"redis://10.0.0.5:6379/0\" (or \"rediss://...\" for TLS)"
                     .to_string(),
             ));
         }
-        if !redis.starts_with("redis://") {
-            return Err((
-                "fleet.redis",
-                format!("`{redis}` is not a redis:// URL"),
-                "write it like \"redis://10.0.0.5:6379/0\"".to_string(),
-            ));
+        if let Some(ca) = &self.ca_file {
+            if !tls {
+                return Err((
+                    "fleet.ca_file",
+                    "set, but the URL is not rediss:// (no TLS)".to_string(),
+                    "use a rediss:// URL, or leave ca_file out".to_string(),
+                ));
+            }
+            if let Err(e) = std::fs::read(ca) {
+                return Err((
+                    "fleet.ca_file",
+                    format!("cannot read {}: {e}", ca.display()),
+                    "name the PEM file of the authority that signed the Redis server's certificate"
+                        .to_string(),
+                ));
+            }
         }
         if redis_url_has_password(&redis) {
             return Err((
@@ -161,6 +176,7 @@ impl RawFleet {
             publish: self.publish.unwrap_or(true),
             consume: self.consume.unwrap_or(true),
             key: FleetKey(key),
+            ca_file: self.ca_file,
             max_len,
         })
     }
@@ -226,11 +242,28 @@ mod tests {
 
         for (url, key_in_error) in [
             ("redis://u:secret@10.0.0.5:6379/0", "fleet.redis"),
-            ("rediss://10.0.0.5:6379/0", "fleet.redis"),
+            ("rediss://u:secret@10.0.0.5:6379/0", "fleet.redis"),
             ("http://10.0.0.5", "fleet.redis"),
         ] {
             let e = raw(url, &key).validate().unwrap_err();
             assert_eq!(e.0, key_in_error, "{url}: {e:?}");
+        }
+        // TLS: the system's roots, or a CA file that must be readable and needs rediss://.
+        assert!(raw("rediss://10.0.0.5:6379/0", &key).validate().is_ok());
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let with_ca = |url: &str, ca: &Path| RawFleet {
+            ca_file: Some(ca.to_path_buf()),
+            ..raw(url, &key)
+        };
+        let tls = with_ca("rediss://10.0.0.5:6379/0", &ca).validate().unwrap();
+        assert_eq!(tls.ca_file.as_deref(), Some(ca.as_path()));
+        for (url, ca) in [
+            ("redis://10.0.0.5:6379/0", ca.clone()),
+            ("rediss://10.0.0.5:6379/0", dir.path().join("no-such.pem")),
+        ] {
+            let e = with_ca(url, &ca).validate().unwrap_err();
+            assert_eq!(e.0, "fleet.ca_file", "{url}: {e:?}");
         }
         assert!(raw("redis://user@10.0.0.5:6379/0", &key).validate().is_ok());
         std::fs::write(&key, "short").unwrap();

@@ -62,6 +62,11 @@ pub enum FleetError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read the fleet's CA file {path}: {error}")]
+    CaFile {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
     #[error("redis answered something unexpected: {0}")]
     Reply(String),
     #[error(transparent)]
@@ -113,7 +118,27 @@ impl Link {
             settings = settings.set_password(String::from_utf8_lossy(&pw));
         }
         let info = info.set_redis_settings(settings);
-        let conn = redis::Client::open(info)?.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        let client = if config.redis.starts_with("rediss://") {
+            // rustls needs a process-wide crypto provider; installing it twice is harmless.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let root_cert = match &config.ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|error| FleetError::CaFile {
+                    path: path.clone(),
+                    error,
+                })?),
+                None => None,
+            };
+            redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert,
+                },
+            )?
+        } else {
+            redis::Client::open(info)?
+        };
+        let conn = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
         conn.set_read_timeout(Some(io_timeout))?;
         conn.set_write_timeout(Some(io_timeout))?;
         Ok(Link {
