@@ -273,6 +273,8 @@ pub struct Metrics {
     elements: Family<Labels, Counter>,
     active_bans: Family<Labels, Gauge>,
     fleet_messages: Family<Labels, Counter>,
+    fleet_link_up: Family<Labels, Gauge>,
+    fleet_outbox: Gauge,
     latency: SeededHistogram,
     checkpoint_failures: Counter,
     last_checkpoint: FloatGauge,
@@ -308,6 +310,8 @@ impl Metrics {
             elements: Family::default(),
             active_bans: Family::default(),
             fleet_messages: Family::default(),
+            fleet_link_up: Family::default(),
+            fleet_outbox: Gauge::default(),
             latency: SeededHistogram::new(latency_bounds()),
             checkpoint_failures: Counter::default(),
             last_checkpoint: FloatGauge::default(),
@@ -399,6 +403,16 @@ impl Metrics {
             m.fleet_messages.clone(),
         );
         r.register(
+            "portwarden_fleet_link_up",
+            "Whether the daemon's fleet link to Redis is up (1) or not (0), per role (publisher, consumer)",
+            m.fleet_link_up.clone(),
+        );
+        r.register(
+            "portwarden_fleet_outbox",
+            "Fleet messages waiting in the store's outbox to be published",
+            m.fleet_outbox.clone(),
+        );
+        r.register(
             "portwarden_build_info",
             "The running version (always 1)",
             build_info,
@@ -445,6 +459,18 @@ impl Metrics {
         for (why, n) in &summary.refused {
             count("refused", why, *n);
         }
+    }
+
+    /// The fleet link of `role` (`publisher`, `consumer`) went up or down.
+    pub fn fleet_link(&self, role: &str, up: bool) {
+        self.fleet_link_up
+            .get_or_create(&labels(&[("role", role)]))
+            .set(i64::from(up));
+    }
+
+    /// Messages waiting in the outbox.
+    pub fn fleet_outbox(&self, n: u64) {
+        self.fleet_outbox.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The counters of the source `id`, resolved once (see the module doc).
@@ -1037,6 +1063,19 @@ mod tests {
         }
         // No address ever becomes a label.
         assert!(!text.contains("198.51.100.7"), "{text}");
+        m.fleet_link("consumer", true);
+        m.fleet_link("publisher", false);
+        m.fleet_outbox(5);
+        let text = m.encode().unwrap();
+        assert_eq!(
+            value(&text, "portwarden_fleet_link_up", &[("role", "consumer")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&text, "portwarden_fleet_link_up", &[("role", "publisher")]),
+            Some(0.0)
+        );
+        assert_eq!(value(&text, "portwarden_fleet_outbox", &[]), Some(5.0));
     }
 
     #[test]

@@ -318,16 +318,16 @@ impl FleetThreads {
             engine.fleet_cursor()
         );
         if fc.publish {
-            let (fc, dir, stop, clock, metrics) = (
-                fc.clone(),
-                state_dir.to_path_buf(),
-                t.stop.clone(),
-                clock.clone(),
-                engine.metrics().clone(),
-            );
+            let fc = fc.clone();
+            let env = FleetEnv {
+                dir: state_dir.to_path_buf(),
+                stop: t.stop.clone(),
+                clock: clock.clone(),
+                metrics: engine.metrics().clone(),
+            };
             match std::thread::Builder::new()
                 .name("fleet-publish".into())
-                .spawn(move || publish_loop(&fc, &dir, &stop, &clock, &metrics))
+                .spawn(move || publish_loop(&fc, &env))
             {
                 Ok(h) => t.handles.push(h),
                 Err(e) => tracing::error!("cannot start the fleet publisher: {e}"),
@@ -335,16 +335,16 @@ impl FleetThreads {
         }
         if fc.consume {
             let start = engine.fleet_cursor();
-            let (dir, tx, stop, rewind, clock) = (
-                state_dir.to_path_buf(),
-                tx.clone(),
-                t.stop.clone(),
-                t.rewind.clone(),
-                clock.clone(),
-            );
+            let (tx, rewind) = (tx.clone(), t.rewind.clone());
+            let env = FleetEnv {
+                dir: state_dir.to_path_buf(),
+                stop: t.stop.clone(),
+                clock: clock.clone(),
+                metrics: engine.metrics().clone(),
+            };
             match std::thread::Builder::new()
                 .name("fleet-consume".into())
-                .spawn(move || consume_loop(&fc, &dir, start, &tx, &stop, &rewind, &clock))
+                .spawn(move || consume_loop(&fc, &env, start, &tx, &rewind))
             {
                 Ok(h) => t.handles.push(h),
                 Err(e) => tracing::error!("cannot start the fleet consumer: {e}"),
@@ -379,7 +379,14 @@ fn pause(d: Duration, stop: &AtomicBool) {
 }
 
 /// Record the link of `role` (`publisher`/`consumer`) as up or down, for `status`.
-fn link_state(store: &crate::store::Store, role: &str, up: Result<(), &str>, clock: &SharedClock) {
+fn link_state(
+    store: &crate::store::Store,
+    role: &str,
+    up: Result<(), &str>,
+    clock: &SharedClock,
+    metrics: &crate::metrics::Metrics,
+) {
+    metrics.fleet_link(role, up.is_ok());
     let now = clock.now();
     let result = match up {
         Ok(()) => store
@@ -410,13 +417,21 @@ fn link_state(store: &crate::store::Store, role: &str, up: Result<(), &str>, clo
 
 /// The publisher: send the outbox whenever it holds something; on a Redis error, reconnect
 /// after a second (the rows wait in the store meanwhile).
-fn publish_loop(
-    fc: &crate::fleet::FleetConfig,
-    dir: &Path,
-    stop: &AtomicBool,
-    clock: &SharedClock,
-    metrics: &crate::metrics::Metrics,
-) {
+/// What both fleet threads share: where the store is, when to stop, the clock, the metrics.
+struct FleetEnv {
+    dir: PathBuf,
+    stop: Arc<AtomicBool>,
+    clock: SharedClock,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+fn publish_loop(fc: &crate::fleet::FleetConfig, env: &FleetEnv) {
+    let FleetEnv {
+        dir,
+        stop,
+        clock,
+        metrics,
+    } = env;
     let store = match crate::store::Store::open(dir) {
         Ok(s) => s,
         Err(e) => {
@@ -427,15 +442,16 @@ fn publish_loop(
     let mut link: Option<crate::fleet::Link> = None;
     while !stop.load(Ordering::Relaxed) {
         let pending = crate::store::ReadStore::outbox_len(&store).unwrap_or(0);
+        metrics.fleet_outbox(pending as u64);
         if pending > 0 || link.is_none() {
             if link.is_none() {
                 match crate::fleet::Link::connect(fc, Duration::from_secs(5)) {
                     Ok(l) => {
-                        link_state(&store, "publisher", Ok(()), clock);
+                        link_state(&store, "publisher", Ok(()), clock, metrics);
                         link = Some(l);
                     }
                     Err(e) => {
-                        link_state(&store, "publisher", Err(&e.to_string()), clock);
+                        link_state(&store, "publisher", Err(&e.to_string()), clock, metrics);
                         pause(Duration::from_secs(1), stop);
                         continue;
                     }
@@ -454,7 +470,7 @@ fn publish_loop(
             if let Err(e) = sent {
                 tracing::warn!("fleet publisher: {e}; {pending} message(s) wait in the outbox");
                 eprintln!("portwarden daemon: fleet publisher: {e}; the outbox keeps the messages");
-                link_state(&store, "publisher", Err(&e.to_string()), clock);
+                link_state(&store, "publisher", Err(&e.to_string()), clock, metrics);
                 link = None;
                 pause(Duration::from_secs(1), stop);
                 continue;
@@ -467,13 +483,17 @@ fn publish_loop(
 /// The consumer: blocking `XREAD`s from `start`, each non-empty answer sent to the main loop.
 fn consume_loop(
     fc: &crate::fleet::FleetConfig,
-    dir: &Path,
+    env: &FleetEnv,
     start: String,
     tx: &SyncSender<Message>,
-    stop: &AtomicBool,
     rewind: &AtomicU64,
-    clock: &SharedClock,
 ) {
+    let FleetEnv {
+        dir,
+        stop,
+        clock,
+        metrics,
+    } = env;
     let store = match crate::store::Store::open(dir) {
         Ok(s) => s,
         Err(e) => {
@@ -500,11 +520,11 @@ fn consume_loop(
                 crate::fleet::READ_BLOCK + Duration::from_secs(5),
             ) {
                 Ok(l) => {
-                    link_state(&store, "consumer", Ok(()), clock);
+                    link_state(&store, "consumer", Ok(()), clock, metrics);
                     link.insert(l)
                 }
                 Err(e) => {
-                    link_state(&store, "consumer", Err(&e.to_string()), clock);
+                    link_state(&store, "consumer", Err(&e.to_string()), clock, metrics);
                     pause(Duration::from_secs(1), stop);
                     continue;
                 }
@@ -531,7 +551,7 @@ fn consume_loop(
             Err(e) => {
                 tracing::warn!("fleet consumer: {e}; reconnecting");
                 eprintln!("portwarden daemon: fleet consumer: {e}; reconnecting");
-                link_state(&store, "consumer", Err(&e.to_string()), clock);
+                link_state(&store, "consumer", Err(&e.to_string()), clock, metrics);
                 link = None;
                 pause(Duration::from_secs(1), stop);
             }
