@@ -1128,11 +1128,7 @@ mod tests {
             .unwrap();
         assert!(!engine.has_pending());
         assert_eq!(summary.banned, vec!["198.51.100.7/32".to_string()]);
-        assert!(
-            fw.lock()
-                .unwrap()
-                .contains(&"198.51.100.7/32".parse().unwrap())
-        );
+        assert!(kernel_has(&fw, "198.51.100.7/32"));
         assert_eq!(
             engine
                 .book
@@ -1193,6 +1189,19 @@ mod tests {
         assert_eq!(RunLock::holder(&state), None);
         assert!(RunLock::try_acquire(&state, "once").unwrap().is_some());
     }
+    /// A state directory, a kernel and a clock: what one host's engines share.
+    fn host() -> (tempfile::TempDir, SharedFake, Arc<FakeClock>) {
+        (
+            tempfile::tempdir().unwrap(),
+            shared_fake(),
+            Arc::new(FakeClock::new(NOW.parse().unwrap())),
+        )
+    }
+
+    fn kernel_has(fw: &SharedFake, target: &str) -> bool {
+        fw.lock().unwrap().contains(&target.parse().unwrap())
+    }
+
     /// What `portwarden unban` does from another process while this engine runs.
     fn unban_elsewhere(dir: &Path, fw: &SharedFake, clock: &Arc<FakeClock>, target: &str) {
         let mut book = BanBook::new(
@@ -1218,9 +1227,7 @@ mod tests {
 
     #[test]
     fn an_unbanned_scanner_that_scans_again_is_banned_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let fw = shared_fake();
-        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let (dir, fw, clock) = host();
         let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
         feed(&mut engine, &scan("198.51.100.7"));
         assert_eq!(checkpoint(&mut engine).banned, ["198.51.100.7/32"]);
@@ -1228,11 +1235,7 @@ mod tests {
         // A minute later the operator unbans it; another minute later it scans 100 new ports.
         clock.advance(SignedDuration::from_mins(1));
         unban_elsewhere(dir.path(), &fw, &clock, "198.51.100.7");
-        assert!(
-            !fw.lock()
-                .unwrap()
-                .contains(&"198.51.100.7/32".parse().unwrap())
-        );
+        assert!(!kernel_has(&fw, "198.51.100.7/32"));
         clock.advance(SignedDuration::from_mins(1));
         let ports: Vec<u16> = (2000..2100).collect();
         feed(&mut engine, &scan_at("198.51.100.7", clock.now(), &ports));
@@ -1242,11 +1245,7 @@ mod tests {
         );
         let summary = checkpoint(&mut engine);
         assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
-        assert!(
-            fw.lock()
-                .unwrap()
-                .contains(&"198.51.100.7/32".parse().unwrap())
-        );
+        assert!(kernel_has(&fw, "198.51.100.7/32"));
         let live = engine.book.store().live_bans(clock.now()).unwrap();
         assert_eq!(live.len(), 1);
         assert!(live[0].reason.contains("offence 2"), "{}", live[0].reason);
@@ -1254,9 +1253,7 @@ mod tests {
 
     #[test]
     fn an_element_deleted_by_hand_is_banned_again_on_new_evidence() {
-        let dir = tempfile::tempdir().unwrap();
-        let fw = shared_fake();
-        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let (dir, fw, clock) = host();
         let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
         feed(&mut engine, &scan("198.51.100.7"));
         checkpoint(&mut engine);
@@ -1270,11 +1267,7 @@ mod tests {
         feed(&mut engine, &scan_at("198.51.100.7", clock.now(), &ports));
         let summary = checkpoint(&mut engine);
         assert_eq!(summary.banned, ["198.51.100.7/32"], "{summary}");
-        assert!(
-            fw.lock()
-                .unwrap()
-                .contains(&"198.51.100.7/32".parse().unwrap())
-        );
+        assert!(kernel_has(&fw, "198.51.100.7/32"));
         assert_eq!(
             engine.book.store().live_bans(clock.now()).unwrap().len(),
             1,
@@ -1284,9 +1277,7 @@ mod tests {
 
     #[test]
     fn cron_mode_bans_again_after_an_unban_between_passes() {
-        let dir = tempfile::tempdir().unwrap();
-        let fw = shared_fake();
-        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let (dir, fw, clock) = host();
         let mut pass1 = engine_on(dir.path(), &fw, &clock, |_| {});
         feed(&mut pass1, &scan("198.51.100.7"));
         checkpoint(&mut pass1);
@@ -1304,9 +1295,7 @@ mod tests {
 
     #[test]
     fn records_that_earned_a_ban_do_not_ban_again_when_read_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let fw = shared_fake();
-        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let (dir, fw, clock) = host();
         let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
         let lines = scan("198.51.100.7");
         feed(&mut engine, &lines[..8]);
@@ -1334,9 +1323,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_feeds_the_metrics_once_it_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let fw = shared_fake();
-        let clock = Arc::new(FakeClock::new(NOW.parse().unwrap()));
+        let (dir, fw, clock) = host();
         let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
         let mut lines = scan("198.51.100.7");
         lines.push("not a LOG record".to_string());
