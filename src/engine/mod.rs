@@ -33,6 +33,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -41,7 +42,8 @@ use crate::clock::SharedClock;
 use crate::config::{Config, SourceConfig};
 use crate::decide::{BAN_GRACE, BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
-use crate::parse::{ParseContext, ParseStats, Parser, Reject};
+use crate::enforce::FastpathRules;
+use crate::parse::{ParseContext, ParseStats, Parsed, Parser, Reject};
 use crate::record::{Finding, Probe, Proto, Record};
 use crate::source::{self, Cursor, Mode, ReadStats, Source};
 use crate::store::{ReadStore, RunRecord};
@@ -224,8 +226,7 @@ impl Engine {
             None => PortScanDetector::new(&config.detect, served.clone()),
         };
         let mut engine = Engine {
-            parser: Parser::new(&config.log, ParseContext::at(clock.now()))
-                .with_forwarded(config.detect.forwarded),
+            parser: parser_for(&config, clock.now()),
             detector,
             served,
             served_read_at,
@@ -337,9 +338,15 @@ impl Engine {
     /// by hand. Its verdict is cleared, so the evidence it keeps bringing reaches a new
     /// finding, and decide gives it a new ban (rule 2 there).
     pub fn feed(&mut self, record: Record<'_>) -> Option<&Finding> {
-        let result = self.parser.parse(record);
-        self.stats.count(&result);
-        let probe = result.ok()?;
+        let (probe, kernel_ban) = match self.parser.parse_event(record) {
+            Ok(Parsed::Probe(p)) => (p, false),
+            Ok(Parsed::KernelBan(p)) => (p, true),
+            Err(r) => {
+                self.stats.count(&Err(r));
+                return None;
+            }
+        };
+        self.stats.count(&Ok(probe));
         if let Some(&since) = self.ban_started.get(&probe.src)
             && since
                 .checked_add(BAN_GRACE)
@@ -350,7 +357,13 @@ impl Engine {
             self.detector.clear_verdict(probe.src);
         }
         self.refresh_served_for(&probe);
-        let finding = self.detector.observe(&probe)?;
+        let finding = if kernel_ban {
+            // The kernel banned it in the packet path: the ban book records it (reason,
+            // evidence, offence count) and escalates a repeat offender in the ban set.
+            self.detector.kernel_ban(&probe)?
+        } else {
+            self.detector.observe(&probe)?
+        };
         tracing::info!(
             source = %finding.source,
             kind = %finding.kind,
@@ -524,6 +537,9 @@ impl Engine {
     /// Cron mode: read what is new on every source, decide, ban, save.
     pub fn pass(&mut self) -> anyhow::Result<PassSummary> {
         let started = self.clock.now();
+        if let Err(e) = self.sync_fastpath() {
+            tracing::error!("{e:#}");
+        }
         let mut summary = PassSummary::default();
         let mut cursors = Vec::new();
         let source_configs = self.sources.clone();
@@ -589,9 +605,38 @@ impl Engine {
     /// to act on. The boot time behind kmsg stamps is also read again, in case the clock was
     /// stepped (NTP on a host without an RTC). The parser keeps no per-record state.
     pub fn refresh_clock(&mut self) {
-        self.parser = Parser::new(&self.config.log, ParseContext::at(self.clock.now()))
-            .with_forwarded(self.config.detect.forwarded);
+        self.parser = parser_for(&self.config, self.clock.now());
     }
+
+    /// Mirror the allowlist (configured CIDRs, and with `allowlist_host` loopback, this
+    /// host's addresses, gateways and resolvers, read afresh) and the configured served ports
+    /// into the kernel fast path's sets, through the ban book. Cron calls it every pass, the
+    /// daemon at start, on reload and every [`Engine::FASTPATH_SYNC`].
+    pub fn sync_fastpath(&mut self) -> anyhow::Result<()> {
+        if FastpathRules::from_config(&self.config).is_none() {
+            return Ok(());
+        }
+        let allow: Vec<IpNet> = HostAllowlist::from_config(&self.config.ban)
+            .entries
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        self.book
+            .sync_fastpath(&allow, &self.config.detect.served_ports)
+            .context("writing the fast path's allowlist and served ports to the kernel")
+    }
+
+    /// How often the daemon mirrors the allowlist into the fast path's sets again (a new
+    /// address, gateway or resolver of this host).
+    pub const FASTPATH_SYNC: Duration = Duration::from_secs(30);
+}
+
+/// The parser for `config`: its prefixes, and the fast path's ban records when it is on.
+fn parser_for(config: &Config, now: Timestamp) -> Parser {
+    let fast = FastpathRules::from_config(config).map(|_| &config.fastpath.log_prefix);
+    Parser::new(&config.log, ParseContext::at(now))
+        .with_forwarded(config.detect.forwarded)
+        .with_kernel_bans(fast)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogPrefix};
 use crate::record::{Probe, Record};
 
 /// Records longer than this are not read: a netfilter LOG message is at most 1 KiB (the
@@ -234,10 +234,21 @@ impl ParseStats {
     }
 }
 
+/// What one record is, for [`Parser::parse_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    /// A probe (a record of the LOG rule).
+    Probe(Probe),
+    /// A ban the kernel fast path made: the packet that tripped it.
+    KernelBan(Probe),
+}
+
 /// Turns records into probes; holds the configured prefixes and clocks.
 #[derive(Debug, Clone)]
 pub struct Parser {
     prefixes: Vec<Box<[u8]>>,
+    /// The kernel fast path's ban prefix, when recognised.
+    kernel_ban_prefix: Option<Box<[u8]>>,
     accept_untrusted: bool,
     forwarded: bool,
     clock: header::Clock,
@@ -252,6 +263,7 @@ impl Parser {
                 .filter(|p| !p.is_empty())
                 .map(|p| p.as_bytes().into())
                 .collect(),
+            kernel_ban_prefix: None,
             accept_untrusted: log.accept_untrusted,
             forwarded: false,
             clock: header::Clock::new(ctx.now, ctx.tz, ctx.boot_time),
@@ -271,8 +283,45 @@ impl Parser {
         self.clock = header::Clock::new(now, tz, self.clock.boot_time);
     }
 
+    /// Also recognise the kernel fast path's ban records (`[fastpath] log_prefix`): then
+    /// [`Parser::parse_event`] gives them as [`Parsed::KernelBan`].
+    pub fn with_kernel_bans(mut self, prefix: Option<&LogPrefix>) -> Parser {
+        self.kernel_ban_prefix = prefix.map(|p| p.as_bytes().into());
+        self
+    }
+
+    /// One record: a probe, or a kernel fast path ban (see [`Parser::with_kernel_bans`]).
+    /// A ban record is judged like a probe (trusted, well formed), and its prefix is checked
+    /// first: it never counts as a probe too.
+    pub fn parse_event(&mut self, record: Record<'_>) -> Result<Parsed, Reject> {
+        let Some(kernel) = self.kernel_ban_prefix.as_ref() else {
+            return self.parse(record).map(Parsed::Probe);
+        };
+        let header = self.header(record)?;
+        if let Ok(body) = netfilter::find_body(&header.message, std::slice::from_ref(kernel)) {
+            if !header.trusted && !self.accept_untrusted {
+                return Err(Reject::Untrusted);
+            }
+            return netfilter::parse_body(body, header.time, true).map(Parsed::KernelBan);
+        }
+        self.judge(header).map(Parsed::Probe)
+    }
+
     /// One record: a trusted netfilter LOG record with a configured prefix becomes a probe.
     pub fn parse(&mut self, record: Record<'_>) -> Result<Probe, Reject> {
+        let header = self.header(record)?;
+        self.judge(header)
+    }
+
+    fn judge(&self, header: header::Header<'_>) -> Result<Probe, Reject> {
+        let body = netfilter::find_body(&header.message, &self.prefixes)?;
+        if !header.trusted && !self.accept_untrusted {
+            return Err(Reject::Untrusted);
+        }
+        netfilter::parse_body(body, header.time, self.forwarded)
+    }
+
+    fn header<'r>(&self, record: Record<'r>) -> Result<header::Header<'r>, Reject> {
         if record.bytes.len() > MAX_RECORD_LEN {
             return Err(Reject::TooLong);
         }
@@ -283,12 +332,7 @@ impl Parser {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Err(Reject::Empty);
         }
-        let header = header::parse(record.kind, line, &self.clock)?;
-        let body = netfilter::find_body(&header.message, &self.prefixes)?;
-        if !header.trusted && !self.accept_untrusted {
-            return Err(Reject::Untrusted);
-        }
-        netfilter::parse_body(body, header.time, self.forwarded)
+        header::parse(record.kind, line, &self.clock)
     }
 }
 
