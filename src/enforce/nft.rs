@@ -100,17 +100,28 @@ impl FastpathRules {
         })
     }
 
-    /// The refill rate of the per-source token bucket, as nft writes it (`R/unit`): `threshold`
-    /// per window, rounded up to a whole number per second, minute, hour or day, whichever
-    /// unit is the longest not exceeding the window. (Rounding up refills faster: the kernel
-    /// is never stricter than the configured rate.)
+    /// The refill rate of the per-source token bucket, as nft writes it (`R/unit`):
+    /// `threshold` per window, as a whole number per second, minute, hour or day, rounded up
+    /// (the kernel is never stricter than the configured rate), in the unit that rounds
+    /// least (the shorter one on a tie).
     pub fn rate(&self) -> String {
-        let w = self.window_secs;
-        let (unit, secs) = [("day", 86_400u64), ("hour", 3_600), ("minute", 60)]
-            .into_iter()
-            .find(|(_, s)| w >= *s)
-            .unwrap_or(("second", 1));
-        let per_unit = (u64::from(self.threshold) * secs).div_ceil(w).max(1);
+        let w = u128::from(self.window_secs.max(1));
+        let t = u128::from(self.threshold.max(1));
+        let (per_unit, unit, _) = [
+            ("second", 1u128),
+            ("minute", 60),
+            ("hour", 3_600),
+            ("day", 86_400),
+        ]
+        .into_iter()
+        .map(|(unit, secs)| {
+            let per_unit = (t * secs).div_ceil(w).max(1);
+            // The rate per window this gives, scaled by `secs` to stay in integers:
+            // compared as per_unit * w / secs, cross-multiplied over all units.
+            (per_unit, unit, (per_unit * w * 86_400) / secs)
+        })
+        .min_by_key(|(_, _, effective)| *effective)
+        .unwrap_or((t, "minute", 0));
         format!("{per_unit}/{unit}")
     }
 }
@@ -1266,6 +1277,92 @@ mod tests {
         let r2 = fw2.ruleset().unwrap();
         assert!(r2.contains("chain forward"));
         assert_ne!(marker(&fw.definition(None)), marker(&fw2.definition(None)));
+    }
+
+    #[test]
+    fn the_fast_path_follows_the_config() {
+        let config = Config::default();
+        let r = NftFirewall::from_config(&config).ruleset().unwrap();
+        for needle in [
+            "ip saddr @fastban4 drop",
+            "ip6 saddr @fastban6 drop",
+            "jump fastpath",
+            "ip saddr @allow4 return",
+            "socket transparent 0 return",
+            "meta l4proto . th dport @served return",
+            // fast_failures = 6: the 6th new port within 60 s is over a bucket of 5.
+            "update @newport4 { ip saddr limit rate over 6/minute burst 5 packets } add @fastban4 { ip saddr } goto fastban",
+            "log prefix \"portwarden-fastban: \"",
+            "size 65536",
+            "timeout 3600s",
+        ] {
+            assert!(r.contains(needle), "{needle} not in\n{r}");
+        }
+        // Before the LOG rule: the packet that bans is logged once, by the fast path.
+        assert!(r.find("jump fastpath") < r.find("log prefix \"portwarden: \""));
+        let off = |c: Config| {
+            !NftFirewall::from_config(&c)
+                .ruleset()
+                .unwrap()
+                .contains("fast")
+        };
+        let mut disabled = Config::default();
+        disabled.fastpath.enabled = false;
+        assert!(off(disabled));
+        let mut borrowed = Config::default();
+        borrowed.firewall.manage_table = false;
+        assert!(FastpathRules::from_config(&borrowed).is_none());
+        let mut one = Config::default();
+        one.detect.fast_failures = 1;
+        let r1 = NftFirewall::from_config(&one).ruleset().unwrap();
+        assert!(!r1.contains("update @newport4"), "{r1}");
+    }
+
+    #[test]
+    fn fast_path_rates_round_up_to_whole_units() {
+        let rules = |threshold, window_secs| FastpathRules {
+            log_prefix: LogPrefix::default(),
+            threshold,
+            window_secs,
+            ban_secs: 3600,
+            max_bans: 1,
+            max_sources: 1,
+            max_probes: 1,
+        };
+        assert_eq!(rules(6, 60).rate(), "6/minute");
+        assert_eq!(rules(6, 30).rate(), "12/minute");
+        assert_eq!(rules(10, 300).rate(), "2/minute");
+        assert_eq!(rules(10, 90).rate(), "400/hour");
+        assert_eq!(rules(12, 7200).rate(), "6/hour");
+        assert_eq!(rules(5, 1).rate(), "5/second");
+    }
+
+    #[test]
+    fn the_sync_script_merges_overlaps_and_keeps_families_apart() {
+        let fw = NftFirewall::from_config(&Config::default());
+        let script = fw.fastpath_sync_script(
+            &[
+                net("10.0.0.0/8"),
+                net("10.1.2.3"),
+                net("192.0.2.1"),
+                net("::1"),
+            ],
+            &[
+                (Proto::Tcp, 22),
+                (Proto::Udp, 53),
+                (Proto::Tcp, 22),
+                (Proto::Icmp, 0),
+            ],
+        );
+        assert_eq!(
+            script,
+            "flush set inet portwarden allow4\n\
+             add element inet portwarden allow4 { 10.0.0.0/8, 192.0.2.1 }\n\
+             flush set inet portwarden allow6\n\
+             add element inet portwarden allow6 { ::1 }\n\
+             flush set inet portwarden served\n\
+             add element inet portwarden served { tcp . 22, udp . 53 }\n"
+        );
     }
 
     #[test]

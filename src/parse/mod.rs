@@ -376,6 +376,66 @@ mod tests {
 
     const BODY: &str = "IN=vt OUT= MAC=be:9f:a3:6c:b5:1c:fe:41:27:a3:2a:4d:08:00 SRC=10.250.0.2 DST=10.250.0.1 LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID=49040 PROTO=TCP SPT=44285 DPT=110 WINDOW=1024 RES=0x00 SYN URGP=0 ";
 
+    /// The fast path's ban records (kmsg and kern.log, real format) are kernel bans, never
+    /// probes; the LOG rule's own records stay probes; a forged one is refused as any is.
+    #[test]
+    fn kernel_ban_records_are_told_from_probes() {
+        let fb = LogPrefix::new("portwarden-fastban: ").unwrap();
+        let mut p = parser(&["portwarden: "], false).with_kernel_bans(Some(&fb));
+        let event = |p: &mut Parser, kind, line: String| {
+            p.parse_event(Record {
+                kind,
+                bytes: line.as_bytes(),
+            })
+        };
+        let cases = [
+            (
+                SourceKind::Kmsg,
+                format!("4,23599,3953377462,-;portwarden-fastban: {BODY}"),
+                Ok(true),
+            ),
+            (
+                SourceKind::File,
+                format!(
+                    "2026-12-01T22:31:04.947768+00:00 vm kernel: [ 3953.377462] portwarden-fastban: {BODY}"
+                ),
+                Ok(true),
+            ),
+            (
+                SourceKind::Kmsg,
+                format!("4,23600,3953377463,-;portwarden: {BODY}"),
+                Ok(false),
+            ),
+            // `logger -t kernel` in a syslog file: user facility, refused.
+            (
+                SourceKind::File,
+                format!("<13>Dec  1 22:31:04 vm kernel: portwarden-fastban: {BODY}"),
+                Err(Reject::Untrusted),
+            ),
+        ];
+        for (kind, line, want) in cases {
+            let got = event(&mut p, kind, line.clone()).map(|e| match e {
+                Parsed::KernelBan(probe) => {
+                    assert_eq!(probe.src, "10.250.0.2".parse::<IpAddr>().unwrap());
+                    assert_eq!(probe.dport, Some(110));
+                    true
+                }
+                Parsed::Probe(_) => false,
+            });
+            assert_eq!(got, want, "{line}");
+        }
+        // Without `with_kernel_bans`, a ban record is only a prefix mismatch.
+        let mut plain = parser(&["portwarden: "], false);
+        assert_eq!(
+            event(
+                &mut plain,
+                SourceKind::Kmsg,
+                format!("4,1,1,-;portwarden-fastban: {BODY}")
+            ),
+            Err(Reject::PrefixMismatch)
+        );
+    }
+
     #[test]
     fn every_header_gives_the_same_probe() {
         let mut p = parser(&["portwarden: "], false);
