@@ -647,7 +647,7 @@ mod tests {
     use crate::clock::{Clock, FakeClock};
     use crate::enforce::fake::{FakeFirewall, SharedFake, shared};
     use crate::enforce::{EnforceError, Firewall};
-    use crate::record::SourceKind;
+    use crate::record::{FindingKind, SourceKind};
     use crate::store::Store;
 
     /// The instant the tests' clock starts at, and their records are stamped with.
@@ -718,6 +718,54 @@ mod tests {
                 bytes: l.as_bytes(),
             });
         }
+    }
+
+    /// The kernel fast path's record of its ban (the 6th new port, after five the LOG rule
+    /// logged) becomes a `kernel_fastpath` finding, banned by the book with its reason; the
+    /// same record without the fast path configured is no probe at all.
+    #[test]
+    fn a_kernel_ban_record_is_banned_through_the_book() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let mut engine = engine(dir.path(), &fw, |_| {});
+        let mut lines = scan_at("198.51.100.9", NOW.parse().unwrap(), &[21, 22, 23, 25, 53]);
+        let ban_record = scan_at("198.51.100.9", NOW.parse().unwrap(), &[80])[0]
+            .replace("portwarden: ", "portwarden-fastban: ");
+        feed(&mut engine, &lines);
+        assert!(!engine.has_pending(), "five ports are below the threshold");
+        lines = vec![ban_record.clone()];
+        feed(&mut engine, &lines);
+        assert_eq!(engine.pending.len(), 1);
+        assert_eq!(engine.pending[0].kind, FindingKind::KernelFastpath);
+        assert_eq!(engine.pending[0].evidence.failures, 6);
+        checkpoint(&mut engine);
+        let live = engine.book.store().live_bans(engine.clock.now()).unwrap();
+        assert_eq!(live.len(), 1);
+        assert!(
+            live[0]
+                .reason
+                .starts_with("kernel_fastpath SYN scan from 198.51.100.9"),
+            "{}",
+            live[0].reason
+        );
+        assert!(
+            fw.lock()
+                .unwrap()
+                .list()
+                .unwrap()
+                .iter()
+                .any(|e| e.target == "198.51.100.9/32".parse::<IpNet>().unwrap())
+        );
+
+        // Fast path off: the prefix is not ours, the record counts for nothing.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.fastpath.enabled = false;
+        let mut off = self::engine(dir2.path(), &shared_fake(), |_| {});
+        off.parser = parser_for(&config, NOW.parse().unwrap());
+        feed(&mut off, &[ban_record]);
+        assert!(!off.has_pending());
+        assert_eq!(off.stats.parsed, 0);
     }
 
     #[test]
