@@ -36,6 +36,14 @@
 //! - A borrowed table (`manage_table = false`, the seed lab's `ip filter blocked_ips`) is only
 //!   checked, never rewritten; if its set has no `timeout` flag, elements go in without a
 //!   timeout and [`Firewall::supports_timeout`] says `false`: portwarden must unban them itself.
+//! - The kernel fast path ([`FastpathRules`], `docs/fastpath.md`), in a table of our own only:
+//!   sets `allow4`/`allow6` (interval, auto-merge), `served`, `probes4/6`, `newport4/6` and
+//!   `fastban4/6` (dynamic, each with a `size`), a jump to chain `fastpath` before the LOG rule
+//!   and chain `fastban` that logs with its own prefix and drops. Hash sets, because the packet
+//!   path cannot add to an interval set; so the kernel's bans live beside `banned4/6`, get
+//!   their own drop rules, are lifted by `unban` too, and are not listed as the book's bans.
+//!   [`Firewall::sync_fastpath`] replaces the allowlist and served ports in one transaction
+//!   and remembers them, so a rebuilt table gets them in its own.
 //! - For tests and the demo, [`NftFirewall::with_netns`] runs `ip netns exec NAME nft ...`.
 
 use std::io::Write;
