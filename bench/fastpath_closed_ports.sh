@@ -7,6 +7,7 @@
 # joined by a veth pair, removed on exit; nothing touches the host's ruleset. For each timing:
 #   - "kernel": [fastpath] on, no daemon: the kernel alone blocks;
 #   - "daemon": [fastpath] off, `portwarden daemon` on /dev/kmsg: the log-based ban.
+# MODES="daemon" (or "kernel") runs one of them only.
 # nmap runs with --max-retries 1 (answered ports are unaffected; silent ones are not waited for
 # six times). Prints one line per run: timing, mode, closed, filtered, seconds.
 set -euo pipefail
@@ -41,14 +42,16 @@ ip -n "$T" link set vt up
 ip -n "$A" link set va up
 sysctl -qw net.netfilter.nf_log_all_netns=1
 
-config() { # $1: fastpath on/off
+config() { # $1: fastpath on/off, $2: a tag unique to the run
+    # A LOG prefix per run: a fresh daemon reads the whole kernel ring, and must not find the
+    # previous runs' records of the same scanner there.
     cat > "$WORK/pw.toml" <<EOF
 state_dir = "$WORK/state-$1"
 [log]
-prefix = "pwb$$: "
+prefix = "pwb$$$2: "
 [fastpath]
 enabled = $1
-log_prefix = "pwb$$fb: "
+log_prefix = "pwb$$$2fb: "
 [[source]]
 kind = "kmsg"
 EOF
@@ -60,6 +63,7 @@ scan() { # $1 timing: prints closed filtered seconds
     local start end out
     start=$(date +%s.%N)
     out=$(ip netns exec "$A" nmap -sS -Pn -n "-$1" --max-retries 1 -p "$PORTS" -oG - 10.250.0.1)
+    [ -z "${DEBUG:-}" ] || echo "$out" | cut -c1-300 >&2
     end=$(date +%s.%N)
     local closed filtered
     count() { { grep -o "/$1/" <<<"$out" || true; } | wc -l; }
@@ -70,12 +74,12 @@ scan() { # $1 timing: prints closed filtered seconds
 }
 
 printf '%-6s %-7s %7s %9s %8s\n' timing mode closed filtered seconds
-for mode in kernel daemon; do
+for mode in ${MODES:-kernel daemon}; do
     for t in "${TIMINGS[@]}"; do
         # Every run from scratch: a fresh table and store, so that no run remembers the last.
         ip netns exec "$T" nft delete table inet portwarden 2>/dev/null || true
         rm -rf "$WORK"/state-*
-        if [ "$mode" = kernel ]; then config true; else config false; fi
+        if [ "$mode" = kernel ]; then config true "k$t"; else config false "d$t"; fi
         pw setup >/dev/null
         if [ "$mode" = daemon ]; then
             ip netns exec "$T" "$BIN" --config "$WORK/pw.toml" daemon 2>"$WORK/daemon.log" &
