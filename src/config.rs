@@ -61,6 +61,7 @@ pub struct Config {
     pub detect: DetectConfig,
     pub ban: BanConfig,
     pub firewall: FirewallConfig,
+    pub fastpath: FastpathConfig,
     /// `[[source]]` entries. Empty (none configured): chosen when a run starts, by
     /// `source::default_config`: `/dev/kmsg` where readable, else the journal, else kern.log.
     pub sources: Vec<SourceConfig>,
@@ -240,6 +241,40 @@ impl FirewallConfig {
     }
 }
 
+/// `[fastpath]`: the kernel fast path in portwarden's own table (see `docs/fastpath.md`).
+/// Its threshold and window are `[detect] fast_failures` and `window`; its ban lasts
+/// `[ban] duration` (the ban book then escalates a repeat offender in the ban set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastpathConfig {
+    /// Ban in the packet path (only with `firewall.manage_table`: a borrowed table is never
+    /// given the fast path's rules).
+    pub enabled: bool,
+    /// The LOG prefix of the fast path's own ban records.
+    pub log_prefix: LogPrefix,
+    /// Most addresses the kernel bans at once per address family (the size of `fastban4` /
+    /// `fastban6`); when full, the fast path bans nobody new and user space judges alone.
+    pub max_bans: u32,
+    /// Most sources whose new-port rate the kernel tracks at once, per address family.
+    pub max_sources: u32,
+    /// Most `(source, protocol, port)` probes the kernel remembers at once, per family.
+    pub max_probes: u32,
+}
+
+/// The fast path's LOG prefix unless configured.
+pub const DEFAULT_FASTBAN_PREFIX: &str = "portwarden-fastban: ";
+
+impl Default for FastpathConfig {
+    fn default() -> Self {
+        FastpathConfig {
+            enabled: true,
+            log_prefix: LogPrefix::builtin(DEFAULT_FASTBAN_PREFIX),
+            max_bans: 65_536,
+            max_sources: 65_536,
+            max_probes: 262_144,
+        }
+    }
+}
+
 /// `[[source]]`: where records come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceConfig {
@@ -331,6 +366,7 @@ impl Default for Config {
             detect: DetectConfig::default(),
             ban: BanConfig::default(),
             firewall: FirewallConfig::default(),
+            fastpath: FastpathConfig::default(),
             sources: Vec::new(),
             metrics: MetricsConfig::default(),
             fleet: None,
@@ -349,6 +385,7 @@ struct RawConfig {
     detect: Option<RawDetect>,
     ban: Option<RawBan>,
     firewall: Option<RawFirewall>,
+    fastpath: Option<RawFastpath>,
     source: Option<Vec<RawSource>>,
     metrics: Option<RawMetrics>,
     fleet: Option<crate::fleet::config::RawFleet>,
@@ -420,6 +457,16 @@ struct RawFirewall {
     manage_table: Option<bool>,
     forward: Option<bool>,
     log_rate_per_second: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFastpath {
+    enabled: Option<bool>,
+    log_prefix: Option<String>,
+    max_bans: Option<u32>,
+    max_sources: Option<u32>,
+    max_probes: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -581,6 +628,7 @@ impl Validator<'_> {
             detect: self.detect(raw.detect.unwrap_or_default())?,
             ban: self.ban(raw.ban.unwrap_or_default())?,
             firewall: self.firewall(raw.firewall.unwrap_or_default())?,
+            fastpath: self.fastpath(raw.fastpath.unwrap_or_default())?,
             sources: match raw.source {
                 Some(list) => list
                     .into_iter()
@@ -896,6 +944,22 @@ impl Validator<'_> {
                 raw.log_rate_per_second,
                 d.log_rate_per_second,
             )?,
+        })
+    }
+
+    fn fastpath(&self, raw: RawFastpath) -> Result<FastpathConfig, ConfigError> {
+        let d = FastpathConfig::default();
+        Ok(FastpathConfig {
+            enabled: raw.enabled.unwrap_or(d.enabled),
+            log_prefix: match raw.log_prefix {
+                Some(p) => {
+                    LogPrefix::new(&p).map_err(|e| self.invalid_value("fastpath.log_prefix", e))?
+                }
+                None => d.log_prefix,
+            },
+            max_bans: self.positive("fastpath.max_bans", raw.max_bans, d.max_bans)?,
+            max_sources: self.positive("fastpath.max_sources", raw.max_sources, d.max_sources)?,
+            max_probes: self.positive("fastpath.max_probes", raw.max_probes, d.max_probes)?,
         })
     }
 

@@ -494,6 +494,14 @@ pub fn values(c: &Config) -> Vec<(String, String)> {
             f.log_rate_per_second.to_string(),
         ),
     ];
+    let fp = &c.fastpath;
+    v.extend([
+        ("fastpath.enabled", fp.enabled.to_string()),
+        ("fastpath.log_prefix", quote(&fp.log_prefix)),
+        ("fastpath.max_bans", fp.max_bans.to_string()),
+        ("fastpath.max_sources", fp.max_sources.to_string()),
+        ("fastpath.max_probes", fp.max_probes.to_string()),
+    ]);
     // Optional keys are shown only when set (TOML has no null).
     if let Some(listen) = c.metrics.listen {
         v.push(("metrics.listen", quote(&listen.to_string())));
@@ -709,7 +717,7 @@ mod tests {
         let keys: Vec<String> = values(&config).into_iter().map(|(k, _)| k).collect();
         let table = DeTable::parse(EXAMPLE).unwrap();
         for (k, _) in key_lines(EXAMPLE, table.get_ref()) {
-            if ["log", "detect", "ban", "firewall", "metrics"].contains(&k.as_str()) {
+            if ["log", "detect", "ban", "firewall", "metrics", "fastpath"].contains(&k.as_str()) {
                 continue;
             }
             let k = if k == "log.prefix" {

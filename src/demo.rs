@@ -6,7 +6,8 @@
 //! 1. two namespaces, `attacker` and `target`, joined by a veth pair ([`Lab`]);
 //! 2. `net.netfilter.nf_log_all_netns=1`, so the target's LOG records reach `/dev/kmsg`;
 //! 3. a throwaway config: state in a temporary directory, a LOG prefix unique to this run (so
-//!    other LOG traffic on the shared kernel ring never counts), source `kmsg`;
+//!    other LOG traffic on the shared kernel ring never counts), and one for the kernel fast
+//!    path's ban records, source `kmsg`;
 //! 4. `portwarden setup` inside the target (this very binary, via `ip netns exec`);
 //! 5. `portwarden daemon` inside the target, in the background; with `--cron`, or when the
 //!    daemon cannot run, cron mode instead: one `portwarden run --once` before and one after
@@ -365,10 +366,15 @@ fn demo_config(state_dir: &Path, prefix: &str) -> String {
          [ban]\n\
          duration = \"10m\"\n\
          \n\
+         [fastpath]\n\
+         # The kernel fast path's ban records, unique to this run too.\n\
+         log_prefix = {fastban}\n\
+         \n\
          [[source]]\n\
          kind = \"kmsg\"\n",
         state = quote(&state_dir.to_string_lossy()),
         prefix = quote(prefix),
+        fastban = quote(&format!("{}fb: ", prefix.trim_end_matches([':', ' ']))),
     )
 }
 
@@ -690,6 +696,7 @@ mod tests {
         let text = demo_config(Path::new("/tmp/pw \"demo\"/state"), "pwdemo1x2: ");
         let config = Config::from_toml(&text, Path::new("demo.toml")).unwrap();
         assert_eq!(config.log.prefixes, ["pwdemo1x2: "]);
+        assert_eq!(config.fastpath.log_prefix.as_str(), "pwdemo1x2fb: ");
         assert_eq!(config.state_dir, Path::new("/tmp/pw \"demo\"/state"));
         assert_eq!(
             config.sources,

@@ -272,6 +272,8 @@ pub enum FindingKind {
     /// Many distinct failed probes over the long window (`detect.long_window`), across
     /// sessions: a scanner slower than a session.
     LowAndSlow,
+    /// The kernel fast path banned the source in the packet path (its own LOG record).
+    KernelFastpath,
 }
 
 impl FindingKind {
@@ -282,6 +284,7 @@ impl FindingKind {
             FindingKind::Sequential => "sequential",
             FindingKind::Sweep => "sweep",
             FindingKind::LowAndSlow => "low_and_slow",
+            FindingKind::KernelFastpath => "kernel_fastpath",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `portwarden demo` end to end, as an operator runs it: the real binary builds the seed lab in
-//! throwaway namespaces, scans with real nmap, must ban the scanner, and must see all 12 ports
-//! filtered on the second scan; afterwards none of its namespaces may be left.
+//! throwaway namespaces, scans with real nmap, must ban the scanner (the kernel fast path, on by
+//! default, before most ports answered), and must see all 12 ports filtered on the second scan;
+//! afterwards none of its namespaces may be left.
 
 mod common;
 
@@ -18,7 +19,7 @@ fn namespaces() -> String {
 }
 
 /// Runs `portwarden demo ARGS` and checks what an operator must see: the ban, the first
-/// scan's 12 closed ports, the second scan's 12 filtered ports, and no namespace left over.
+/// scan's closed ports (at most 8), the second scan's 12 filtered ports, and no namespace left.
 fn demo_must_ban(test: &str, args: &[&str]) {
     if !common::e2e_ready(test, &["nft", "nmap", "ip"]) {
         return;
@@ -58,9 +59,16 @@ fn demo_must_ban(test: &str, args: &[&str]) {
             })
             .count()
     };
-    // nmap's own lines: the first scan's 12 closed ports, the second's 12 filtered ones.
-    assert_eq!(nmap_lines("closed"), 12, "first scan");
-    assert_eq!(nmap_lines("filtered"), 12, "second scan");
+    // nmap's own lines: the first scan's closed ports (the kernel fast path, on by default,
+    // bans at the 6th: 5 closed, the rest filtered), the second's 12 filtered ones.
+    let closed = nmap_lines("closed");
+    println!("first scan: {closed} of 12 ports closed");
+    assert!((1..=8).contains(&closed), "first scan: {closed} closed");
+    assert_eq!(
+        closed + nmap_lines("filtered"),
+        24,
+        "both scans, 12 ports each"
+    );
     // The namespaces it announced are gone.
     let left = namespaces();
     for word in stdout.split_whitespace() {

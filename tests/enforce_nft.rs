@@ -39,8 +39,14 @@ fn nft_script(ns: &Netns, script: &str) {
     r.expect("load nft script");
 }
 
+/// The firewall `cfg` describes, with the rest of the config at its defaults (so the kernel
+/// fast path is on for a table of portwarden's own, as the CLI's `setup` makes it).
 fn fw(ns: &Netns, cfg: &FirewallConfig) -> NftFirewall {
-    NftFirewall::new(cfg, &[]).with_netns(ns.name())
+    let config = portwarden::config::Config {
+        firewall: cfg.clone(),
+        ..portwarden::config::Config::default()
+    };
+    NftFirewall::from_config(&config).with_netns(ns.name())
 }
 
 /// The portwarden binary inside the namespace, with `config` (or none) and a throwaway state.

@@ -150,7 +150,7 @@ impl BanBook {
         clock: SharedClock,
     ) -> Result<BanBook, StoreError> {
         let store = Store::open(state_dir)?;
-        let firewall = NftFirewall::new(&config.firewall, &config.log.prefixes);
+        let firewall = NftFirewall::from_config(config);
         let publish_as = config
             .fleet
             .as_ref()
@@ -164,7 +164,7 @@ impl BanBook {
     pub fn scratch(config: &Config, clock: SharedClock) -> Result<BanBook, StoreError> {
         let mut ban = config.ban.clone();
         ban.dry_run = true;
-        let firewall = NftFirewall::new(&config.firewall, &config.log.prefixes);
+        let firewall = NftFirewall::from_config(config);
         Ok(BanBook::new(
             Store::open_in_memory()?,
             Box::new(firewall),
@@ -213,6 +213,21 @@ impl BanBook {
         }
         self.reconcile()?;
         Ok(())
+    }
+
+    /// Mirror the allowlist and the configured served ports into the kernel fast path's sets
+    /// (`allow4`/`allow6`, `served`), replacing what they held, in one nft transaction.
+    /// Nothing in dry-run or when the fast path is off. These sets hold no bans: they only
+    /// keep the packet path from banning what decide would never ban.
+    pub fn sync_fastpath(
+        &mut self,
+        allow: &[IpNet],
+        served: &[(crate::record::Proto, u16)],
+    ) -> Result<(), BookError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        Ok(self.firewall.sync_fastpath(allow, served)?)
     }
 
     /// Whether the firewall still holds the table (the daemon polls this to notice

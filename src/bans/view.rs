@@ -158,6 +158,8 @@ pub struct StoreStatus {
     pub offending_sources: u64,
     /// Findings recorded, by outcome (`banned`, `allowlisted`, `rate_limited`...).
     pub findings: BTreeMap<String, u64>,
+    /// Findings recorded, by rule (`fast_scan`, `kernel_fastpath`: a ban the kernel made...).
+    pub finding_kinds: BTreeMap<String, u64>,
     pub last_run: Option<RunRecord>,
     pub cursors: Vec<CursorStatus>,
     pub detector_state_bytes: Option<usize>,
@@ -240,6 +242,7 @@ pub fn store_status(
             .count(),
         offending_sources: store.offence_count()?,
         findings: store.finding_outcomes()?.into_iter().collect(),
+        finding_kinds: store.finding_kinds()?.into_iter().collect(),
         last_run: store.last_run()?,
         cursors: store
             .cursors()?

@@ -23,11 +23,22 @@ pub struct SetupArgs {
 /// The one place the CLI makes the real firewall: nftables, from `[firewall]` and the LOG
 /// prefixes of `[log]`.
 pub fn firewall(ctx: &Context) -> NftFirewall {
-    NftFirewall::new(&ctx.config.firewall, &ctx.config.log.prefixes)
+    NftFirewall::from_config(&ctx.config)
+}
+
+/// The firewall with the fast path's allowlist (this host's, read now) and served ports, so
+/// that `setup` loads them with the table in one transaction.
+fn firewall_with_lists(ctx: &Context) -> NftFirewall {
+    let allow = crate::decide::HostAllowlist::from_config(&ctx.config.ban)
+        .entries
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    firewall(ctx).with_fastpath_lists(allow, ctx.config.detect.served_ports.clone())
 }
 
 pub fn run_setup(ctx: &Context, args: SetupArgs) -> anyhow::Result<ExitCode> {
-    let mut fw = firewall(ctx);
+    let mut fw = firewall_with_lists(ctx);
     if args.dry_run {
         if fw.manages_table() {
             print!("{}", fw.ruleset()?);

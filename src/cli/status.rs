@@ -71,6 +71,14 @@ pub fn render_text(s: &Status) -> String {
             .collect();
         out.push_str(&format!("findings:   {}\n", parts.join(", ")));
     }
+    if !st.finding_kinds.is_empty() {
+        let parts: Vec<String> = st
+            .finding_kinds
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        out.push_str(&format!("by rule:    {}\n", parts.join(", ")));
+    }
     match &st.last_run {
         Some(r) => out.push_str(&format!(
             "last run:   {} at {:.0}: {} record(s), {} finding(s), {} ban(s)\n",

@@ -221,6 +221,14 @@ impl LogPrefix {
     }
 }
 
+impl LogPrefix {
+    /// One of portwarden's own default prefixes, written in this crate (checked by
+    /// `builtin_prefixes_are_valid`), so that building the defaults cannot fail.
+    pub(super) fn builtin(prefix: &'static str) -> LogPrefix {
+        LogPrefix(prefix.to_string())
+    }
+}
+
 impl Default for LogPrefix {
     /// The prefix `portwarden setup` installs: [`DEFAULT_PREFIX`](super::DEFAULT_PREFIX).
     fn default() -> Self {
@@ -335,6 +343,12 @@ mod tests {
                 assert_eq!(NftName::new(name).unwrap(), name);
             }
         }
+    }
+
+    #[test]
+    fn builtin_prefixes_are_valid() {
+        let p = super::super::FastpathConfig::default().log_prefix;
+        assert_eq!(LogPrefix::new(p.as_str()).as_ref(), Ok(&p));
     }
 
     #[test]

@@ -302,6 +302,26 @@ impl PortScanDetector {
         finding_of(&self.slots[i])
     }
 
+    /// The kernel fast path banned `probe.src` at `probe` (its ban record): the probe counts
+    /// as evidence, and the verdict is the kernel's (a later fast-scan verdict on the same
+    /// evidence would only repeat it). `None` for a probe without a port (never logged by
+    /// the fast path).
+    pub fn kernel_ban(&mut self, probe: &Probe) -> Option<Finding> {
+        // A verdict the same packet reached in user space is superseded by the kernel's.
+        let _ = self.observe(probe);
+        let i = *self.index.get(&probe.src)?;
+        let slot = self.slots.get_mut(i)?;
+        if slot.verdict.is_none() {
+            self.stats.findings += 1;
+        }
+        slot.verdict = Some(Verdict {
+            kind: FindingKind::KernelFastpath,
+            at_us: probe.time.as_microsecond(),
+        });
+        self.long.clear(probe.src);
+        finding_of(slot)
+    }
+
     /// Whether a TCP packet could belong to one of this host's own connections, from its
     /// ports: it goes to a served port (a client of ours) or to a port in the local ephemeral
     /// range (a server we were talking to), or it comes from a well-known service port (below

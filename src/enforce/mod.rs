@@ -16,7 +16,7 @@ pub mod fake;
 pub mod nft;
 
 pub use fake::FakeFirewall;
-pub use nft::{NftFirewall, SetupOutcome, TeardownOutcome};
+pub use nft::{FastpathRules, NftFirewall, SetupOutcome, TeardownOutcome};
 
 /// One element to add: an address (/32, /128) or a prefix, with its own timeout
 /// (`None`: no timeout, a permanent ban).
@@ -87,6 +87,15 @@ pub trait Firewall {
     /// a timeout and portwarden must unban expired bans itself (the store knows when).
     fn supports_timeout(&self) -> bool {
         true
+    }
+    /// Replace the kernel fast path's allowlist (`allow4`/`allow6`) and served ports
+    /// (`served`) with these, in one transaction; nothing when the fast path is off.
+    fn sync_fastpath(
+        &mut self,
+        _allow: &[IpNet],
+        _served: &[(crate::record::Proto, u16)],
+    ) -> Result<(), EnforceError> {
+        Ok(())
     }
     /// Whether there is a set for this address family (a borrowed IPv4-only table such as the
     /// seed lab's `ip filter blocked_ips` has none for IPv6). Elements it cannot hold must not

@@ -36,6 +36,14 @@
 //! - A borrowed table (`manage_table = false`, the seed lab's `ip filter blocked_ips`) is only
 //!   checked, never rewritten; if its set has no `timeout` flag, elements go in without a
 //!   timeout and [`Firewall::supports_timeout`] says `false`: portwarden must unban them itself.
+//! - The kernel fast path ([`FastpathRules`], `docs/fastpath.md`), in a table of our own only:
+//!   sets `allow4`/`allow6` (interval, auto-merge), `served`, `probes4/6`, `newport4/6` and
+//!   `fastban4/6` (dynamic, each with a `size`), a jump to chain `fastpath` before the LOG rule
+//!   and chain `fastban` that logs with its own prefix and drops. Hash sets, because the packet
+//!   path cannot add to an interval set; so the kernel's bans live beside `banned4/6`, get
+//!   their own drop rules, are lifted by `unban` too, and are not listed as the book's bans.
+//!   [`Firewall::sync_fastpath`] replaces the allowlist and served ports in one transaction
+//!   and remembers them, so a rebuilt table gets them in its own.
 //! - For tests and the demo, [`NftFirewall::with_netns`] runs `ip netns exec NAME nft ...`.
 
 use std::io::Write;
@@ -48,7 +56,8 @@ use jiff::SignedDuration;
 use serde_json::Value;
 
 use super::{BanElement, EnforceError, Firewall, SetElement, TableState};
-use crate::config::{FirewallConfig, LogPrefix, NftFamily, NftName};
+use crate::config::{Config, FirewallConfig, LogPrefix, NftFamily, NftName};
+use crate::record::Proto;
 
 /// Per-source LOG budget: packets per second and burst (a scan still shows its first ports).
 const LOG_PER_SOURCE_RATE: u32 = 10;
@@ -59,6 +68,75 @@ const LOG_METER_SIZE: u32 = 65_536;
 /// somewhere between 2 and 3.2 years ("value too large"); a longer ban is clamped, and the
 /// store's reconcile re-adds it when the kernel drops it.
 pub const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;
+
+/// The kernel fast path's parameters (see `docs/fastpath.md`), from `[fastpath]`, `[detect]
+/// fast_failures / window` and `[ban] duration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastpathRules {
+    /// The LOG prefix of a kernel ban record.
+    pub log_prefix: LogPrefix,
+    /// The new `(protocol, port)` probe within the window that bans a source: the same count
+    /// at which user space reports a fast scan (`[detect] fast_failures`).
+    pub threshold: u32,
+    /// The window, whole seconds (at least 1).
+    pub window_secs: u64,
+    /// How long a kernel ban lasts, whole seconds.
+    pub ban_secs: u64,
+    /// Set sizes, per address family.
+    pub max_bans: u32,
+    pub max_sources: u32,
+    pub max_probes: u32,
+}
+
+impl FastpathRules {
+    /// From the config; `None` when `[fastpath] enabled = false` or the table is borrowed.
+    pub fn from_config(config: &Config) -> Option<FastpathRules> {
+        if !config.fastpath.enabled || !config.firewall.manage_table {
+            return None;
+        }
+        let secs = |d: SignedDuration| {
+            u64::try_from(d.as_secs() + i64::from(d.subsec_nanos() > 0)).unwrap_or(1)
+        };
+        Some(FastpathRules {
+            log_prefix: config.fastpath.log_prefix.clone(),
+            threshold: config.detect.fast_failures.max(1),
+            window_secs: secs(config.detect.window).max(1),
+            ban_secs: secs(config.ban.duration).clamp(1, MAX_TIMEOUT_SECS as u64),
+            max_bans: config.fastpath.max_bans,
+            max_sources: config.fastpath.max_sources,
+            max_probes: config.fastpath.max_probes,
+        })
+    }
+
+    /// The refill rate of the per-source token bucket, as nft writes it (`R/unit`):
+    /// `threshold` per window, as a whole number per second, minute, hour or day, rounded up
+    /// (the kernel is never stricter than the configured rate), in the unit that rounds
+    /// least (the shorter one on a tie).
+    pub fn rate(&self) -> String {
+        let w = u128::from(self.window_secs.max(1));
+        let t = u128::from(self.threshold.max(1));
+        let (per_unit, unit, _) = [
+            ("second", 1u128),
+            ("minute", 60),
+            ("hour", 3_600),
+            ("day", 86_400),
+        ]
+        .into_iter()
+        .map(|(unit, secs)| {
+            let per_unit = (t * secs).div_ceil(w).max(1);
+            // The rate per window this gives, scaled by `secs` to stay in integers:
+            // compared as per_unit * w / secs, cross-multiplied over all units.
+            (per_unit, unit, (per_unit * w * 86_400) / secs)
+        })
+        .min_by_key(|(_, _, effective)| *effective)
+        .unwrap_or((t, "minute", 0));
+        format!("{per_unit}/{unit}")
+    }
+}
+
+/// The contents of the fast path's `allow4`/`allow6` and `served` sets: the allowlist and
+/// the configured served ports.
+type FastpathLists = (Vec<IpNet>, Vec<(Proto, u16)>);
 
 /// What `setup` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +178,11 @@ pub struct NftFirewall {
     log_rate: u32,
     /// Whether the (borrowed) sets have the timeout flag; learnt by `check`/`setup`/`ban`.
     timeout_flag: Option<bool>,
+    /// The kernel fast path, when on (never for a borrowed table).
+    fastpath: Option<FastpathRules>,
+    /// What the fast path's `allow4`/`allow6`/`served` sets were last given, so that a rebuilt
+    /// table gets them in the same transaction.
+    fastpath_lists: Option<FastpathLists>,
 }
 
 impl NftFirewall {
@@ -122,7 +205,34 @@ impl NftFirewall {
             log_prefix: prefixes.first().cloned().unwrap_or_default(),
             log_rate: cfg.log_rate_per_second.max(1),
             timeout_flag: if cfg.manage_table { Some(true) } else { None },
+            fastpath: None,
+            fastpath_lists: None,
         }
+    }
+
+    /// The firewall the whole config describes: [`NftFirewall::new`] plus the kernel fast
+    /// path when `[fastpath]` turns it on and the table is portwarden's own.
+    pub fn from_config(config: &Config) -> NftFirewall {
+        NftFirewall::new(&config.firewall, &config.log.prefixes)
+            .with_fastpath(FastpathRules::from_config(config))
+    }
+
+    /// Turn the kernel fast path on (`Some`) or off; ignored for a borrowed table.
+    pub fn with_fastpath(mut self, rules: Option<FastpathRules>) -> NftFirewall {
+        self.fastpath = rules.filter(|_| self.manage);
+        self
+    }
+
+    /// The allowlist and served ports the fast path's sets get when `setup` builds or checks
+    /// the table (in the same transaction as the table), and that a later rebuild reuses.
+    pub fn with_fastpath_lists(mut self, allow: Vec<IpNet>, served: Vec<(Proto, u16)>) -> Self {
+        self.fastpath_lists = Some((allow, served));
+        self
+    }
+
+    /// Whether the table carries the kernel fast path.
+    pub fn has_fastpath(&self) -> bool {
+        self.fastpath.is_some()
     }
 
     /// Run every `nft` inside network namespace `name` (`ip netns exec NAME nft ...`).
@@ -165,7 +275,12 @@ impl NftFirewall {
             };
         }
         let (outcome, keep) = match self.check()? {
-            TableState::Ready => return Ok(SetupOutcome::Unchanged),
+            TableState::Ready => {
+                if let Some((allow, served)) = self.fastpath_lists.clone() {
+                    self.sync_fastpath(&allow, &served)?;
+                }
+                return Ok(SetupOutcome::Unchanged);
+            }
             TableState::Missing => (SetupOutcome::Created, Vec::new()),
             TableState::Incomplete(reason) => {
                 let keep = self.current_elements()?;
@@ -194,6 +309,9 @@ impl NftFirewall {
         let (adds, _) = plan_adds(&keep, &[]);
         self.timeout_flag = Some(true);
         self.push_elements(&mut script, &adds, "add", true)?;
+        if let (Some(_), Some((allow, served))) = (&self.fastpath, &self.fastpath_lists) {
+            script += &self.fastpath_sync_script(allow, served);
+        }
         self.run(&["-f", "-"], Some(&script))?;
         self.timeout_flag = Some(true);
         Ok(outcome)
@@ -264,11 +382,29 @@ impl NftFirewall {
                  \tset {meter} {{\n\t\ttype {ty}\n\t\tsize {LOG_METER_SIZE}\n\t\tflags dynamic, timeout\n\t\ttimeout 1m\n\t}}\n"
             );
         }
+        let fast = self.fastpath.as_ref();
+        if let Some(fp) = fast {
+            s += &self.fastpath_sets(fp, &families);
+        }
         s += "\tchain input {\n\t\ttype filter hook input priority -10; policy accept;\n";
         for (set, _, proto, _) in &families {
             s += &c(format!("{proto} saddr @{set} drop"));
         }
+        if fast.is_some() {
+            for (_, _, proto, _) in &families {
+                s += &c(format!("{proto} saddr @{} drop", fastban_set(proto)));
+            }
+        }
         s += &c("iif \"lo\" return".into());
+        if fast.is_some() {
+            // Before the LOG rule: the packet that trips a kernel ban is logged once, with the
+            // fast path's prefix (see `docs/fastpath.md`).
+            // Only a packet that opens something (conntrack `new`), addressed to this host
+            // alone (not broadcast or multicast), of a protocol with ports the kernel's own
+            // socket lookup knows.
+            s +=
+                &c("meta l4proto { tcp, udp } ct state new meta pkttype host jump fastpath".into());
+        }
         for (_, _, proto, meter) in &families {
             s += &c(format!(
                 "meta l4proto != {{ icmp, ipv6-icmp }} ct state new,invalid \
@@ -278,6 +414,47 @@ impl NftFirewall {
             ));
         }
         s += "\t}\n";
+        if let Some(fp) = fast {
+            s += "\tchain fastpath {\n";
+            // A SYN alone opens a TCP connection; a stray ACK or RST (stale conntrack after a
+            // reboot) and the stealth scans are left to user space, which weighs them.
+            s += &c("tcp flags & (fin | syn | rst | ack) != syn return".into());
+            for (_, _, proto, _) in &families {
+                s += &c(format!("{proto} saddr @{} return", allow_set(proto)));
+            }
+            // Served ports never count: the kernel's own socket lookup (a listening TCP socket
+            // or a bound UDP one for this destination address and port, transparent or not),
+            // and the ports `[detect] served_ports` names.
+            s += &c("socket transparent 0 return".into());
+            s += &c("socket transparent 1 return".into());
+            s += &c(format!("meta l4proto . th dport @{SERVED_SET} return"));
+            for (_, _, proto, _) in &families {
+                let v = if *proto == "ip" { "4" } else { "6" };
+                // The source's `threshold`-th new probe within the window is over a bucket of
+                // `threshold - 1` (nft's `burst 0` means 5: a threshold of 1 needs no meter).
+                let meter = if fp.threshold > 1 {
+                    format!(
+                        "update @newport{v} {{ {proto} saddr limit rate over {} burst {} packets }} ",
+                        fp.rate(),
+                        fp.threshold - 1
+                    )
+                } else {
+                    String::new()
+                };
+                s += &c(format!(
+                    "{proto} saddr . meta l4proto . th dport != @probes{v} \
+                     add @probes{v} {{ {proto} saddr . meta l4proto . th dport }} \
+                     {meter}add @fastban{v} {{ {proto} saddr }} goto fastban"
+                ));
+            }
+            s += "\t}\n\tchain fastban {\n";
+            s += &c(format!(
+                "limit name \"fastban_log\" log prefix \"{}\"",
+                fp.log_prefix
+            ));
+            s += &c("drop".into());
+            s += "\t}\n";
+        }
         if self.forward {
             s += "\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n";
             for (set, _, proto, _) in &families {
@@ -289,10 +466,104 @@ impl NftFirewall {
         s
     }
 
-    /// Rules expected per chain, for `check`.
-    fn expected_rules(&self) -> (usize, usize) {
+    /// The fast path's sets: the allowlist and served ports (written by
+    /// [`Firewall::sync_fastpath`]), the probes and per-source meters it learns, and the bans
+    /// it makes. Every dynamic set has a `size`: when one is full, `add` fails and the rule
+    /// stops there (no ban, no drop; user space still judges).
+    fn fastpath_sets(&self, fp: &FastpathRules, families: &[(&str, &str, &str, &str)]) -> String {
+        let mut s = format!(
+            "\tlimit fastban_log {{\n\t\trate {r}/second burst {b} packets\n\t}}\n\
+             \tset {SERVED_SET} {{\n\t\ttype inet_proto . inet_service\n\t}}\n",
+            r = self.log_rate,
+            b = self.log_rate.saturating_mul(2)
+        );
+        for (_, ty, proto, _) in families {
+            let v = if *proto == "ip" { "4" } else { "6" };
+            s += &format!(
+                "\tset allow{v} {{\n\t\ttype {ty}\n\t\tflags interval\n\t\tauto-merge\n\t}}\n\
+                 \tset probes{v} {{\n\t\ttype {ty} . inet_proto . inet_service\n\t\tsize {probes}\n\t\tflags dynamic, timeout\n\t\ttimeout {w}s\n\t}}\n\
+                 \tset newport{v} {{\n\t\ttype {ty}\n\t\tsize {sources}\n\t\tflags dynamic, timeout\n\t\ttimeout {w}s\n\t}}\n\
+                 \tset fastban{v} {{\n\t\ttype {ty}\n\t\tsize {bans}\n\t\tflags dynamic, timeout\n\t\ttimeout {ban}s\n\t}}\n",
+                probes = fp.max_probes,
+                sources = fp.max_sources,
+                bans = fp.max_bans,
+                w = fp.window_secs,
+                ban = fp.ban_secs,
+            );
+        }
+        s
+    }
+
+    /// Rules expected per chain, for `check`: input, forward, fastpath, fastban.
+    fn expected_rules(&self) -> [(&'static str, Option<&'static str>, usize); 4] {
         let n = usize::from(self.set4.is_some()) + usize::from(self.set6.is_some());
-        (2 * n + 1, if self.forward { n } else { 0 })
+        let fast = self.fastpath.is_some();
+        [
+            (
+                "input",
+                Some("input"),
+                2 * n + 1 + if fast { n + 1 } else { 0 },
+            ),
+            ("forward", Some("forward"), if self.forward { n } else { 0 }),
+            ("fastpath", None, if fast { 2 * n + 4 } else { 0 }),
+            ("fastban", None, if fast { 2 } else { 0 }),
+        ]
+    }
+
+    /// The fast path's sets of `family` holding `target` (`fastban4` / `fastban6`).
+    fn fastban_for(&self, target: &IpNet) -> Option<&'static str> {
+        self.fastpath.as_ref()?;
+        let proto = match target {
+            IpNet::V4(_) if self.set4.is_some() => "ip",
+            IpNet::V6(_) if self.set6.is_some() => "ip6",
+            _ => return None,
+        };
+        Some(fastban_set(proto))
+    }
+
+    /// The script that replaces the contents of `allow4`/`allow6`/`served` (one transaction).
+    fn fastpath_sync_script(&self, allow: &[IpNet], served: &[(Proto, u16)]) -> String {
+        let t = self.table_name();
+        let mut s = String::new();
+        let mut merged = IpNet::aggregate(&allow.iter().map(IpNet::trunc).collect());
+        merged.sort();
+        for (present, proto) in [(self.set4.is_some(), "ip"), (self.set6.is_some(), "ip6")] {
+            if !present {
+                continue;
+            }
+            let set = allow_set(proto);
+            s += &format!("flush set {t} {set}\n");
+            let items: Vec<String> = merged
+                .iter()
+                .filter(|n| n.addr().is_ipv6() == (proto == "ip6"))
+                .map(|n| {
+                    element_text(
+                        &BanElement {
+                            target: *n,
+                            timeout: None,
+                        },
+                        false,
+                    )
+                })
+                .collect();
+            if !items.is_empty() {
+                s += &format!("add element {t} {set} {{ {} }}\n", items.join(", "));
+            }
+        }
+        s += &format!("flush set {t} {SERVED_SET}\n");
+        let mut ports: Vec<String> = served
+            .iter()
+            .filter_map(|(p, port)| match p {
+                Proto::Tcp | Proto::Udp => Some(format!("{} . {port}", p.as_str())),
+                _ => None,
+            })
+            .collect();
+        ports.sort();
+        ports.dedup();
+        if !ports.is_empty() {
+            s += &format!("add element {t} {SERVED_SET} {{ {} }}\n", ports.join(", "));
+        }
+        s
     }
 
     /// Runs nft (inside the namespace if any) with `args`, `stdin` as its input; stdout on
@@ -525,11 +796,7 @@ impl Firewall for NftFirewall {
         }
         // Chains and rules: the marker of this config on each, the expected count.
         let marker = marker(&self.definition(None));
-        let (input_rules, forward_rules) = self.expected_rules();
-        for (chain, hook, expected) in [
-            ("input", "input", input_rules),
-            ("forward", "forward", forward_rules),
-        ] {
+        for (chain, hook, expected) in self.expected_rules() {
             let found = objects
                 .iter()
                 .filter_map(|o| o.get("chain"))
@@ -544,11 +811,15 @@ impl Firewall for NftFirewall {
                     problems.push(format!("chain {chain} is not wanted"));
                     continue;
                 }
+                (Some(_), _) if hook.is_none() => {}
                 (Some(c), _) => {
-                    if c.get("hook").and_then(Value::as_str) != Some(hook)
+                    if c.get("hook").and_then(Value::as_str) != hook
                         || c.get("prio").and_then(Value::as_i64) != Some(-10)
                     {
-                        problems.push(format!("chain {chain} is not hook {hook} priority -10"));
+                        problems.push(format!(
+                            "chain {chain} is not hook {} priority -10",
+                            hook.unwrap_or_default()
+                        ));
                     }
                 }
             }
@@ -624,6 +895,21 @@ impl Firewall for NftFirewall {
         }
         self.retry_on_vanished(|fw| {
             let current = fw.list()?;
+            // A kernel ban of the fast path is lifted with the ban book's.
+            let mut fast = Vec::new();
+            for set in ["fastban4", "fastban6"] {
+                if targets
+                    .iter()
+                    .any(|t| t.prefix_len() == t.max_prefix_len() && fw.fastban_for(t) == Some(set))
+                {
+                    fast.extend(fw.list_set(set)?);
+                }
+            }
+            let fast_present: Vec<IpNet> = targets
+                .iter()
+                .map(IpNet::trunc)
+                .filter(|t| fast.iter().any(|c| c.target == *t))
+                .collect();
             let present: Vec<BanElement> = targets
                 .iter()
                 .map(IpNet::trunc)
@@ -633,11 +919,20 @@ impl Firewall for NftFirewall {
                     timeout: None,
                 })
                 .collect();
-            if present.is_empty() {
+            if present.is_empty() && fast_present.is_empty() {
                 return Ok(None);
             }
             let mut script = String::new();
             fw.push_elements(&mut script, &present, "delete", false)?;
+            for t in &fast_present {
+                if let Some(set) = fw.fastban_for(t) {
+                    script += &format!(
+                        "delete element {} {set} {{ {} }}\n",
+                        fw.table_name(),
+                        t.addr()
+                    );
+                }
+            }
             Ok(Some(script))
         })
     }
@@ -655,9 +950,39 @@ impl Firewall for NftFirewall {
         self.timeout_flag.unwrap_or(self.manage)
     }
 
+    fn sync_fastpath(
+        &mut self,
+        allow: &[IpNet],
+        served: &[(Proto, u16)],
+    ) -> Result<(), EnforceError> {
+        if self.fastpath.is_none() {
+            return Ok(());
+        }
+        self.fastpath_lists = Some((allow.to_vec(), served.to_vec()));
+        let script = self.fastpath_sync_script(allow, served);
+        self.run(&["-f", "-"], Some(&script)).map(|_| ())
+    }
+
     fn holds(&self, target: &IpNet) -> bool {
         self.set_for(target).is_ok()
     }
+}
+
+/// The fast path's set of configured served ports.
+const SERVED_SET: &str = "served";
+
+/// The fast path's ban set for an address family (`ip` / `ip6`).
+fn fastban_set(proto: &str) -> &'static str {
+    if proto == "ip" {
+        "fastban4"
+    } else {
+        "fastban6"
+    }
+}
+
+/// The fast path's allowlist set for an address family (`ip` / `ip6`).
+fn allow_set(proto: &str) -> &'static str {
+    if proto == "ip" { "allow4" } else { "allow6" }
 }
 
 /// A stable short hash of the definition (FNV-1a 64), the marker each rule carries.
@@ -960,6 +1285,92 @@ mod tests {
         let r2 = fw2.ruleset().unwrap();
         assert!(r2.contains("chain forward"));
         assert_ne!(marker(&fw.definition(None)), marker(&fw2.definition(None)));
+    }
+
+    #[test]
+    fn the_fast_path_follows_the_config() {
+        let config = Config::default();
+        let r = NftFirewall::from_config(&config).ruleset().unwrap();
+        for needle in [
+            "ip saddr @fastban4 drop",
+            "ip6 saddr @fastban6 drop",
+            "jump fastpath",
+            "ip saddr @allow4 return",
+            "socket transparent 0 return",
+            "meta l4proto . th dport @served return",
+            // fast_failures = 6: the 6th new port within 60 s is over a bucket of 5.
+            "update @newport4 { ip saddr limit rate over 6/minute burst 5 packets } add @fastban4 { ip saddr } goto fastban",
+            "log prefix \"portwarden-fastban: \"",
+            "size 65536",
+            "timeout 3600s",
+        ] {
+            assert!(r.contains(needle), "{needle} not in\n{r}");
+        }
+        // Before the LOG rule: the packet that bans is logged once, by the fast path.
+        assert!(r.find("jump fastpath") < r.find("log prefix \"portwarden: \""));
+        let off = |c: Config| {
+            !NftFirewall::from_config(&c)
+                .ruleset()
+                .unwrap()
+                .contains("fast")
+        };
+        let mut disabled = Config::default();
+        disabled.fastpath.enabled = false;
+        assert!(off(disabled));
+        let mut borrowed = Config::default();
+        borrowed.firewall.manage_table = false;
+        assert!(FastpathRules::from_config(&borrowed).is_none());
+        let mut one = Config::default();
+        one.detect.fast_failures = 1;
+        let r1 = NftFirewall::from_config(&one).ruleset().unwrap();
+        assert!(!r1.contains("update @newport4"), "{r1}");
+    }
+
+    #[test]
+    fn fast_path_rates_round_up_to_whole_units() {
+        let rules = |threshold, window_secs| FastpathRules {
+            log_prefix: LogPrefix::default(),
+            threshold,
+            window_secs,
+            ban_secs: 3600,
+            max_bans: 1,
+            max_sources: 1,
+            max_probes: 1,
+        };
+        assert_eq!(rules(6, 60).rate(), "6/minute");
+        assert_eq!(rules(6, 30).rate(), "12/minute");
+        assert_eq!(rules(10, 300).rate(), "2/minute");
+        assert_eq!(rules(10, 90).rate(), "400/hour");
+        assert_eq!(rules(12, 7200).rate(), "6/hour");
+        assert_eq!(rules(5, 1).rate(), "5/second");
+    }
+
+    #[test]
+    fn the_sync_script_merges_overlaps_and_keeps_families_apart() {
+        let fw = NftFirewall::from_config(&Config::default());
+        let script = fw.fastpath_sync_script(
+            &[
+                net("10.0.0.0/8"),
+                net("10.1.2.3"),
+                net("192.0.2.1"),
+                net("::1"),
+            ],
+            &[
+                (Proto::Tcp, 22),
+                (Proto::Udp, 53),
+                (Proto::Tcp, 22),
+                (Proto::Icmp, 0),
+            ],
+        );
+        assert_eq!(
+            script,
+            "flush set inet portwarden allow4\n\
+             add element inet portwarden allow4 { 10.0.0.0/8, 192.0.2.1 }\n\
+             flush set inet portwarden allow6\n\
+             add element inet portwarden allow6 { ::1 }\n\
+             flush set inet portwarden served\n\
+             add element inet portwarden served { tcp . 22, udp . 53 }\n"
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! The main thread also: checkpoints cursors and detector state every
 //! [`Engine::DAEMON_CHECKPOINT`]; checks the firewall every [`TABLE_CHECK`] and, if someone
 //! flushed the ruleset, recreates the table and puts the live bans back; reloads the config on
-//! SIGHUP (readers are restarted from the current cursors, the detector keeps its state); and
+//! SIGHUP (readers are restarted from the current cursors, the detector keeps its state);
+//! mirrors the allowlist and served ports into the kernel fast path's sets at start, on reload
+//! and every [`Engine::FASTPATH_SYNC`] (the periodic host check); and
 //! stops cleanly on SIGTERM/SIGINT: readers are told to stop, the channel is drained, a last
 //! checkpoint is written.
 //!
@@ -235,6 +237,11 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
         );
     }
     loop {
+        // At start and after a reload: the fast path's allowlist and served ports.
+        if let Err(e) = engine.sync_fastpath() {
+            tracing::error!("{e:#}");
+            eprintln!("portwarden daemon: {e:#}");
+        }
         let (tx, rx) = mpsc::sync_channel::<Message>(65_536);
         let readers = Readers::start(&engine, &tx);
         let fleet = FleetThreads::start(&engine, state_dir, &tx, &clock);
@@ -684,6 +691,7 @@ fn serve(
     let mut last_checkpoint = Instant::now();
     let mut last_table_check = Instant::now();
     let mut last_served_refresh = Instant::now();
+    let mut last_fastpath_sync = Instant::now();
     // After a failed checkpoint (nft or SQLite refused), wait before trying again rather than
     // on every record; the findings stay pending meanwhile.
     let mut retry_at = Instant::now();
@@ -723,6 +731,14 @@ fn serve(
             last_served_refresh = Instant::now();
             engine.refresh_served_ports();
             engine.refresh_clock();
+        }
+        // The periodic host check: this host's addresses, gateways and resolvers may have
+        // changed (DHCP, a new interface); the fast path must never ban them.
+        if last_fastpath_sync.elapsed() >= Engine::FASTPATH_SYNC {
+            last_fastpath_sync = Instant::now();
+            if let Err(e) = engine.sync_fastpath() {
+                tracing::error!("{e:#}");
+            }
         }
         if last_table_check.elapsed() >= TABLE_CHECK {
             last_table_check = Instant::now();

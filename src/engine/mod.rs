@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -42,8 +43,9 @@ use crate::clock::SharedClock;
 use crate::config::{Config, SourceConfig};
 use crate::decide::{BAN_GRACE, BanDecision, Decider, HostAllowlist};
 use crate::detect::{DetectorState, PortScanDetector, ServedPorts};
+use crate::enforce::FastpathRules;
 use crate::metrics::{Metrics, Refusal, SourceMetrics};
-use crate::parse::{ParseContext, ParseStats, Parser, Reject};
+use crate::parse::{ParseContext, ParseStats, Parsed, Parser, Reject};
 use crate::record::{Finding, Probe, Proto, Record};
 use crate::source::{self, Cursor, Mode, ReadStats, Source};
 use crate::store::{ReadStore, RunRecord};
@@ -352,8 +354,7 @@ impl Engine {
             None => PortScanDetector::new(&config.detect, served.clone()),
         };
         let mut engine = Engine {
-            parser: Parser::new(&config.log, ParseContext::at(clock.now()))
-                .with_forwarded(config.detect.forwarded),
+            parser: parser_for(&config, clock.now()),
             detector,
             served,
             served_read_at,
@@ -511,12 +512,19 @@ impl Engine {
     /// by hand. Its verdict is cleared, so the evidence it keeps bringing reaches a new
     /// finding, and decide gives it a new ban (rule 2 there).
     pub fn feed(&mut self, record: Record<'_>) -> Option<&Finding> {
-        let result = self.parser.parse(record);
-        self.stats.count(&result);
+        let parsed = self.parser.parse_event(record);
         if let Some(m) = self.source_metrics.get(self.current_source) {
-            m.record(result.as_ref().map(|_| ()).map_err(|r| *r));
+            m.record(parsed.as_ref().map(|_| ()).map_err(|r| *r));
         }
-        let probe = result.ok()?;
+        let (probe, kernel_ban) = match parsed {
+            Ok(Parsed::Probe(p)) => (p, false),
+            Ok(Parsed::KernelBan(p)) => (p, true),
+            Err(r) => {
+                self.stats.count(&Err(r));
+                return None;
+            }
+        };
+        self.stats.count(&Ok(probe));
         if let Some(m) = self.source_metrics.get(self.current_source) {
             m.probe_lag(self.clock.now().duration_since(probe.time).as_secs_f64());
         }
@@ -530,7 +538,13 @@ impl Engine {
             self.detector.clear_verdict(probe.src);
         }
         self.refresh_served_for(&probe);
-        let finding = self.detector.observe(&probe)?;
+        let finding = if kernel_ban {
+            // The kernel banned it in the packet path: the ban book records it (reason,
+            // evidence, offence count) and escalates a repeat offender in the ban set.
+            self.detector.kernel_ban(&probe)?
+        } else {
+            self.detector.observe(&probe)?
+        };
         tracing::info!(
             source = %finding.source,
             kind = %finding.kind,
@@ -934,6 +948,9 @@ impl Engine {
 
     fn local_pass(&mut self) -> anyhow::Result<PassSummary> {
         let started = self.clock.now();
+        if let Err(e) = self.sync_fastpath() {
+            tracing::error!("{e:#}");
+        }
         let mut summary = PassSummary::default();
         let mut cursors = Vec::new();
         let source_configs = self.sources.clone();
@@ -1003,9 +1020,38 @@ impl Engine {
     /// to act on. The boot time behind kmsg stamps is also read again, in case the clock was
     /// stepped (NTP on a host without an RTC). The parser keeps no per-record state.
     pub fn refresh_clock(&mut self) {
-        self.parser = Parser::new(&self.config.log, ParseContext::at(self.clock.now()))
-            .with_forwarded(self.config.detect.forwarded);
+        self.parser = parser_for(&self.config, self.clock.now());
     }
+
+    /// Mirror the allowlist (configured CIDRs, and with `allowlist_host` loopback, this
+    /// host's addresses, gateways and resolvers, read afresh) and the configured served ports
+    /// into the kernel fast path's sets, through the ban book. Cron calls it every pass, the
+    /// daemon at start, on reload and every [`Engine::FASTPATH_SYNC`].
+    pub fn sync_fastpath(&mut self) -> anyhow::Result<()> {
+        if FastpathRules::from_config(&self.config).is_none() {
+            return Ok(());
+        }
+        let allow: Vec<IpNet> = HostAllowlist::from_config(&self.config.ban)
+            .entries
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        self.book
+            .sync_fastpath(&allow, &self.config.detect.served_ports)
+            .context("writing the fast path's allowlist and served ports to the kernel")
+    }
+
+    /// How often the daemon mirrors the allowlist into the fast path's sets again (a new
+    /// address, gateway or resolver of this host).
+    pub const FASTPATH_SYNC: Duration = Duration::from_secs(30);
+}
+
+/// The parser for `config`: its prefixes, and the fast path's ban records when it is on.
+fn parser_for(config: &Config, now: Timestamp) -> Parser {
+    let fast = FastpathRules::from_config(config).map(|_| &config.fastpath.log_prefix);
+    Parser::new(&config.log, ParseContext::at(now))
+        .with_forwarded(config.detect.forwarded)
+        .with_kernel_bans(fast)
 }
 
 #[cfg(test)]
@@ -1016,7 +1062,7 @@ mod tests {
     use crate::clock::{Clock, FakeClock};
     use crate::enforce::fake::{FakeFirewall, SharedFake, shared};
     use crate::enforce::{EnforceError, Firewall};
-    use crate::record::SourceKind;
+    use crate::record::{FindingKind, SourceKind};
     use crate::store::Store;
 
     /// The instant the tests' clock starts at, and their records are stamped with.
@@ -1087,6 +1133,54 @@ mod tests {
                 bytes: l.as_bytes(),
             });
         }
+    }
+
+    /// The kernel fast path's record of its ban (the 6th new port, after five the LOG rule
+    /// logged) becomes a `kernel_fastpath` finding, banned by the book with its reason; the
+    /// same record without the fast path configured is no probe at all.
+    #[test]
+    fn a_kernel_ban_record_is_banned_through_the_book() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = shared_fake();
+        let mut engine = engine(dir.path(), &fw, |_| {});
+        let mut lines = scan_at("198.51.100.9", NOW.parse().unwrap(), &[21, 22, 23, 25, 53]);
+        let ban_record = scan_at("198.51.100.9", NOW.parse().unwrap(), &[80])[0]
+            .replace("portwarden: ", "portwarden-fastban: ");
+        feed(&mut engine, &lines);
+        assert!(!engine.has_pending(), "five ports are below the threshold");
+        lines = vec![ban_record.clone()];
+        feed(&mut engine, &lines);
+        assert_eq!(engine.pending.len(), 1);
+        assert_eq!(engine.pending[0].kind, FindingKind::KernelFastpath);
+        assert_eq!(engine.pending[0].evidence.failures, 6);
+        checkpoint(&mut engine);
+        let live = engine.book.store().live_bans(engine.clock.now()).unwrap();
+        assert_eq!(live.len(), 1);
+        assert!(
+            live[0]
+                .reason
+                .starts_with("kernel_fastpath SYN scan from 198.51.100.9"),
+            "{}",
+            live[0].reason
+        );
+        assert!(
+            fw.lock()
+                .unwrap()
+                .list()
+                .unwrap()
+                .iter()
+                .any(|e| e.target == "198.51.100.9/32".parse::<IpNet>().unwrap())
+        );
+
+        // Fast path off: the prefix is not ours, the record counts for nothing.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.fastpath.enabled = false;
+        let mut off = self::engine(dir2.path(), &shared_fake(), |_| {});
+        off.parser = parser_for(&config, NOW.parse().unwrap());
+        feed(&mut off, &[ban_record]);
+        assert!(!off.has_pending());
+        assert_eq!(off.stats.parsed, 0);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogPrefix};
 use crate::record::{Probe, Record};
 
 /// Records longer than this are not read: a netfilter LOG message is at most 1 KiB (the
@@ -234,10 +234,21 @@ impl ParseStats {
     }
 }
 
+/// What one record is, for [`Parser::parse_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    /// A probe (a record of the LOG rule).
+    Probe(Probe),
+    /// A ban the kernel fast path made: the packet that tripped it.
+    KernelBan(Probe),
+}
+
 /// Turns records into probes; holds the configured prefixes and clocks.
 #[derive(Debug, Clone)]
 pub struct Parser {
     prefixes: Vec<Box<[u8]>>,
+    /// The kernel fast path's ban prefix, when recognised.
+    kernel_ban_prefix: Option<Box<[u8]>>,
     accept_untrusted: bool,
     forwarded: bool,
     clock: header::Clock,
@@ -252,6 +263,7 @@ impl Parser {
                 .filter(|p| !p.is_empty())
                 .map(|p| p.as_bytes().into())
                 .collect(),
+            kernel_ban_prefix: None,
             accept_untrusted: log.accept_untrusted,
             forwarded: false,
             clock: header::Clock::new(ctx.now, ctx.tz, ctx.boot_time),
@@ -271,8 +283,45 @@ impl Parser {
         self.clock = header::Clock::new(now, tz, self.clock.boot_time);
     }
 
+    /// Also recognise the kernel fast path's ban records (`[fastpath] log_prefix`): then
+    /// [`Parser::parse_event`] gives them as [`Parsed::KernelBan`].
+    pub fn with_kernel_bans(mut self, prefix: Option<&LogPrefix>) -> Parser {
+        self.kernel_ban_prefix = prefix.map(|p| p.as_bytes().into());
+        self
+    }
+
+    /// One record: a probe, or a kernel fast path ban (see [`Parser::with_kernel_bans`]).
+    /// A ban record is judged like a probe (trusted, well formed), and its prefix is checked
+    /// first: it never counts as a probe too.
+    pub fn parse_event(&mut self, record: Record<'_>) -> Result<Parsed, Reject> {
+        let Some(kernel) = self.kernel_ban_prefix.as_ref() else {
+            return self.parse(record).map(Parsed::Probe);
+        };
+        let header = self.header(record)?;
+        if let Ok(body) = netfilter::find_body(&header.message, std::slice::from_ref(kernel)) {
+            if !header.trusted && !self.accept_untrusted {
+                return Err(Reject::Untrusted);
+            }
+            return netfilter::parse_body(body, header.time, true).map(Parsed::KernelBan);
+        }
+        self.judge(header).map(Parsed::Probe)
+    }
+
     /// One record: a trusted netfilter LOG record with a configured prefix becomes a probe.
     pub fn parse(&mut self, record: Record<'_>) -> Result<Probe, Reject> {
+        let header = self.header(record)?;
+        self.judge(header)
+    }
+
+    fn judge(&self, header: header::Header<'_>) -> Result<Probe, Reject> {
+        let body = netfilter::find_body(&header.message, &self.prefixes)?;
+        if !header.trusted && !self.accept_untrusted {
+            return Err(Reject::Untrusted);
+        }
+        netfilter::parse_body(body, header.time, self.forwarded)
+    }
+
+    fn header<'r>(&self, record: Record<'r>) -> Result<header::Header<'r>, Reject> {
         if record.bytes.len() > MAX_RECORD_LEN {
             return Err(Reject::TooLong);
         }
@@ -283,12 +332,7 @@ impl Parser {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Err(Reject::Empty);
         }
-        let header = header::parse(record.kind, line, &self.clock)?;
-        let body = netfilter::find_body(&header.message, &self.prefixes)?;
-        if !header.trusted && !self.accept_untrusted {
-            return Err(Reject::Untrusted);
-        }
-        netfilter::parse_body(body, header.time, self.forwarded)
+        header::parse(record.kind, line, &self.clock)
     }
 }
 
@@ -331,6 +375,66 @@ mod tests {
     }
 
     const BODY: &str = "IN=vt OUT= MAC=be:9f:a3:6c:b5:1c:fe:41:27:a3:2a:4d:08:00 SRC=10.250.0.2 DST=10.250.0.1 LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID=49040 PROTO=TCP SPT=44285 DPT=110 WINDOW=1024 RES=0x00 SYN URGP=0 ";
+
+    /// The fast path's ban records (kmsg and kern.log, real format) are kernel bans, never
+    /// probes; the LOG rule's own records stay probes; a forged one is refused as any is.
+    #[test]
+    fn kernel_ban_records_are_told_from_probes() {
+        let fb = LogPrefix::new("portwarden-fastban: ").unwrap();
+        let mut p = parser(&["portwarden: "], false).with_kernel_bans(Some(&fb));
+        let event = |p: &mut Parser, kind, line: String| {
+            p.parse_event(Record {
+                kind,
+                bytes: line.as_bytes(),
+            })
+        };
+        let cases = [
+            (
+                SourceKind::Kmsg,
+                format!("4,23599,3953377462,-;portwarden-fastban: {BODY}"),
+                Ok(true),
+            ),
+            (
+                SourceKind::File,
+                format!(
+                    "2026-12-01T22:31:04.947768+00:00 vm kernel: [ 3953.377462] portwarden-fastban: {BODY}"
+                ),
+                Ok(true),
+            ),
+            (
+                SourceKind::Kmsg,
+                format!("4,23600,3953377463,-;portwarden: {BODY}"),
+                Ok(false),
+            ),
+            // `logger -t kernel` in a syslog file: user facility, refused.
+            (
+                SourceKind::File,
+                format!("<13>Dec  1 22:31:04 vm kernel: portwarden-fastban: {BODY}"),
+                Err(Reject::Untrusted),
+            ),
+        ];
+        for (kind, line, want) in cases {
+            let got = event(&mut p, kind, line.clone()).map(|e| match e {
+                Parsed::KernelBan(probe) => {
+                    assert_eq!(probe.src, "10.250.0.2".parse::<IpAddr>().unwrap());
+                    assert_eq!(probe.dport, Some(110));
+                    true
+                }
+                Parsed::Probe(_) => false,
+            });
+            assert_eq!(got, want, "{line}");
+        }
+        // Without `with_kernel_bans`, a ban record is only a prefix mismatch.
+        let mut plain = parser(&["portwarden: "], false);
+        assert_eq!(
+            event(
+                &mut plain,
+                SourceKind::Kmsg,
+                format!("4,1,1,-;portwarden-fastban: {BODY}")
+            ),
+            Err(Reject::PrefixMismatch)
+        );
+    }
 
     #[test]
     fn every_header_gives_the_same_probe() {

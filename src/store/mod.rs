@@ -796,6 +796,16 @@ pub trait ReadStore {
         .collect()
     }
 
+    /// Findings recorded by each rule (`fast_scan`, `kernel_fastpath`...).
+    fn finding_kinds(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .connection()
+            .prepare("SELECT kind, count(*) FROM findings GROUP BY kind ORDER BY kind")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|r| r.map(|(k, n)| (k, n.max(0) as u64)).map_err(Into::into))
+            .collect()
+    }
+
     /// Findings recorded with each outcome.
     fn finding_outcomes(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut stmt = self

@@ -102,11 +102,17 @@ pub fn this_boot_id() -> String {
 
 /// One test's portwarden: a tempdir holding the config, the state directory and the logs, and
 /// a LOG prefix no other test uses.
+///
+/// The kernel fast path is off unless the Setup is made by [`Setup::with_fastpath`]: these
+/// tests judge the log pipeline, and the fast path has its own (`tests/fastpath_e2e.rs`).
+/// Either way its LOG prefix is the test's own (`<prefix>fb: `): `/dev/kmsg` is shared.
 pub struct Setup {
     pub tmp: tempfile::TempDir,
     pub prefix: String,
     pub config: PathBuf,
     pub state_dir: PathBuf,
+    /// Whether the config turns the kernel fast path on.
+    pub fastpath: bool,
 }
 
 impl Setup {
@@ -117,27 +123,50 @@ impl Setup {
         Setup::in_dir(tmp, prefix, extra)
     }
 
-    pub fn in_dir(tmp: tempfile::TempDir, prefix: String, extra: &str) -> Setup {
-        let state_dir = tmp.path().join("state");
-        let config = tmp.path().join("portwarden.toml");
-        let s = Setup {
-            tmp,
-            prefix,
-            config,
-            state_dir,
-        };
+    /// As [`Setup::new`], with the kernel fast path on. `extra` follows the `[fastpath]`
+    /// section: keys before its first header go into it.
+    pub fn with_fastpath(extra: &str) -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let prefix = format!("pwt{}: ", portwarden::netns::unique_tag());
+        let s = Setup::build(tmp, prefix, true);
         s.write_config(extra);
         s
     }
 
-    /// (Re)writes the config with the same state directory and prefix.
+    pub fn in_dir(tmp: tempfile::TempDir, prefix: String, extra: &str) -> Setup {
+        let s = Setup::build(tmp, prefix, false);
+        s.write_config(extra);
+        s
+    }
+
+    fn build(tmp: tempfile::TempDir, prefix: String, fastpath: bool) -> Setup {
+        let state_dir = tmp.path().join("state");
+        let config = tmp.path().join("portwarden.toml");
+        Setup {
+            tmp,
+            prefix,
+            config,
+            state_dir,
+            fastpath,
+        }
+    }
+
+    /// The fast path's LOG prefix in this test's config.
+    pub fn fastban_prefix(&self) -> String {
+        format!("{}fb: ", self.prefix.trim_end_matches([':', ' ']))
+    }
+
+    /// (Re)writes the config with the same state directory and prefixes.
     pub fn write_config(&self, extra: &str) {
         fs::write(
             &self.config,
             format!(
-                "state_dir = \"{}\"\n\n[log]\nprefix = \"{}\"\n\n{extra}\n",
+                "state_dir = \"{}\"\n\n[log]\nprefix = \"{}\"\n\n\
+                 [fastpath]\nenabled = {}\nlog_prefix = \"{}\"\n\n{extra}\n",
                 self.state_dir.display(),
-                self.prefix
+                self.prefix,
+                self.fastpath,
+                self.fastban_prefix()
             ),
         )
         .unwrap();
@@ -362,8 +391,20 @@ pub fn nmap(
     target: &str,
     ports: &str,
 ) -> (usize, usize, usize, Duration, String) {
+    nmap_with(attacker, target, &["-T3", "-p", ports])
+}
+
+/// `nmap -sS -Pn -n OPTIONS -oG - TARGET` (with `-6` for an IPv6 target), counted as
+/// [`nmap`] counts.
+pub fn nmap_with(
+    attacker: &Netns,
+    target: &str,
+    options: &[&str],
+) -> (usize, usize, usize, Duration, String) {
     let started = Instant::now();
-    let mut args = vec!["-sS", "-T3", "-Pn", "-n", "-p", ports, "-oG", "-", target];
+    let mut args = vec!["-sS", "-Pn", "-n"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["-oG", "-", target]);
     if target.contains(':') {
         args.insert(0, "-6");
     }

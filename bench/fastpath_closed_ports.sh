@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# How many ports nmap sees closed before the block, fast path on and off, side by side.
+#
+#   sudo bench/fastpath_closed_ports.sh [PORTS] [TIMINGS...]     (default: 1-1000 T3 T4 T5)
+#
+# Root only. Everything happens in two throwaway network namespaces (pwb-<pid>-t, pwb-<pid>-a)
+# joined by a veth pair, removed on exit; nothing touches the host's ruleset. For each timing:
+#   - "kernel": [fastpath] on, no daemon: the kernel alone blocks;
+#   - "daemon": [fastpath] off, `portwarden daemon` on /dev/kmsg: the log-based ban.
+# MODES="daemon" (or "kernel") runs one of them only.
+# nmap runs with --max-retries 1 (answered ports are unaffected; silent ones are not waited for
+# six times). Prints one line per run: timing, mode, closed, filtered, seconds.
+set -euo pipefail
+
+PORTS=${1:-1-1000}
+shift || true
+TIMINGS=("$@")
+[ ${#TIMINGS[@]} -gt 0 ] || TIMINGS=(T3 T4 T5)
+
+BIN=${PORTWARDEN:-$(dirname "$0")/../target/release/portwarden}
+[ -x "$BIN" ] || { echo "build first: cargo build --release (or set PORTWARDEN=path)" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
+
+T=pwb-$$-t
+A=pwb-$$-a
+WORK=$(mktemp -d)
+DAEMON=
+cleanup() {
+    [ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
+    ip netns del "$T" 2>/dev/null || true
+    ip netns del "$A" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ip netns add "$T"
+ip netns add "$A"
+ip -n "$T" link add vt type veth peer name va netns "$A"
+ip -n "$T" addr add 10.250.0.1/24 dev vt
+ip -n "$A" addr add 10.250.0.2/24 dev va
+ip -n "$T" link set vt up
+ip -n "$A" link set va up
+sysctl -qw net.netfilter.nf_log_all_netns=1
+
+config() { # $1: fastpath on/off, $2: a tag unique to the run
+    # A LOG prefix per run: a fresh daemon reads the whole kernel ring, and must not find the
+    # previous runs' records of the same scanner there.
+    cat > "$WORK/pw.toml" <<EOF
+state_dir = "$WORK/state-$1"
+[log]
+prefix = "pwb$$$2: "
+[fastpath]
+enabled = $1
+log_prefix = "pwb$$$2fb: "
+[[source]]
+kind = "kmsg"
+EOF
+}
+
+pw() { ip netns exec "$T" "$BIN" --config "$WORK/pw.toml" "$@"; }
+
+scan() { # $1 timing: prints closed filtered seconds
+    local start end out
+    start=$(date +%s.%N)
+    out=$(ip netns exec "$A" nmap -sS -Pn -n "-$1" --max-retries 1 -p "$PORTS" -oG - 10.250.0.1)
+    [ -z "${DEBUG:-}" ] || echo "$out" | cut -c1-300 >&2
+    end=$(date +%s.%N)
+    local closed filtered
+    count() { { grep -o "/$1/" <<<"$out" || true; } | wc -l; }
+    ignored() { { grep -o "Ignored State: $1 ([0-9]*" <<<"$out" || echo 0; } | grep -o '[0-9]*$'; }
+    closed=$(($(count closed) + $(ignored closed)))
+    filtered=$(($(count filtered) + $(ignored filtered)))
+    printf '%s %s %.1f\n' "$closed" "$filtered" "$(echo "$end - $start" | bc)"
+}
+
+printf '%-6s %-7s %7s %9s %8s\n' timing mode closed filtered seconds
+for mode in ${MODES:-kernel daemon}; do
+    for t in "${TIMINGS[@]}"; do
+        # Every run from scratch: a fresh table and store, so that no run remembers the last.
+        ip netns exec "$T" nft delete table inet portwarden 2>/dev/null || true
+        rm -rf "$WORK"/state-*
+        if [ "$mode" = kernel ]; then config true "k$t"; else config false "d$t"; fi
+        pw setup >/dev/null
+        if [ "$mode" = daemon ]; then
+            ip netns exec "$T" "$BIN" --config "$WORK/pw.toml" daemon 2>"$WORK/daemon.log" &
+            DAEMON=$!
+            for _ in $(seq 100); do grep -q "following" "$WORK/daemon.log" && break; sleep 0.1; done
+        fi
+        read -r closed filtered secs < <(scan "$t")
+        printf '%-6s %-7s %7s %9s %8s\n' "$t" "$mode" "$closed" "$filtered" "$secs"
+        if [ -n "$DAEMON" ]; then kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true; DAEMON=; fi
+    done
+done
