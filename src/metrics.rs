@@ -275,6 +275,8 @@ pub struct Metrics {
     fleet_messages: Family<Labels, Counter>,
     fleet_link_up: Family<Labels, Gauge>,
     fleet_outbox: Gauge,
+    fleet_lag: FloatGauge,
+    fleet_peers: Gauge,
     latency: SeededHistogram,
     checkpoint_failures: Counter,
     last_checkpoint: FloatGauge,
@@ -312,6 +314,8 @@ impl Metrics {
             fleet_messages: Family::default(),
             fleet_link_up: Family::default(),
             fleet_outbox: Gauge::default(),
+            fleet_lag: FloatGauge::default(),
+            fleet_peers: Gauge::default(),
             latency: SeededHistogram::new(latency_bounds()),
             checkpoint_failures: Counter::default(),
             last_checkpoint: FloatGauge::default(),
@@ -413,6 +417,16 @@ impl Metrics {
             m.fleet_outbox.clone(),
         );
         r.register(
+            "portwarden_fleet_lag_seconds",
+            "Seconds between the newest fleet entry applied and its addition to the stream",
+            m.fleet_lag.clone(),
+        );
+        r.register(
+            "portwarden_fleet_peers",
+            "Fleet peers heard from in the last hour",
+            m.fleet_peers.clone(),
+        );
+        r.register(
             "portwarden_build_info",
             "The running version (always 1)",
             build_info,
@@ -466,6 +480,14 @@ impl Metrics {
         self.fleet_link_up
             .get_or_create(&labels(&[("role", role)]))
             .set(i64::from(up));
+    }
+
+    /// After fleet entries were applied: how far behind the stream this host is, and how many
+    /// peers it heard from in the last hour.
+    pub fn fleet_applied(&self, lag_seconds: f64, peers: u64) {
+        self.fleet_lag.set(lag_seconds.max(0.0));
+        self.fleet_peers
+            .set(i64::try_from(peers).unwrap_or(i64::MAX));
     }
 
     /// Messages waiting in the outbox.
@@ -1076,6 +1098,13 @@ mod tests {
             Some(0.0)
         );
         assert_eq!(value(&text, "portwarden_fleet_outbox", &[]), Some(5.0));
+        m.fleet_applied(0.25, 3);
+        let text = m.encode().unwrap();
+        assert_eq!(
+            value(&text, "portwarden_fleet_lag_seconds", &[]),
+            Some(0.25)
+        );
+        assert_eq!(value(&text, "portwarden_fleet_peers", &[]), Some(3.0));
     }
 
     #[test]

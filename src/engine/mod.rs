@@ -847,6 +847,19 @@ impl Engine {
         batch.set_cursor(&crate::fleet::cursor_name(&fc), &last.id)?;
         batch.commit().context("applying the fleet's bans")?;
         self.metrics.fleet(&summary);
+        let now = self.clock.now();
+        let lag = last
+            .added_at()
+            .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+        let hour_ago = now
+            .checked_sub(SignedDuration::from_hours(1))
+            .unwrap_or(Timestamp::MIN);
+        let peers = self
+            .book
+            .store()
+            .fleet_peers_since(hour_ago)
+            .map_or(0, |p| p.len() as u64);
+        self.metrics.fleet_applied(lag, peers);
         self.fleet_log.note(&summary, example.as_deref());
         Ok(summary)
     }
