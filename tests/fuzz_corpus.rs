@@ -50,4 +50,5 @@ fn config_load_corpus_and_past_crashes() {
 #[test]
 fn file_cursor_corpus_and_past_crashes() {
     replay("file_cursor", harness::file_cursor);
+    harness::remove_scratch();
 }

@@ -138,6 +138,12 @@ fn scratch() -> &'static Path {
     .path()
 }
 
+/// Remove the scratch directory (its `TempDir` lives in a static and is never dropped): a
+/// process that is done with [`file_cursor`] calls this so that nothing is left in /dev/shm.
+pub fn remove_scratch() {
+    let _ = std::fs::remove_dir_all(scratch());
+}
+
 fn write_file(path: &Path, bytes: &[u8]) {
     let _ = std::fs::remove_file(path);
     let mut f = std::fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
