@@ -146,19 +146,20 @@ fn setup_upgrades_an_older_table_and_keeps_bans() {
         return;
     }
     let ns = ns("upg");
-    // An "older version": sets without the interval flag, no LOG rule, no markers.
+    // An "older version": addresses and prefixes in one interval set per family (as before
+    // the hash sets), no LOG rule, no markers.
     nft_script(
         &ns,
         "table inet portwarden {
-	set banned4 { type ipv4_addr; flags timeout; }
-	set banned6 { type ipv6_addr; flags timeout; }
+	set banned4 { type ipv4_addr; flags interval, timeout; }
+	set banned6 { type ipv6_addr; flags interval, timeout; }
 	chain input {
 		type filter hook input priority -10; policy accept;
 		ip saddr @banned4 drop
 		ip6 saddr @banned6 drop
 	}
 }
-add element inet portwarden banned4 { 192.0.2.7 timeout 1h, 192.0.2.8 }
+add element inet portwarden banned4 { 192.0.2.7 timeout 1h, 192.0.2.8, 198.51.100.0/24 timeout 1h }
 add element inet portwarden banned6 { 2001:db8::5 timeout 10m }
 ",
     );
@@ -167,7 +168,7 @@ add element inet portwarden banned6 { 2001:db8::5 timeout 10m }
     match f.setup_report().unwrap() {
         SetupOutcome::Upgraded { reason, kept } => {
             eprintln!("upgraded: {reason}");
-            assert_eq!(kept, 3);
+            assert_eq!(kept, 4);
         }
         other => panic!("expected an upgrade, got {other:?}"),
     }
@@ -178,9 +179,13 @@ add element inet portwarden banned6 { 2001:db8::5 timeout 10m }
     assert!(left > SignedDuration::from_secs(3500) && left <= SignedDuration::from_secs(3600));
     assert_eq!(find(&list, "192.0.2.8").unwrap().expires, None);
     assert!(find(&list, "2001:db8::5").unwrap().expires.is_some());
+    assert!(find(&list, "198.51.100.0/24").unwrap().expires.is_some());
     let set = nft(&ns, &["list", "set", "inet", "portwarden", "banned4"]);
-    assert!(set.contains("flags interval,timeout"), "{set}");
+    assert!(set.contains("flags timeout"), "{set}");
+    assert!(!set.contains("interval"), "{set}");
     assert!(set.contains("192.0.2.8"), "{set}");
+    let nets = nft(&ns, &["list", "set", "inet", "portwarden", "banned4_nets"]);
+    assert!(nets.contains("198.51.100.0/24"), "{nets}");
 
     // A rule deleted by hand is noticed and restored, bans again kept.
     let json = nft(&ns, &["-a", "list", "chain", "inet", "portwarden", "input"]);
@@ -206,10 +211,10 @@ add element inet portwarden banned6 { 2001:db8::5 timeout 10m }
     assert!(matches!(f.check().unwrap(), TableState::Incomplete(_)));
     assert!(matches!(
         f.setup_report().unwrap(),
-        SetupOutcome::Upgraded { kept: 3, .. }
+        SetupOutcome::Upgraded { kept: 4, .. }
     ));
     assert_eq!(f.check().unwrap(), TableState::Ready);
-    assert_eq!(f.list().unwrap().len(), 3);
+    assert_eq!(f.list().unwrap().len(), 4);
 }
 
 #[test]
@@ -232,45 +237,55 @@ fn ban_unban_list_round_trip() {
         ban("203.0.113.9", None),
     ])
     .unwrap();
+    // Addresses in the hash sets, prefixes in the interval sets beside them.
     let set4 = nft(&ns, &["list", "set", "inet", "portwarden", "banned4"]);
     let set6 = nft(&ns, &["list", "set", "inet", "portwarden", "banned6"]);
-    eprintln!("{set4}{set6}");
+    let nets4 = nft(&ns, &["list", "set", "inet", "portwarden", "banned4_nets"]);
+    let nets6 = nft(&ns, &["list", "set", "inet", "portwarden", "banned6_nets"]);
+    eprintln!("{set4}{set6}{nets4}{nets6}");
     assert!(set4.contains("192.0.2.7 timeout 1h"), "{set4}");
-    assert!(set4.contains("198.51.100.0/24 timeout 10m"), "{set4}");
+    assert!(nets4.contains("198.51.100.0/24 timeout 10m"), "{nets4}");
     assert!(
         set4.contains("203.0.113.9,") || set4.contains("203.0.113.9 }"),
         "{set4}"
     );
     assert!(set6.contains("2001:db8::1"), "{set6}");
-    assert!(set6.contains("2001:db8:1::/64 timeout 1m"), "{set6}");
+    assert!(nets6.contains("2001:db8:1::/64 timeout 1m"), "{nets6}");
     let list = f.list().unwrap();
     assert_eq!(list.len(), 5);
     assert!(find(&list, "192.0.2.7").unwrap().expires.unwrap() > SignedDuration::from_secs(3590));
     assert_eq!(find(&list, "2001:db8::1").unwrap().expires, None);
 
-    // Re-ban: the new timeout. An address inside a banned prefix: no error, nothing added.
-    // A prefix over banned addresses: absorbs them.
+    // Re-ban: the new timeout, shorter or longer. An address and a prefix holding it are
+    // separate elements (of separate sets): each lasts as long as its own ban, so lifting the
+    // prefix never lifts the address's own ban.
     f.ban(&[
         ban("192.0.2.7", Some(60)),
         ban("198.51.100.77", Some(60)),
         ban("203.0.113.0/24", Some(7200)),
+        ban("2001:db8::1", Some(7200)),
     ])
     .unwrap();
     let list = f.list().unwrap();
     assert!(find(&list, "192.0.2.7").unwrap().expires.unwrap() <= SignedDuration::from_secs(60));
-    assert!(find(&list, "198.51.100.77").is_none());
-    assert!(find(&list, "203.0.113.9").is_none());
+    assert!(find(&list, "2001:db8::1").unwrap().expires.unwrap() > SignedDuration::from_secs(7100));
+    assert!(find(&list, "198.51.100.77").is_some());
+    assert!(find(&list, "203.0.113.9").is_some());
     assert!(find(&list, "203.0.113.0/24").is_some());
-    assert_eq!(list.len(), 5);
+    assert_eq!(list.len(), 7);
 
     // Unban, absent ones included: no error.
     f.unban(&[net("192.0.2.7"), net("2001:db8:1::/64"), net("192.0.2.99")])
         .unwrap();
     let set4 = nft(&ns, &["list", "set", "inet", "portwarden", "banned4"]);
-    let set6 = nft(&ns, &["list", "set", "inet", "portwarden", "banned6"]);
+    let nets6 = nft(&ns, &["list", "set", "inet", "portwarden", "banned6_nets"]);
     assert!(!set4.contains("192.0.2.7"), "{set4}");
-    assert!(!set6.contains("2001:db8:1::"), "{set6}");
-    assert_eq!(f.list().unwrap().len(), 3);
+    assert!(!nets6.contains("2001:db8:1::"), "{nets6}");
+    assert_eq!(f.list().unwrap().len(), 5);
+    // An unban of a prefix that is not banned as such (only inside a larger one): no error,
+    // nothing lifted.
+    f.unban(&[net("203.0.113.128/25")]).unwrap();
+    assert_eq!(f.list().unwrap().len(), 5);
 }
 
 #[test]

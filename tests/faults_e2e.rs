@@ -1,10 +1,13 @@
 //! Faults under the daemon, for real (root, throwaway namespaces, real nmap, the daemon on
 //! `/dev/kmsg` inside the target namespace with its own LOG prefix and state directory):
 //!
-//! 1. `nft` failing for a while: the finding is kept pending, nothing is banned while nft
-//!    fails, and the ban lands (kernel and store) once nft works again. nft is made to fail by
-//!    pointing `firewall.nft` at a wrapper that refuses while a flag file exists and otherwise
-//!    runs the real nft with the same arguments.
+//! 1. `nft` failing for a while (`firewall.nft` points at a wrapper that refuses while a flag
+//!    file exists and otherwise runs the real nft): bans still land, kernel and store, since
+//!    they are written over netlink and nft only checks and builds the table. Then the kernel
+//!    refusing a ban while nft fails: the table is replaced by one without the ban sets (its
+//!    LOG rule kept), so the ban of an IPv6 scan fails and the daemon cannot rebuild the table;
+//!    the finding is kept pending, nothing is recorded, and once nft works again the daemon
+//!    rebuilds the table, restores the earlier ban and applies the pending one.
 //! 2. The state directory's disk full (a 2 MiB tmpfs, filled up): the daemon says why it cannot
 //!    save, still bans the scanner in the kernel from memory, and writes the ban to the store
 //!    once there is room again.
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::lab::{SEED_PORTS, Setup, banned4, nmap, wait_for};
+use common::lab::{SEED_PORTS, Setup, banned4, banned6, nmap, wait_for};
 use portwarden::netns::Lab;
 
 const KMSG_SOURCE: &str = "[[source]]\nkind = \"kmsg\"\npath = \"/dev/kmsg\"\n";
@@ -79,46 +82,75 @@ fn nft_failing_for_a_while_keeps_the_ban_pending_and_applies_it_later() {
     ));
     s.setup(&lab.target);
     let mut daemon = s.daemon(&lab.target);
-    let attacker = lab.attacker_v4.to_string();
+    let attacker4 = lab.attacker_v4.to_string();
+    let attacker6 = lab.attacker_v6.to_string();
 
+    // nft failing: the ban still lands, over netlink.
     fs::write(&flag, "").unwrap();
     nmap(&lab.attacker, &lab.target_v4.to_string(), SEED_PORTS);
-    let failed = wait_for(Duration::from_secs(30), || {
-        daemon
-            .output()
-            .contains("simulated nft outage")
+    let banned = wait_for(Duration::from_secs(30), || {
+        (banned4(&lab.target).contains(&attacker4) && store_has_live_ban(&s, &attacker4))
             .then_some(())
     });
     assert!(
-        failed.is_some(),
-        "the daemon never tried (and failed) to ban:\n{}",
+        banned.is_some(),
+        "no ban while nft failed:\n{}",
+        daemon.output()
+    );
+
+    // The kernel refuses (the ban sets are gone) and nft cannot rebuild the table.
+    let broken = s.dir().join("broken.nft");
+    fs::write(
+        &broken,
+        format!(
+            "delete table inet portwarden\ntable inet portwarden {{\n\tchain input {{\n\t\t\
+             type filter hook input priority -10; policy accept;\n\t\t\
+             meta l4proto tcp ct state new log prefix \"{}\"\n\t}}\n}}\n",
+            s.prefix
+        ),
+    )
+    .unwrap();
+    let out = lab
+        .target
+        .run("nft", ["-f", broken.to_str().unwrap()])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    nmap(&lab.attacker, &lab.target_v6.to_string(), SEED_PORTS);
+    let refused = wait_for(Duration::from_secs(30), || {
+        let out = daemon.output();
+        (out.contains("simulated nft outage") && out.contains(&attacker6)).then_some(())
+    });
+    assert!(
+        refused.is_some(),
+        "the daemon never tried (and failed) to ban {attacker6}:\n{}",
         daemon.output()
     );
     assert!(
-        !banned4(&lab.target).contains(&attacker),
-        "banned although nft failed?"
+        !banned6(&lab.target).contains(&attacker6),
+        "banned although the set is gone?"
     );
     assert!(
-        !store_has_live_ban(&s, &attacker),
-        "recorded although nft failed"
+        !store_has_live_ban(&s, &attacker6),
+        "recorded although the kernel refused"
     );
 
     let repaired = Instant::now();
     fs::remove_file(&flag).unwrap();
     let banned = wait_for(Duration::from_secs(30), || {
-        banned4(&lab.target).contains(&attacker).then_some(())
+        (banned6(&lab.target).contains(&attacker6) && banned4(&lab.target).contains(&attacker4))
+            .then_some(())
     });
     assert!(
         banned.is_some(),
-        "the pending ban never landed after nft came back:\n{}",
+        "the pending ban (or the restored one) never landed after nft came back:\n{}",
         daemon.output()
     );
     println!(
-        "pending ban applied {:?} after nft came back",
+        "table rebuilt, earlier ban restored and pending ban applied {:?} after nft came back",
         repaired.elapsed()
     );
     let stored = wait_for(Duration::from_secs(10), || {
-        store_has_live_ban(&s, &attacker).then_some(())
+        store_has_live_ban(&s, &attacker6).then_some(())
     });
     assert!(stored.is_some(), "in the kernel but not in the store");
     daemon.stop();

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use jiff::SignedDuration;
 
 pub mod fake;
+pub mod netlink;
 pub mod nft;
 
 pub use fake::FakeFirewall;
@@ -51,7 +52,7 @@ pub enum TableState {
 pub enum EnforceError {
     #[error("`{0}` not found: install nftables (apt-get install nftables) or set firewall.nft")]
     NftMissing(String),
-    #[error("nft needs CAP_NET_ADMIN: run as root")]
+    #[error("changing nftables needs CAP_NET_ADMIN: run as root")]
     NotPermitted,
     #[error("table {0} does not exist: run `portwarden setup` first")]
     TableMissing(String),
@@ -64,6 +65,9 @@ pub enum EnforceError {
     Invalid(String),
     #[error("nft failed: {0}")]
     Nft(String),
+    /// The kernel refused a set element change or listing made over netlink.
+    #[error("the kernel refused: {0}")]
+    Kernel(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -55,6 +55,7 @@ use ipnet::IpNet;
 use jiff::SignedDuration;
 use serde_json::Value;
 
+use super::netlink::{Elem, NfSocket, NlError, Op, SetInfo};
 use super::{BanElement, EnforceError, Firewall, SetElement, TableState};
 use crate::config::{Config, FirewallConfig, LogPrefix, NftFamily, NftName};
 use crate::record::Proto;
@@ -183,6 +184,21 @@ pub struct NftFirewall {
     /// What the fast path's `allow4`/`allow6`/`served` sets were last given, so that a rebuilt
     /// table gets them in the same transaction.
     fastpath_lists: Option<FastpathLists>,
+    /// The netlink socket for element writes and listings, opened at first use.
+    sock: LazySocket,
+    /// What the kernel said of each set (interval, timeout), learnt at first use and
+    /// forgotten when `setup` rebuilds the table.
+    kinds: std::collections::HashMap<String, SetInfo>,
+}
+
+/// A netlink socket opened at first use; a clone opens its own.
+#[derive(Debug, Default)]
+struct LazySocket(Option<NfSocket>);
+
+impl Clone for LazySocket {
+    fn clone(&self) -> Self {
+        LazySocket(None)
+    }
 }
 
 impl NftFirewall {
@@ -207,6 +223,8 @@ impl NftFirewall {
             timeout_flag: if cfg.manage_table { Some(true) } else { None },
             fastpath: None,
             fastpath_lists: None,
+            sock: LazySocket::default(),
+            kinds: std::collections::HashMap::new(),
         }
     }
 
@@ -262,6 +280,7 @@ impl NftFirewall {
     /// Create, check or rebuild the table; see the module doc.
     pub fn setup_report(&mut self) -> Result<SetupOutcome, EnforceError> {
         self.validate()?;
+        self.kinds.clear();
         if !self.manage {
             return match self.check()? {
                 TableState::Ready => Ok(SetupOutcome::Borrowed {
@@ -313,6 +332,7 @@ impl NftFirewall {
             script += &self.fastpath_sync_script(allow, served);
         }
         self.run(&["-f", "-"], Some(&script))?;
+        self.kinds.clear();
         self.timeout_flag = Some(true);
         Ok(outcome)
     }
@@ -320,6 +340,7 @@ impl NftFirewall {
     /// Remove the table if portwarden owns it.
     pub fn teardown_report(&mut self) -> Result<TeardownOutcome, EnforceError> {
         self.validate()?;
+        self.kinds.clear();
         if !self.manage {
             return Ok(TeardownOutcome::NotOurs);
         }
@@ -377,9 +398,13 @@ impl NftFirewall {
         .flatten()
         .collect();
         for (set, ty, _, meter) in &families {
+            // Single addresses in a hash set (no overlap to check, any size), prefixes in an
+            // interval set beside it.
             s += &format!(
-                "\tset {set} {{\n\t\ttype {ty}\n\t\tflags interval, timeout\n\t}}\n\
-                 \tset {meter} {{\n\t\ttype {ty}\n\t\tsize {LOG_METER_SIZE}\n\t\tflags dynamic, timeout\n\t\ttimeout 1m\n\t}}\n"
+                "\tset {set} {{\n\t\ttype {ty}\n\t\tflags timeout\n\t}}\n\
+                 \tset {nets} {{\n\t\ttype {ty}\n\t\tflags interval, timeout\n\t}}\n\
+                 \tset {meter} {{\n\t\ttype {ty}\n\t\tsize {LOG_METER_SIZE}\n\t\tflags dynamic, timeout\n\t\ttimeout 1m\n\t}}\n",
+                nets = nets_set(set)
             );
         }
         let fast = self.fastpath.as_ref();
@@ -389,6 +414,7 @@ impl NftFirewall {
         s += "\tchain input {\n\t\ttype filter hook input priority -10; policy accept;\n";
         for (set, _, proto, _) in &families {
             s += &c(format!("{proto} saddr @{set} drop"));
+            s += &c(format!("{proto} saddr @{} drop", nets_set(set)));
         }
         if fast.is_some() {
             for (_, _, proto, _) in &families {
@@ -459,6 +485,7 @@ impl NftFirewall {
             s += "\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n";
             for (set, _, proto, _) in &families {
                 s += &c(format!("{proto} saddr @{set} drop"));
+                s += &c(format!("{proto} saddr @{} drop", nets_set(set)));
             }
             s += "\t}\n";
         }
@@ -502,9 +529,13 @@ impl NftFirewall {
             (
                 "input",
                 Some("input"),
-                2 * n + 1 + if fast { n + 1 } else { 0 },
+                3 * n + 1 + if fast { n + 1 } else { 0 },
             ),
-            ("forward", Some("forward"), if self.forward { n } else { 0 }),
+            (
+                "forward",
+                Some("forward"),
+                if self.forward { 2 * n } else { 0 },
+            ),
             ("fastpath", None, if fast { 2 * n + 4 } else { 0 }),
             ("fastban", None, if fast { 2 } else { 0 }),
         ]
@@ -626,10 +657,18 @@ impl NftFirewall {
         }
     }
 
-    /// `nft -j list table`, or `None` when there is no such table.
+    /// `nft -t -j list table` (terse: without set elements, so its time does not grow with
+    /// the sets), or `None` when there is no such table.
     fn list_table_json(&self) -> Result<Option<Vec<Value>>, EnforceError> {
         match self.run(
-            &["-j", "list", "table", self.family.as_str(), &self.table],
+            &[
+                "-t",
+                "-j",
+                "list",
+                "table",
+                self.family.as_str(),
+                &self.table,
+            ],
             None,
         ) {
             Ok(text) => Ok(Some(nft_objects(&text)?)),
@@ -638,25 +677,12 @@ impl NftFirewall {
         }
     }
 
-    /// Elements of our sets as they are now (for `setup` to carry over).
-    fn current_elements(&self) -> Result<Vec<SetElement>, EnforceError> {
-        let Some(objects) = self.list_table_json()? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for o in &objects {
-            if let Some(set) = o.get("set")
-                && self.is_our_set(set)
-            {
-                out.extend(parse_elements(set));
-            }
+    /// Elements of our sets as they are now (for `setup` to carry over); none without a table.
+    fn current_elements(&mut self) -> Result<Vec<SetElement>, EnforceError> {
+        match self.list() {
+            Err(EnforceError::TableMissing(_)) => Ok(Vec::new()),
+            other => other,
         }
-        Ok(out)
-    }
-
-    fn is_our_set(&self, set: &Value) -> bool {
-        let name = set.get("name").and_then(Value::as_str);
-        name.is_some() && (name == self.set4.as_deref() || name == self.set6.as_deref())
     }
 
     fn set_for(&self, net: &IpNet) -> Result<&str, EnforceError> {
@@ -672,42 +698,106 @@ impl NftFirewall {
         })
     }
 
-    /// Elements of one set (`nft -j list set`).
-    fn list_set(&self, set: &str) -> Result<Vec<SetElement>, EnforceError> {
-        let text = self.run(
-            &["-j", "list", "set", self.family.as_str(), &self.table, set],
-            None,
-        )?;
-        let mut out = Vec::new();
-        for o in nft_objects(&text)? {
-            if let Some(s) = o.get("set") {
-                out.extend(parse_elements(s));
-            }
+    /// The netlink socket, opened (in the namespace, if any) at first use.
+    fn nl(&mut self) -> Result<&mut NfSocket, EnforceError> {
+        if self.sock.0.is_none() {
+            let sock = NfSocket::open(self.netns.as_deref()).map_err(|e| match e.errno() {
+                Some(libc::EPERM | libc::EACCES) => EnforceError::NotPermitted,
+                _ => EnforceError::Kernel(e.to_string()),
+            })?;
+            self.sock.0 = Some(sock);
         }
-        Ok(out)
+        Ok(self.sock.0.as_mut().expect("opened above"))
     }
 
-    /// Plans a transaction from a fresh listing and runs it. An element that expires between
-    /// the listing and the transaction makes `delete` fail with ENOENT (reported like a missing
-    /// table): then list and plan once more; a table that is really gone fails the listing.
+    /// What an error of the kernel means here: ENOENT is a missing table or set.
+    fn nl_error(&mut self, e: NlError) -> EnforceError {
+        match e.errno() {
+            Some(libc::ENOENT) => EnforceError::TableMissing(self.table_name()),
+            Some(libc::EPERM | libc::EACCES) => EnforceError::NotPermitted,
+            _ => {
+                // A socket that failed mid-conversation is not trusted with the next one.
+                self.sock.0 = None;
+                EnforceError::Kernel(e.to_string())
+            }
+        }
+    }
+
+    /// The kernel's word on `set` (interval? timeout?), cached; `None` when it does not exist.
+    fn kind(&mut self, set: &str) -> Result<Option<SetInfo>, EnforceError> {
+        if let Some(k) = self.kinds.get(set) {
+            return Ok(Some(*k));
+        }
+        let (family, table) = (self.family, self.table.to_string());
+        let answer = self.nl()?.set_info(family, &table, set);
+        let info = answer.map_err(|e| self.nl_error(e))?;
+        if let Some(i) = info {
+            self.kinds.insert(set.to_string(), i);
+        }
+        Ok(info)
+    }
+
+    /// The set `net` goes into, and its kind: in a table of our own an address goes into the
+    /// family's hash set and a prefix into the interval set beside it; a borrowed table has
+    /// one set per family, of whatever kind its owner made.
+    fn target_set(&mut self, net: &IpNet) -> Result<(String, SetInfo), EnforceError> {
+        let base = self.set_for(net)?.to_string();
+        let host = net.prefix_len() == net.max_prefix_len();
+        let set = if self.manage && !host {
+            nets_set(&base)
+        } else {
+            base
+        };
+        let info = self
+            .kind(&set)?
+            .ok_or_else(|| EnforceError::TableMissing(self.table_name()))?;
+        if !host && !info.interval {
+            return Err(EnforceError::Invalid(format!(
+                "set {} {set} holds single addresses (no interval flag): cannot hold {net}",
+                self.table_name()
+            )));
+        }
+        Ok((set, info))
+    }
+
+    /// Elements of one set, dumped over netlink.
+    fn list_set(&mut self, set: &str, interval: bool) -> Result<Vec<SetElement>, EnforceError> {
+        let (family, table) = (self.family, self.table.to_string());
+        let answer = self.nl()?.list(family, &table, set, interval);
+        answer.map_err(|e| self.nl_error(e))
+    }
+
+    /// Runs `ops` as one transaction.
+    fn apply(&mut self, ops: &[Op]) -> Result<(), EnforceError> {
+        let (family, table) = (self.family, self.table.to_string());
+        let answer = self.nl()?.apply(family, &table, ops);
+        answer.map_err(|e| self.nl_error(e))
+    }
+
+    /// Plans a transaction from the kernel's current state and runs it. An element that
+    /// expires between the look and the transaction makes a `delete` fail with ENOENT
+    /// (reported like a missing table): then look and plan once more; a table that is really
+    /// gone fails the look.
     fn retry_on_vanished(
         &mut self,
-        mut plan: impl FnMut(&mut Self) -> Result<Option<String>, EnforceError>,
+        mut plan: impl FnMut(&mut Self) -> Result<Vec<Op>, EnforceError>,
     ) -> Result<(), EnforceError> {
         let mut attempt = 0;
         loop {
-            let Some(script) = plan(self)? else {
+            let ops = plan(self)?;
+            if ops.is_empty() {
                 return Ok(());
-            };
-            match self.run(&["-f", "-"], Some(&script)) {
+            }
+            match self.apply(&ops) {
                 Err(EnforceError::TableMissing(_)) if attempt == 0 => attempt += 1,
-                other => return other.map(|_| ()),
+                other => return other,
             }
         }
     }
 
-    /// Appends `VERB element` statements (`add`, `delete`) to `script`, one per set; the
-    /// elements' timeouts only with `timeouts` and when the set takes them.
+    /// Appends `VERB element` statements (`add`, `delete`) to `script` (the elements of
+    /// `setup`'s own transaction): addresses to the family's set, prefixes to the interval set
+    /// beside it; the elements' timeouts only with `timeouts` and when the set takes them.
     fn push_elements(
         &self,
         script: &mut String,
@@ -717,26 +807,42 @@ impl NftFirewall {
     ) -> Result<(), EnforceError> {
         let timeout = timeouts && self.timeout_flag.unwrap_or(false);
         for v6 in [false, true] {
-            let items: Vec<String> = elements
-                .iter()
-                .filter(|e| e.target.addr().is_ipv6() == v6)
-                .map(|e| element_text(e, timeout))
-                .collect();
-            if items.is_empty() {
-                continue;
+            for host in [true, false] {
+                let items: Vec<String> = elements
+                    .iter()
+                    .filter(|e| e.target.addr().is_ipv6() == v6)
+                    .filter(|e| (e.target.prefix_len() == e.target.max_prefix_len()) == host)
+                    .map(|e| element_text(e, timeout))
+                    .collect();
+                let Some(first) = elements.iter().find(|e| e.target.addr().is_ipv6() == v6) else {
+                    continue;
+                };
+                if items.is_empty() {
+                    continue;
+                }
+                let base = self.set_for(&first.target)?;
+                let set = if self.manage && !host {
+                    nets_set(base)
+                } else {
+                    base.to_string()
+                };
+                script.push_str(&format!(
+                    "{verb} element {} {set} {{ {} }}\n",
+                    self.table_name(),
+                    items.join(", ")
+                ));
             }
-            let set = match elements.iter().find(|e| e.target.addr().is_ipv6() == v6) {
-                Some(e) => self.set_for(&e.target)?,
-                None => continue,
-            };
-            script.push_str(&format!(
-                "{verb} element {} {set} {{ {} }}\n",
-                self.table_name(),
-                items.join(", ")
-            ));
         }
         Ok(())
     }
+}
+
+/// An element's timeout in milliseconds as the set takes it: whole seconds, rounded up, from
+/// 1 s to [`MAX_TIMEOUT_SECS`]; none when the set has no timeouts or the ban is permanent.
+fn timeout_ms(e: &BanElement, info: &SetInfo) -> Option<u64> {
+    let t = e.timeout.filter(|_| info.timeout)?;
+    let secs = (t.as_secs() + i64::from(t.subsec_nanos() > 0)).clamp(1, MAX_TIMEOUT_SECS);
+    Some(secs as u64 * 1000)
 }
 
 impl Firewall for NftFirewall {
@@ -779,9 +885,27 @@ impl Firewall for NftFirewall {
                 timeout_all = false;
             }
             if self.manage {
+                // Our own: addresses in a hash set, prefixes in an interval set beside it.
+                if !flags.contains(&"timeout") {
+                    problems.push(format!("set {name} lacks flag timeout"));
+                }
+                if flags.contains(&"interval") {
+                    problems.push(format!(
+                        "set {name} is an interval set (made by an older version)"
+                    ));
+                }
+                let nets = nets_set(name);
+                let flags: Vec<&str> = objects
+                    .iter()
+                    .filter_map(|o| o.get("set"))
+                    .find(|s| s.get("name").and_then(Value::as_str) == Some(nets.as_str()))
+                    .and_then(|s| s.get("flags"))
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
                 for f in ["interval", "timeout"] {
                     if !flags.contains(&f) {
-                        problems.push(format!("set {name} lacks flag {f}"));
+                        problems.push(format!("set {nets} is missing or lacks flag {f}"));
                     }
                 }
             }
@@ -856,32 +980,81 @@ impl Firewall for NftFirewall {
         if elements.is_empty() {
             return Ok(());
         }
+        // Per set, in the order first named; the last element for a target wins.
+        let mut by_set: Vec<(String, SetInfo, Vec<BanElement>)> = Vec::new();
         for e in elements {
-            self.set_for(&e.target)?;
-        }
-        if self.timeout_flag.is_none() {
-            self.detect_timeout()?;
+            let e = BanElement {
+                target: e.target.trunc(),
+                timeout: e.timeout,
+            };
+            let (set, info) = self.target_set(&e.target)?;
+            match by_set.iter_mut().find(|(s, _, _)| *s == set) {
+                Some((_, _, v)) => v.push(e),
+                None => by_set.push((set, info, vec![e])),
+            }
         }
         self.retry_on_vanished(|fw| {
-            let current = fw.list()?;
-            let (adds, replaced) = plan_adds(elements, &current);
-            if adds.is_empty() {
-                return Ok(None);
+            let mut ops = Vec::new();
+            for (set, info, wanted) in &by_set {
+                if info.interval {
+                    // An interval set refuses overlaps: read it, skip what a present prefix
+                    // covers, delete what a new prefix covers or what gets a new timeout.
+                    let current = fw.list_set(set, true)?;
+                    let (adds, replaced) = plan_adds(wanted, &current);
+                    if !replaced.is_empty() {
+                        ops.push(Op::Delete {
+                            set: set.clone(),
+                            elems: replaced
+                                .iter()
+                                .flat_map(|t| Elem::for_net(t, true, None))
+                                .collect(),
+                        });
+                    }
+                    if !adds.is_empty() {
+                        ops.push(Op::Add {
+                            set: set.clone(),
+                            elems: adds
+                                .iter()
+                                .flat_map(|e| Elem::for_net(&e.target, true, timeout_ms(e, info)))
+                                .collect(),
+                        });
+                    }
+                } else {
+                    // A hash set: add (a no-op if present), delete, add with the timeout, all
+                    // in one transaction: present or not, the element ends up with the new
+                    // timeout, and nothing is read first.
+                    let mut last = std::collections::HashMap::new();
+                    for (i, e) in wanted.iter().enumerate() {
+                        last.insert(e.target, i);
+                    }
+                    let unique: Vec<&BanElement> = wanted
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, e)| last.get(&e.target) == Some(i))
+                        .map(|(_, e)| e)
+                        .collect();
+                    let keys: Vec<Elem> = unique
+                        .iter()
+                        .map(|e| Elem::addr(e.target.addr(), None))
+                        .collect();
+                    ops.push(Op::Add {
+                        set: set.clone(),
+                        elems: keys.clone(),
+                    });
+                    ops.push(Op::Delete {
+                        set: set.clone(),
+                        elems: keys,
+                    });
+                    ops.push(Op::Add {
+                        set: set.clone(),
+                        elems: unique
+                            .iter()
+                            .map(|e| Elem::addr(e.target.addr(), timeout_ms(e, info)))
+                            .collect(),
+                    });
+                }
             }
-            // Elements to replace (present, or covered by a new prefix) are deleted first in
-            // the same transaction. (`add` before `delete`, to tolerate one expiring meanwhile,
-            // makes nft 1.0.6 report a false overlap with a covering prefix: hence the retry.)
-            let replaced: Vec<BanElement> = replaced
-                .into_iter()
-                .map(|target| BanElement {
-                    target,
-                    timeout: None,
-                })
-                .collect();
-            let mut script = String::new();
-            fw.push_elements(&mut script, &replaced, "delete", false)?;
-            fw.push_elements(&mut script, &adds, "add", true)?;
-            Ok(Some(script))
+            Ok(ops)
         })
     }
 
@@ -890,58 +1063,72 @@ impl Firewall for NftFirewall {
         if targets.is_empty() {
             return Ok(());
         }
+        let mut where_: Vec<(IpNet, String, SetInfo)> = Vec::new();
         for t in targets {
-            self.set_for(t)?;
+            let t = t.trunc();
+            let (set, info) = self.target_set(&t)?;
+            where_.push((t, set, info));
         }
         self.retry_on_vanished(|fw| {
-            let current = fw.list()?;
-            // A kernel ban of the fast path is lifted with the ban book's.
-            let mut fast = Vec::new();
-            for set in ["fastban4", "fastban6"] {
-                if targets
-                    .iter()
-                    .any(|t| t.prefix_len() == t.max_prefix_len() && fw.fastban_for(t) == Some(set))
+            let (family, table) = (fw.family, fw.table.to_string());
+            let mut deletes: Vec<(String, Vec<Elem>)> = Vec::new();
+            let mut push =
+                |set: &str, elems: Vec<Elem>| match deletes.iter_mut().find(|(s, _)| s == set) {
+                    Some((_, v)) => v.extend(elems),
+                    None => deletes.push((set.to_string(), elems)),
+                };
+            let mut listings: std::collections::HashMap<String, Vec<SetElement>> =
+                std::collections::HashMap::new();
+            for (t, set, info) in &where_ {
+                if info.interval {
+                    if !listings.contains_key(set) {
+                        let l = fw.list_set(set, true)?;
+                        listings.insert(set.clone(), l);
+                    }
+                    if listings[set].iter().any(|c| c.target == *t) {
+                        push(set, Elem::for_net(t, true, None));
+                    }
+                } else {
+                    let answer = fw.nl()?.contains(family, &table, set, t.addr());
+                    if answer.map_err(|e| fw.nl_error(e))? {
+                        push(set, vec![Elem::addr(t.addr(), None)]);
+                    }
+                }
+                // A kernel ban of the fast path is lifted with the ban book's.
+                if t.prefix_len() == t.max_prefix_len()
+                    && let Some(fast) = fw.fastban_for(t)
                 {
-                    fast.extend(fw.list_set(set)?);
+                    let answer = fw.nl()?.contains(family, &table, fast, t.addr());
+                    if answer.map_err(|e| fw.nl_error(e))? {
+                        push(fast, vec![Elem::addr(t.addr(), None)]);
+                    }
                 }
             }
-            let fast_present: Vec<IpNet> = targets
-                .iter()
-                .map(IpNet::trunc)
-                .filter(|t| fast.iter().any(|c| c.target == *t))
-                .collect();
-            let present: Vec<BanElement> = targets
-                .iter()
-                .map(IpNet::trunc)
-                .filter(|t| current.iter().any(|c| c.target == *t))
-                .map(|target| BanElement {
-                    target,
-                    timeout: None,
+            Ok(deletes
+                .into_iter()
+                .map(|(set, mut elems)| {
+                    elems.dedup();
+                    Op::Delete { set, elems }
                 })
-                .collect();
-            if present.is_empty() && fast_present.is_empty() {
-                return Ok(None);
-            }
-            let mut script = String::new();
-            fw.push_elements(&mut script, &present, "delete", false)?;
-            for t in &fast_present {
-                if let Some(set) = fw.fastban_for(t) {
-                    script += &format!(
-                        "delete element {} {set} {{ {} }}\n",
-                        fw.table_name(),
-                        t.addr()
-                    );
-                }
-            }
-            Ok(Some(script))
+                .collect())
         })
     }
 
     fn list(&mut self) -> Result<Vec<SetElement>, EnforceError> {
         self.validate()?;
         let mut out = Vec::new();
-        for set in [self.set4.clone(), self.set6.clone()].into_iter().flatten() {
-            out.extend(self.list_set(&set)?);
+        for base in [self.set4.clone(), self.set6.clone()].into_iter().flatten() {
+            let base = base.to_string();
+            let nets = self.manage.then(|| nets_set(&base));
+            for set in std::iter::once(base.clone()).chain(nets) {
+                let Some(info) = self.kind(&set)? else {
+                    if set == base {
+                        return Err(EnforceError::TableMissing(self.table_name()));
+                    }
+                    continue; // a table of an older version, before `setup` rebuilds it
+                };
+                out.extend(self.list_set(&set, info.interval)?);
+            }
         }
         Ok(out)
     }
@@ -970,6 +1157,11 @@ impl Firewall for NftFirewall {
 
 /// The fast path's set of configured served ports.
 const SERVED_SET: &str = "served";
+
+/// The interval set beside a table's own address set `set` that holds its prefixes.
+fn nets_set(set: &str) -> String {
+    format!("{set}_nets")
+}
 
 /// The fast path's ban set for an address family (`ip` / `ip6`).
 fn fastban_set(proto: &str) -> &'static str {

@@ -702,8 +702,26 @@ fn serve(
         }
         if let Err(e) = session.checkpoint(engine, ids, full) {
             let e = super::error_chain(&e);
-            tracing::error!("checkpoint failed, retrying in {TABLE_CHECK:?}: {e}");
-            eprintln!("portwarden daemon: checkpoint failed, will retry: {e}");
+            // Which scanners wait: the operator's first question.
+            let pending = engine.pending_sources();
+            let waiting = if pending.is_empty() {
+                String::new()
+            } else {
+                let shown: Vec<String> = pending.iter().take(5).map(|a| a.to_string()).collect();
+                let more = pending.len().saturating_sub(shown.len());
+                format!(
+                    " ({} finding source(s) pending: {}{})",
+                    pending.len(),
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                )
+            };
+            tracing::error!("checkpoint failed{waiting}, retrying in {TABLE_CHECK:?}: {e}");
+            eprintln!("portwarden daemon: checkpoint failed{waiting}, will retry: {e}");
             retry_at = Instant::now() + TABLE_CHECK;
         }
     };

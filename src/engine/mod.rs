@@ -586,6 +586,17 @@ impl Engine {
         !self.pending.is_empty()
     }
 
+    /// The sources of the findings waiting for a checkpoint, each once, in arrival order.
+    pub fn pending_sources(&self) -> Vec<std::net::IpAddr> {
+        let mut out = Vec::new();
+        for f in &self.pending {
+            if !out.contains(&f.source) {
+                out.push(f.source);
+            }
+        }
+        out
+    }
+
     /// Decide on the pending findings and ban; with `full`, also save the sources' cursors and
     /// the detector state. All of it is one store transaction, committed only after the
     /// firewall took the bans (see the module doc).
