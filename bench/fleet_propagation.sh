@@ -119,8 +119,12 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-# "TIME add element inet portwarden banned4 { 10.201.0.2 timeout ... }"
-extract() { awk '/add element/ { for (i = 1; i <= NF; i++) if ($i == "{") print $1, $(i + 1) }' "$1"; }
+# "TIME add element inet portwarden banned4 { 10.201.0.2 timeout ... }". A ban is one batch
+# of add, delete, add (so that a re-ban gets its new timeout): the last add of each address.
+extract() {
+    awk '/add element/ { for (i = 1; i <= NF; i++) if ($i == "{") last[$(i + 1)] = $1 }
+         END { for (a in last) print last[a], a }' "$1"
+}
 extract "$work/A/monitor.log" | sort -k2 > "$work/a.txt"
 extract "$work/B/monitor.log" | sort -k2 > "$work/b.txt"
 join -1 2 -2 2 "$work/a.txt" "$work/b.txt" | awk '{ printf "%.3f\n", ($3 - $2) * 1000 }' | sort -n > "$work/ms.txt"

@@ -176,7 +176,9 @@ fn gateway_own_addresses_and_resolvers_are_never_banned() {
         out.contains(&format!("{} allowlisted", protected.len())),
         "{out}"
     );
-    let (v4, v6) = (target.banned("banned4"), target.banned("banned6"));
+    // Addresses and prefixes alike.
+    let v4 = target.banned("banned4") + &target.banned("banned4_nets");
+    let v6 = target.banned("banned6") + &target.banned("banned6_nets");
     assert!(
         v4.contains("198.51.100.9"),
         "the control scanner must be banned: {v4}"
@@ -397,11 +399,13 @@ fn several_scanners_of_one_prefix_ban_the_prefix() {
     let (ok, out) = target.portwarden(&["run", "--once"]);
     assert!(ok, "run --once: {out}");
     println!("{out}");
+    // Addresses in banned4, prefixes in banned4_nets.
     let v4 = target.banned("banned4");
-    println!("{v4}");
+    let nets4 = target.banned("banned4_nets");
+    println!("{v4}{nets4}");
     assert!(
-        v4.contains("203.0.113.0/24"),
-        "the prefix must be banned: {v4}"
+        nets4.contains("203.0.113.0/24"),
+        "the prefix must be banned: {nets4}"
     );
     for host in [11, 12, 13, 14] {
         assert!(

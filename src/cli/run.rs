@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(LOCKED));
     };
-    let (mut engine, _report) =
+    let (mut engine, report) =
         Engine::open_in(ctx.config.clone(), &ctx.state_dir, ctx.clock.clone())
             .context("starting the pass")?;
     // The textfile's counters continue from the previous pass's (see `crate::metrics`).
@@ -59,7 +59,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     {
         eprintln!("portwarden run: {e}; the metrics start again from zero");
     }
-    let summary = engine.pass()?;
+    let mut summary = engine.pass()?;
+    // What opening the engine put back (the kernel lost the table or bans: a reboot, a flush).
+    summary.restored = report.map_or(0, |r| r.restored);
     if let Some(path) = textfile
         && let Err(e) = engine.metrics().write_textfile(path)
     {

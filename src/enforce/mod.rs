@@ -1,13 +1,15 @@
 //! Stage `enforce`: the nftables objects that drop banned sources.
 //!
 //! In: [`BanElement`]s (validated `IpNet`s with their own timeout). Out: elements of the
-//! kernel sets `banned4` / `banned6` in table `inet portwarden` (or the operator's own table and
-//! set, such as the seed lab's `ip filter blocked_ips`). The kernel expires the elements; the
+//! kernel sets `banned4` / `banned6` (addresses) and `banned4_nets` / `banned6_nets` (prefixes)
+//! in table `inet portwarden` (or the operator's own table and set, such as the seed lab's
+//! `ip filter blocked_ips`). The kernel expires the elements; the
 //! store remembers them so that a reboot or `nft flush ruleset` can be repaired (reconcile).
 //!
-//! Every side effect sits behind the [`Firewall`] trait: the real implementation drives `nft`
-//! (never through a shell, stderr always kept), and a fake keeps the same state in memory for
-//! the decide/store unit tests.
+//! Every side effect sits behind the [`Firewall`] trait: the real implementation builds and
+//! checks the table with `nft` (never through a shell, stderr always kept) and writes and lists
+//! set elements over netlink ([`netlink`]); a fake keeps the same state in memory for the
+//! decide/store unit tests.
 
 use ipnet::IpNet;
 use jiff::SignedDuration;
