@@ -207,11 +207,158 @@ pub fn for_each_line(
     }
 }
 
+/// Cut `reader` into blocks of whole lines, about `block` bytes each, for [`for_each_line`] to
+/// split elsewhere (on another thread): every block ends with a newline but the stream's
+/// last, so splitting each block yields the lines `for_each_line(reader, max_len, ..)` would,
+/// in order. A line longer than a line can be (`max_len`, plus a `\r`) is dropped here as it
+/// streams by and counted in the return value, so a block never holds one; the blocks'
+/// own counts plus this one are `for_each_line`'s count.
+pub fn for_each_block(
+    mut reader: impl Read,
+    block: usize,
+    max_len: usize,
+    mut f: impl FnMut(Vec<u8>),
+) -> io::Result<u64> {
+    const READ: usize = 128 * 1024;
+    // As for_each_line: a line of up to max_len bytes and its `\r`.
+    let cap = max_len.saturating_add(1);
+    let block = block.max(1);
+    // What a buffer starts with; it grows if a block needs more.
+    let initial = block.min(8 << 20) + READ;
+    let mut skipped = 0u64;
+    let mut skipping = false;
+    let mut buf: Vec<u8> = Vec::with_capacity(initial);
+    loop {
+        let start = buf.len();
+        buf.resize(start + READ, 0);
+        let n = loop {
+            match reader.read(&mut buf[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // The whole lines read so far are handed out, as for_each_line's are;
+                    // the unterminated one is not.
+                    buf.truncate(start);
+                    let whole = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                    buf.truncate(whole);
+                    if !buf.is_empty() {
+                        f(buf);
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        buf.truncate(start + n);
+        if n == 0 {
+            if !buf.is_empty() {
+                f(buf);
+            }
+            return Ok(skipped);
+        }
+        if skipping {
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => {
+                    skipping = false;
+                    buf.drain(..=i);
+                }
+                None => {
+                    buf.clear();
+                    continue;
+                }
+            }
+        }
+        let whole = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+        if buf.len() - whole > cap {
+            // The line being read is too long: hand out the whole lines before it, drop it.
+            skipped += 1;
+            skipping = true;
+            buf.truncate(whole);
+            if !buf.is_empty() {
+                f(std::mem::replace(
+                    &mut buf,
+                    Vec::with_capacity(block + READ),
+                ));
+            }
+        } else if whole >= block {
+            let rest = buf[whole..].to_vec();
+            buf.truncate(whole);
+            let mut next = Vec::with_capacity(initial);
+            next.extend_from_slice(&rest);
+            f(std::mem::replace(&mut buf, next));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Read, Write};
 
     use super::*;
+
+    /// A reader that hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.len().min(self.step).min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn blocks_split_into_the_same_lines_as_the_stream() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..400 {
+            let max_len = 1 + rand(12);
+            let mut input = Vec::new();
+            for _ in 0..rand(40) {
+                let len = rand(3 * max_len + 3);
+                input.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+                match rand(4) {
+                    0 => input.extend_from_slice(b"\r\n"),
+                    _ => input.push(b'\n'),
+                }
+            }
+            if rand(2) == 0 {
+                input.extend_from_slice(&b"tail-without-newline"[..rand(20)]);
+            }
+            let mut expected = Vec::new();
+            let expected_skipped =
+                for_each_line(Cursor::new(&input), max_len, |l| expected.push(l.to_vec())).unwrap();
+            let (block, step) = (1 + rand(30), 1 + rand(50));
+            let mut got = Vec::new();
+            let mut skipped = for_each_block(Trickle { data: &input, step }, block, max_len, |b| {
+                assert!(b.len() <= block + 128 * 1024);
+                got.push(b);
+            })
+            .unwrap();
+            let mut lines = Vec::new();
+            for (i, b) in got.iter().enumerate() {
+                if i + 1 < got.len() {
+                    assert_eq!(
+                        b.last(),
+                        Some(&b'\n'),
+                        "round {round}: block {i} cut a line"
+                    );
+                }
+                skipped +=
+                    for_each_line(Cursor::new(b), max_len, |l| lines.push(l.to_vec())).unwrap();
+            }
+            assert_eq!(lines, expected, "round {round}: {input:?}");
+            assert_eq!(skipped, expected_skipped, "round {round}: {input:?}");
+        }
+    }
 
     fn lines(input: &[u8], max_len: usize, capacity: usize) -> (Vec<Vec<u8>>, u64) {
         let mut out = Vec::new();

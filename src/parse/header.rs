@@ -369,8 +369,99 @@ fn rfc3339(line: &[u8]) -> Result<Header<'_>, Reject> {
 }
 
 fn rfc3339_time(stamp: &[u8]) -> Result<Timestamp, Reject> {
+    if let Some(t) = rfc3339_fast(stamp) {
+        return Ok(t);
+    }
     let stamp = std::str::from_utf8(stamp).map_err(|_| Reject::BadTime)?;
     stamp.parse().map_err(|_| Reject::BadTime)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`, the form rsyslog and journalctl write, read in one
+/// pass: the common case of the hot path. `None` for anything else (another form, an
+/// out-of-range field, a year outside 1970 to 9000), which jiff's parser then judges: the
+/// result is jiff's for every input it accepts (tested below).
+fn rfc3339_fast(b: &[u8]) -> Option<Timestamp> {
+    fn num(b: &[u8], at: usize, len: usize) -> Option<i64> {
+        let digits = b.get(at..at + len)?;
+        digits.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    }
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(b, 0, 4)?, num(b, 5, 2)?, num(b, 8, 2)?);
+    let (hour, minute, second) = (num(b, 11, 2)?, num(b, 14, 2)?, num(b, 17, 2)?);
+    if !(1970..=9000).contains(&year)
+        || !(1..=12).contains(&month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if day < 1 || day > month_days[(month - 1) as usize] {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b[i] == b'.' {
+        let start = i + 1;
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        let len = end - start;
+        if len == 0 || len > 9 {
+            return None;
+        }
+        nanos = num(b, start, len)? * 10i64.pow(9 - len as u32);
+        i = end;
+    }
+    let offset = match b.get(i..)? {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let h = num(&[*h1, *h2], 0, 2)?;
+            let m = num(&[*m1, *m2], 0, 2)?;
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    // Days since 1970-01-01 of the civil date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset;
+    Timestamp::new(secs, nanos as i32).ok()
 }
 
 /// One header field of RFC 5424 and the rest after the space that ends it.
@@ -626,6 +717,64 @@ mod tests {
 
     fn utc() -> Clock {
         clock("2026-11-24T23:30:00Z", "UTC")
+    }
+
+    #[test]
+    fn the_rfc3339_fast_path_agrees_with_jiff() {
+        let mut cases: Vec<String> = [
+            "2026-11-18T09:14:03.123456+00:00",
+            "2026-11-18T09:14:03Z",
+            "2026-11-18T09:14:03.1-05:30",
+            "2024-02-29T23:59:59.999999999+14:00",
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-10T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-18T24:00:00Z",
+            "2026-11-18T23:60:00Z",
+            "2026-11-18T23:59:60Z",
+            "2026-11-18T23:59:59.Z",
+            "2026-11-18T23:59:59.1234567890Z",
+            "2026-11-18T23:59:59+24:00",
+            "2026-11-18T23:59:59+23:60",
+            "2026-11-18T23:59:59+0100",
+            "2026-11-18t23:59:59z",
+            "2026-11-18 23:59:59Z",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:00:00-00:01",
+            "9000-12-31T23:59:59Z",
+            "2026-11-18T23:59:59",
+            "2026-1-18T23:59:59Z",
+            "+2026-11-18T23:59:59Z",
+            "2026-11-18T23:59:59Z ",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every day of four years around a leap year, at the edges of the day, with offsets.
+        let mut t: Timestamp = "2023-12-31T00:00:00Z".parse().unwrap();
+        for _ in 0..(4 * 366) {
+            for (tod, off) in [
+                ("00:00:00", "Z"),
+                ("23:59:59.5", "+05:45"),
+                ("12:00:00.000001", "-11:00"),
+            ] {
+                let date = t.strftime("%Y-%m-%d").to_string();
+                cases.push(format!("{date}T{tod}{off}"));
+            }
+            t = t.checked_add(jiff::SignedDuration::from_hours(24)).unwrap();
+        }
+        // The forms rsyslog and journalctl write take the fast path.
+        for c in &cases[..4] {
+            assert!(rfc3339_fast(c.as_bytes()).is_some(), "{c}");
+        }
+        for c in &cases {
+            let jiff = c.parse::<Timestamp>().ok();
+            if let Some(fast) = rfc3339_fast(c.as_bytes()) {
+                assert_eq!(Some(fast), jiff, "{c:?}");
+            }
+            assert_eq!(rfc3339_time(c.as_bytes()).ok(), jiff, "{c:?}");
+        }
     }
 
     #[test]

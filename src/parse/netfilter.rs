@@ -120,7 +120,8 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
         if tok[0] == b'[' {
             break;
         }
-        match memchr(b'=', tok) {
+        // Tokens are short: a plain loop beats memchr's setup here.
+        match tok.iter().position(|&b| b == b'=') {
             Some(eq) => {
                 let (key, value) = (&tok[..eq], &tok[eq + 1..]);
                 match key {
@@ -276,6 +277,12 @@ fn parse_ip(v: &[u8]) -> Result<IpAddr, Reject> {
     if v.is_empty() || v.len() > 45 {
         return Err(Reject::BadAddress);
     }
+    if let Some(a) = ipv4_fast(v) {
+        return Ok(IpAddr::V4(a));
+    }
+    if let Some(a) = ipv6_expanded(v) {
+        return Ok(IpAddr::V6(a));
+    }
     let s = std::str::from_utf8(v).map_err(|_| Reject::BadAddress)?;
     if memchr(b':', v).is_some() {
         s.parse::<Ipv6Addr>()
@@ -288,9 +295,133 @@ fn parse_ip(v: &[u8]) -> Result<IpAddr, Reject> {
     }
 }
 
+/// `%pI4` (`a.b.c.d`, each 0 to 255 without a leading zero) read in one pass: the common case
+/// of the hot path. `None` for anything else, which std's parser then judges: the result is
+/// the same as std's for every input (tested below).
+fn ipv4_fast(v: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        let start = i;
+        let mut value: u32 = 0;
+        while i < v.len() && v[i].is_ascii_digit() && i - start < 3 {
+            value = value * 10 + u32::from(v[i] - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || value > 255 || (len > 1 && v[start] == b'0') {
+            return None;
+        }
+        *octet = value as u8;
+        if n < 3 {
+            if v.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    (i == v.len()).then(|| Ipv4Addr::from(octets))
+}
+
+/// `%pI6` as the LOG target prints it: eight groups of four hex digits
+/// (`2001:0db8:0000:...:0001`), read in one pass. `None` for any other form, which std's
+/// parser then judges.
+fn ipv6_expanded(v: &[u8]) -> Option<Ipv6Addr> {
+    if v.len() != 39 {
+        return None;
+    }
+    let mut groups = [0u16; 8];
+    for (g, group) in groups.iter_mut().enumerate() {
+        let at = g * 5;
+        if g < 7 && v[at + 4] != b':' {
+            return None;
+        }
+        for &c in &v[at..at + 4] {
+            let d = (c as char).to_digit(16)?;
+            *group = (*group << 4) | d as u16;
+        }
+    }
+    Some(Ipv6Addr::from(groups))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipv6_fast_path_agrees_with_std() {
+        for c in [
+            "2001:0db8:0000:0000:0000:0000:0000:0001",
+            "fe80:0000:0000:0000:be9f:a3ff:fe6c:b51c",
+            "FFFF:ffff:FFFF:ffff:0000:0000:0000:0000",
+            "2001:0db8:0000:0000:0000:0000:0000:000g",
+            "2001:0db8:0000:0000:0000:0000:0000:00001",
+            "2001:0db8:0000:0000:0000:0000:0000-0001",
+            "2001:0db8::0000:0000:0000:0000:0000:01",
+            "+001:0db8:0000:0000:0000:0000:0000:0001",
+            "2001:db8::1",
+        ] {
+            let std = c.parse::<Ipv6Addr>().ok();
+            if let Some(a) = ipv6_expanded(c.as_bytes()) {
+                assert_eq!(Some(a), std, "{c:?}");
+            }
+            assert_eq!(parse_ip(c.as_bytes()).ok(), std.map(IpAddr::V6), "{c:?}");
+        }
+        assert!(ipv6_expanded(b"2001:0db8:0000:0000:0000:0000:0000:0001").is_some());
+    }
+
+    #[test]
+    fn the_ipv4_fast_path_agrees_with_std() {
+        let mut cases: Vec<String> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.250.0.2",
+            "1.2.3.4",
+            "01.2.3.4",
+            "1.2.3.04",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.4 ",
+            "1234.1.1.1",
+            "1.2.3.-4",
+            "+1.2.3.4",
+            "1.2.3.4a",
+            "00.0.0.0",
+            "0.0.0.00",
+            "199.255.255.299",
+            "",
+            "a.b.c.d",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every octet form 0..=1000, with and without leading zeros, in each position.
+        for n in 0..=1000u32 {
+            for form in [format!("{n}"), format!("0{n}"), format!("00{n}")] {
+                cases.push(format!("{form}.1.2.3"));
+                cases.push(format!("1.2.3.{form}"));
+            }
+        }
+        assert_eq!(ipv4_fast(b"10.250.0.2"), Some(Ipv4Addr::new(10, 250, 0, 2)));
+        for c in &cases {
+            let std = c.parse::<Ipv4Addr>().ok();
+            let fast = ipv4_fast(c.as_bytes());
+            // The fast path may decline (then std decides), never disagree.
+            if let Some(a) = fast {
+                assert_eq!(Some(a), std, "{c:?}");
+            }
+            assert_eq!(
+                parse_ip(c.as_bytes()).ok(),
+                std.map(IpAddr::V4)
+                    .or_else(|| c.parse::<IpAddr>().ok().filter(|_| !c.is_empty())),
+                "{c:?}"
+            );
+        }
+    }
 
     fn prefixes(list: &[&str]) -> Vec<Box<[u8]>> {
         list.iter().map(|p| p.as_bytes().into()).collect()

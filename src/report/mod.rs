@@ -231,7 +231,7 @@ struct Activity {
     records: u64,
     first_us: i64,
     last_us: i64,
-    ports: HashMap<(Proto, u16), u64>,
+    ports: foldhash::HashMap<(Proto, u16), u64>,
     /// Records per scan type, indexed by `ScanType as usize` (see [`SCAN_TYPES`]).
     types: [u64; SCAN_TYPES.len()],
     timeline: Timeline,
@@ -260,7 +260,7 @@ impl Activity {
             records: 0,
             first_us: t,
             last_us: t,
-            ports: HashMap::new(),
+            ports: foldhash::HashMap::default(),
             types: [0; SCAN_TYPES.len()],
             timeline: Timeline::new(),
         }
@@ -286,7 +286,7 @@ impl Activity {
 struct Tally {
     limit: usize,
     timeline: bool,
-    sources: HashMap<IpAddr, Activity>,
+    sources: foldhash::HashMap<IpAddr, Activity>,
     untallied: HashSet<IpAddr>,
     /// Bound on `untallied` itself: past it, sources are only counted.
     untallied_overflow: u64,
@@ -297,7 +297,7 @@ impl Tally {
         Tally {
             limit: limit.max(1),
             timeline,
-            sources: HashMap::new(),
+            sources: foldhash::HashMap::default(),
             untallied: HashSet::new(),
             untallied_overflow: 0,
         }
@@ -325,6 +325,10 @@ pub trait ScanProgress {
     fn start_file(&self, _path: &std::path::Path, _len: Option<u64>) {}
     /// `bytes` more bytes and `lines` more lines were read.
     fn advance(&self, _bytes: u64, _lines: u64) {}
+    /// Whether `advance` uses its line count (counting lines costs a pass over the bytes).
+    fn counts_lines(&self) -> bool {
+        false
+    }
     /// The scan is over (clear the bar).
     fn finish(&self) {}
 }
@@ -348,25 +352,124 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Lines between two progress updates: cheap enough to be invisible in a profile.
-const PROGRESS_EVERY: u64 = 16 * 1024;
+/// Bytes of whole lines in one block handed to a parse worker.
+const CHUNK_BYTES: usize = 512 * 1024;
+
+/// A block of whole lines and what the parser made of each, in order.
+struct ParsedChunk {
+    seq: u64,
+    results: Vec<Result<Probe, crate::parse::Reject>>,
+    /// The first line of each rejection reason in this block: (reason, index, text).
+    samples: Vec<(crate::parse::Reject, usize, String)>,
+    /// Lines of this block too long to read.
+    overlong: u64,
+}
+
+impl ParsedChunk {
+    /// Split and parse a block (on a worker).
+    fn parse(seq: u64, block: &[u8], parser: &mut Parser) -> ParsedChunk {
+        let mut results = Vec::with_capacity(block.len() / 128);
+        let mut samples: Vec<(crate::parse::Reject, usize, String)> = Vec::new();
+        let overlong = input::for_each_line(block, input::MAX_LINE_LEN, |line| {
+            let result = parser.parse(Record {
+                kind: SourceKind::File,
+                bytes: line,
+            });
+            if let Err(reason) = result
+                && !samples.iter().any(|(r, _, _)| *r == reason)
+            {
+                samples.push((
+                    reason,
+                    results.len(),
+                    String::from_utf8_lossy(&line[..line.len().min(SAMPLE_TEXT)])
+                        .trim_end()
+                        .to_string(),
+                ));
+            }
+            results.push(result);
+        })
+        .unwrap_or(0); // reading a slice cannot fail
+        ParsedChunk {
+            seq,
+            results,
+            samples,
+            overlong,
+        }
+    }
+}
+
+/// What the scan builds up over every file, in the order of the lines.
+struct Accumulated {
+    detector: PortScanDetector,
+    tally: Tally,
+    stats: ParseStats,
+    samples: BTreeMap<crate::parse::Reject, RejectSample>,
+    overlong: u64,
+}
+
+impl Accumulated {
+    /// Lines `first_line + 1 ..` of `path`, parsed.
+    fn take(&mut self, path: &std::path::Path, first_line: u64, parsed: ParsedChunk) {
+        for result in &parsed.results {
+            self.stats.count(result);
+            if let Ok(probe) = result {
+                self.detector.observe(probe);
+                self.tally.observe(probe);
+            }
+        }
+        for (reason, i, text) in parsed.samples {
+            self.samples.entry(reason).or_insert_with(|| RejectSample {
+                file: path.to_path_buf(),
+                line: first_line + i as u64 + 1,
+                text,
+            });
+        }
+        self.overlong += parsed.overlong;
+    }
+}
+
+/// How many threads parse: every core but none beyond 8 (the detector, which must see the
+/// lines in order, runs beside them).
+fn parse_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
+}
 
 /// Read `files` and report every source that reached a verdict. A file that cannot be opened
 /// or read to its end (missing, a directory, a truncated `.gz`) does not sink the others: it is
 /// named in [`ScanReport::errors`] and what could be read is reported.
+///
+/// Parsing runs on every core: this thread reads blocks of whole lines, workers split and
+/// parse blocks, and one thread feeds the results to the detector in the order of the lines,
+/// so the report is the same as from one thread (tested below). Memory stays bounded: a few
+/// blocks in flight per worker.
 pub fn scan_files(
     files: &[PathBuf],
     settings: &ScanSettings,
     progress: &dyn ScanProgress,
 ) -> Result<ScanReport, ScanError> {
-    let mut parser = Parser::new(&settings.log, ParseContext::at(settings.now))
+    scan_files_with(files, settings, progress, parse_workers(), CHUNK_BYTES)
+}
+
+/// [`scan_files`] with `workers` parse threads and blocks of about `block` bytes.
+fn scan_files_with(
+    files: &[PathBuf],
+    settings: &ScanSettings,
+    progress: &dyn ScanProgress,
+    workers: usize,
+    block: usize,
+) -> Result<ScanReport, ScanError> {
+    let parser = Parser::new(&settings.log, ParseContext::at(settings.now))
         .with_forwarded(settings.detect.forwarded);
-    let mut detector = PortScanDetector::new(&settings.detect, settings.served.clone());
-    let mut tally = Tally::new(settings.detect.max_sources, settings.timeline);
-    let mut stats = ParseStats::default();
-    let mut overlong = 0;
-    let mut samples: BTreeMap<crate::parse::Reject, RejectSample> = BTreeMap::new();
+    let mut acc = Accumulated {
+        detector: PortScanDetector::new(&settings.detect, settings.served.clone()),
+        tally: Tally::new(settings.detect.max_sources, settings.timeline),
+        stats: ParseStats::default(),
+        samples: BTreeMap::new(),
+        overlong: 0,
+    };
     let mut errors = Vec::new();
+    let workers = workers.max(1);
+    let counts_lines = progress.counts_lines();
     for path in files {
         let bytes = std::rc::Rc::new(std::cell::Cell::new(0u64));
         let opened = input::open_input_with(path, |r| {
@@ -381,41 +484,63 @@ pub fn scan_files(
             std::fs::metadata(path).ok().map(|m| m.len())
         };
         progress.start_file(path, len);
-        let mut reported = 0u64;
-        let mut lines = 0u64;
-        let read = opened.and_then(|reader| {
-            input::for_each_line(reader, input::MAX_LINE_LEN, |line| {
-                lines += 1;
-                let result = parser.parse(Record {
-                    kind: SourceKind::File,
-                    bytes: line,
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(workers * 2);
+        let work_rx = std::sync::Mutex::new(work_rx);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(workers * 2);
+        let read = std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (work_rx, done_tx, mut parser) = (&work_rx, done_tx.clone(), parser.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = work_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok((seq, block))) = next else { break };
+                        let parsed = ParsedChunk::parse(seq, &block, &mut parser);
+                        if done_tx.send(parsed).is_err() {
+                            break;
+                        }
+                    }
                 });
-                stats.count(&result);
-                match result {
-                    Ok(probe) => {
-                        detector.observe(&probe);
-                        tally.observe(&probe);
-                    }
-                    Err(reason) => {
-                        samples.entry(reason).or_insert_with(|| RejectSample {
-                            file: path.clone(),
-                            line: lines,
-                            text: String::from_utf8_lossy(&line[..line.len().min(SAMPLE_TEXT)])
-                                .trim_end()
-                                .to_string(),
-                        });
+            }
+            drop(done_tx);
+            // The detector's thread: blocks in the order they were read.
+            let acc = &mut acc;
+            let consumer = scope.spawn(move || {
+                let mut waiting = BTreeMap::new();
+                let (mut next, mut lines) = (0u64, 0u64);
+                for parsed in done_rx {
+                    waiting.insert(parsed.seq, parsed);
+                    while let Some(parsed) = waiting.remove(&next) {
+                        let n = parsed.results.len() as u64;
+                        acc.take(path, lines, parsed);
+                        lines += n;
+                        next += 1;
                     }
                 }
-                if lines.is_multiple_of(PROGRESS_EVERY) {
+            });
+            let (mut seq, mut reported) = (0u64, 0u64);
+            let read = opened.and_then(|reader| {
+                input::for_each_block(reader, block, input::MAX_LINE_LEN, |block| {
+                    let lines = if counts_lines {
+                        memchr::memchr_iter(b'\n', &block).count() as u64
+                    } else {
+                        0
+                    };
+                    // A worker gone means a panic there; the join below reports it.
+                    let _ = work_tx.send((seq, block));
+                    seq += 1;
                     let now = bytes.get();
-                    progress.advance(now - reported, PROGRESS_EVERY);
+                    progress.advance(now - reported, lines);
                     reported = now;
-                }
-            })
+                })
+            });
+            drop(work_tx);
+            if consumer.join().is_err() {
+                return Err(std::io::Error::other("the detector's thread panicked"));
+            }
+            read
         });
-        progress.advance(bytes.get() - reported, lines % PROGRESS_EVERY);
         match read {
-            Ok(n) => overlong += n,
+            Ok(n) => acc.overlong += n,
             Err(e) => {
                 // `open_input`'s errors already start with the path.
                 let text = e.to_string();
@@ -433,6 +558,13 @@ pub fn scan_files(
         }
     }
     progress.finish();
+    let Accumulated {
+        detector,
+        tally,
+        stats,
+        samples,
+        overlong,
+    } = acc;
     let mut report = summarise(detector.findings(), tally, files.to_vec(), stats, overlong);
     report.rejected_samples = samples;
     report.errors = errors;
@@ -607,6 +739,89 @@ mod tests {
             window: None,
             len: None,
         }
+    }
+
+    /// Many threads and small blocks, or one thread and one block: the same report, for
+    /// every kind of line (probes, rejects of each reason, an over-long line, a `.gz` file, a
+    /// missing file), across several files.
+    #[test]
+    fn parallel_scan_reports_what_one_thread_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..3000u32 {
+            let stamp = format!(
+                "2026-11-18T09:{:02}:{:02}.{:06}+00:00",
+                i / 600 % 60,
+                i / 10 % 60,
+                i
+            );
+            let line = match i % 9 {
+                0 | 1 | 2 => format!(
+                    "{stamp} vm kernel: [ 600.{i:06}] pw: IN=eth0 OUT= MAC=52:54 SRC=203.0.{}.{} DST=192.0.2.10 LEN=44 TTL=40 ID=1 PROTO=TCP SPT=40000 DPT={} WINDOW=1024 RES=0x00 SYN URGP=0 ",
+                    i % 3,
+                    i % 50 + 1,
+                    i % 40 + 1
+                ),
+                3 => format!(
+                    "{stamp} vm kernel: pw: IN=eth0 OUT= SRC=2001:0db8:0000:0000:0000:0000:0000:{:04x} DST=2001:0db8:0000:0000:0000:0000:0000:0001 LEN=64 PROTO=UDP SPT=5 DPT={}",
+                    i % 7,
+                    i % 30
+                ),
+                4 => format!(
+                    "{stamp} vm root: pw: IN=eth0 OUT= SRC=10.0.0.{} DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22 SYN",
+                    i % 200
+                ),
+                5 => format!(
+                    "{stamp} vm kernel: [UFW BLOCK] IN=eth0 OUT= SRC=10.1.0.1 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=23"
+                ),
+                6 => format!(
+                    "{stamp} vm kernel: pw: IN=eth0 OUT= SRC=300.1.1.{i} DST=10.0.0.1 PROTO=TCP SPT=1 DPT=23"
+                ),
+                7 => "not a log line at all\r".to_string(),
+                _ => String::new(),
+            };
+            text.push_str(&line);
+            text.push('\n');
+            if i == 1500 {
+                text.push_str(&"x".repeat(input::MAX_LINE_LEN + 10));
+                text.push('\n');
+            }
+        }
+        let plain = dir.path().join("kern.log");
+        std::fs::write(&plain, &text).unwrap();
+        let gz = dir.path().join("kern.log.1.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, text[..text.len() / 2].as_bytes()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let files = vec![gz, dir.path().join("missing.log"), plain];
+        let settings = ScanSettings {
+            log: LogConfig {
+                prefixes: vec![crate::config::LogPrefix::new("pw: ").unwrap()],
+                accept_untrusted: false,
+            },
+            detect: DetectConfig::default(),
+            served: ServedPorts::new(Vec::new()),
+            timeline: true,
+            now: "2026-11-18T12:00:00Z".parse().unwrap(),
+        };
+        let one = scan_files_with(&files, &settings, &NoProgress, 1, 64 << 20).unwrap();
+        let many = scan_files_with(&files, &settings, &NoProgress, 3, 700).unwrap();
+        let json = |r: &ScanReport| serde_json::to_string(r).unwrap();
+        assert_eq!(json(&one), json(&many));
+        assert_eq!(
+            format!("{:?}", one.timelines),
+            format!("{:?}", many.timelines)
+        );
+        assert!(
+            one.overlong_lines == 1 && one.errors.len() == 1,
+            "{}",
+            json(&one)
+        );
+        assert!(
+            !one.scanners.is_empty() && one.rejected_samples.len() >= 4,
+            "{}",
+            json(&one)
+        );
     }
 
     fn run(probes: &[Probe], limit: usize) -> ScanReport {

@@ -83,6 +83,10 @@ impl ScanProgress for TerminalProgress {
     fn finish(&self) {
         self.bar.finish_and_clear();
     }
+
+    fn counts_lines(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
