@@ -756,7 +756,7 @@ mod tests {
                 i
             );
             let line = match i % 9 {
-                0 | 1 | 2 => format!(
+                0..=2 => format!(
                     "{stamp} vm kernel: [ 600.{i:06}] pw: IN=eth0 OUT= MAC=52:54 SRC=203.0.{}.{} DST=192.0.2.10 LEN=44 TTL=40 ID=1 PROTO=TCP SPT=40000 DPT={} WINDOW=1024 RES=0x00 SYN URGP=0 ",
                     i % 3,
                     i % 50 + 1,
@@ -791,7 +791,7 @@ mod tests {
         std::fs::write(&plain, &text).unwrap();
         let gz = dir.path().join("kern.log.1.gz");
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut enc, text[..text.len() / 2].as_bytes()).unwrap();
+        std::io::Write::write_all(&mut enc, &text.as_bytes()[..text.len() / 2]).unwrap();
         std::fs::write(&gz, enc.finish().unwrap()).unwrap();
         let files = vec![gz, dir.path().join("missing.log"), plain];
         let settings = ScanSettings {
