@@ -73,7 +73,7 @@ EOF
     setup=$(ms pw setup)
     addresses "$n" > "$WORK/list-$n.txt"
     import=$(ms pw import --for 1d "$WORK/list-$n.txt")
-    have=$(pw list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    have=$(pw list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["bans"]))')
     [ "$have" -ge "$n" ] || { echo "only $have of $n bans listed" >&2; exit 1; }
     ban=$(median pw ban --for 1h 198.18.0.7)
     unban=$(median pw unban 198.18.0.7)

@@ -222,8 +222,24 @@ fn ban_unban_list_round_trip() {
     if !common::e2e_ready("ban_unban_list_round_trip", &["nft", "ip"]) {
         return;
     }
-    let ns = ns("rt");
+    round_trip(false);
+}
+
+/// The same, writing as for a kernel before 6.3 (add, delete, add instead of destroy, add).
+#[test]
+fn ban_unban_list_round_trip_without_destroy() {
+    if !common::e2e_ready("ban_unban_list_round_trip_without_destroy", &["nft", "ip"]) {
+        return;
+    }
+    round_trip(true);
+}
+
+fn round_trip(legacy: bool) {
+    let ns = ns(if legacy { "rtl" } else { "rt" });
     let mut f = fw(&ns, &FirewallConfig::default());
+    if legacy {
+        f = f.without_destroy();
+    }
     assert!(matches!(
         f.ban(&[ban("192.0.2.7", Some(60))]),
         Err(EnforceError::TableMissing(_))

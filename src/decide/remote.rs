@@ -90,11 +90,10 @@ impl Decider {
             return Ok(RemoteDecision::RateLimited);
         }
         if let Some(existing) = view
-            .active_bans()?
+            .active_bans_covering(target)?
             .into_iter()
             .filter(|b| b.dry_run == self.config.dry_run)
             .filter(|b| b.until.is_none_or(|u| u > now))
-            .filter(|b| b.target.contains(&target))
             .find(|b| {
                 // A wider ban here holds it whatever its end: an interval set refuses an
                 // element inside another.
@@ -122,12 +121,16 @@ impl Decider {
         }
         // A peer's prefix ban replaces the member bans it covers here, as a local prefix
         // escalation does (an interval set refuses overlapping elements).
-        let supersedes = view
-            .active_bans()?
-            .into_iter()
-            .filter(|b| !b.dry_run && b.target != target && target.contains(&b.target))
-            .map(|b| b.target)
-            .collect();
+        // (An address covers nothing but itself: no need to read every ban.)
+        let supersedes = if target.prefix_len() == target.max_prefix_len() {
+            Vec::new()
+        } else {
+            view.active_bans()?
+                .into_iter()
+                .filter(|b| !b.dry_run && b.target != target && target.contains(&b.target))
+                .map(|b| b.target)
+                .collect()
+        };
         Ok(RemoteDecision::Ban { ban, supersedes })
     }
 }

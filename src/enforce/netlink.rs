@@ -49,14 +49,33 @@ const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 // nf_tables.h
+const NFT_MSG_GETTABLE: u16 = 1;
+const NFT_MSG_NEWCHAIN: u16 = 3;
+const NFT_MSG_GETCHAIN: u16 = 4;
+const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_NEWSET: u16 = 9;
 const NFT_MSG_GETSET: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_DELSETELEM: u16 = 14;
+/// Delete, absent or not (Linux 6.3+; older kernels refuse the message type with EINVAL).
+const NFT_MSG_DESTROYSETELEM: u16 = 30;
+const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_CHAIN_TABLE: u16 = 1;
+const NFTA_CHAIN_NAME: u16 = 3;
+const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_HOOK_HOOKNUM: u16 = 1;
+const NFTA_HOOK_PRIORITY: u16 = 2;
+const NFTA_RULE_TABLE: u16 = 1;
+const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_USERDATA: u16 = 7;
+/// libnftnl's rule user data: TLVs of a type byte and a length byte; type 0 is the comment.
+const NFTNL_UDATA_RULE_COMMENT: u8 = 0;
 const NFTA_SET_TABLE: u16 = 1;
 const NFTA_SET_NAME: u16 = 2;
 const NFTA_SET_FLAGS: u16 = 3;
+const NFTA_SET_KEY_TYPE: u16 = 4;
 const NFTA_SET_KEY_LEN: u16 = 5;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -145,7 +164,13 @@ pub enum Op {
     Delete { set: String, elems: Vec<Elem> },
     /// `DELSETELEM` without elements: empty the set.
     Flush { set: String },
+    /// `DESTROYSETELEM`: delete, absent elements being no error (Linux 6.3+).
+    Destroy { set: String, elems: Vec<Elem> },
 }
+
+/// The description [`NfSocket::apply`] gives a refused `Op::Destroy` (how a caller tells an
+/// older kernel that lacks it).
+pub const DESTROY_WHAT: &str = "destroy element in set";
 
 /// What the kernel says about a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +178,42 @@ pub struct SetInfo {
     pub interval: bool,
     pub timeout: bool,
     pub key_len: u32,
+    /// nft's data type of the key: [`KEY_IPV4_ADDR`], [`KEY_IPV6_ADDR`], ...
+    pub key_type: u32,
+}
+
+/// nft's data type numbers (`include/datatype.h`) of the keys portwarden's sets hold.
+pub const KEY_IPV4_ADDR: u32 = 7;
+pub const KEY_IPV6_ADDR: u32 = 8;
+
+/// A set of a table as a dump lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetDesc {
+    pub name: String,
+    pub info: SetInfo,
+}
+
+/// A chain of a table: its name and, for a base chain, its hook number and priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainDesc {
+    pub name: String,
+    pub hook: Option<(u32, i32)>,
+}
+
+/// A rule of a table: its chain and its comment, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleDesc {
+    pub chain: String,
+    pub comment: Option<String>,
+}
+
+/// The objects of one table, without set elements: what `check` compares with what `setup`
+/// makes, at a cost that does not grow with the sets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableDesc {
+    pub sets: Vec<SetDesc>,
+    pub chains: Vec<ChainDesc>,
+    pub rules: Vec<RuleDesc>,
 }
 
 /// One element as dumped: its key, flags and the time left.
@@ -311,26 +372,126 @@ impl NfSocket {
             if msg_type != nft_type(NFT_MSG_NEWSET) {
                 return;
             }
-            let mut flags = 0;
-            let mut key_len = 0;
-            for (ty, val) in attrs(payload.get(4..).unwrap_or_default()) {
-                match ty {
-                    NFTA_SET_FLAGS => flags = be_u32(val).unwrap_or(0),
-                    NFTA_SET_KEY_LEN => key_len = be_u32(val).unwrap_or(0),
-                    _ => {}
-                }
-            }
-            info = Some(SetInfo {
-                interval: flags & NFT_SET_INTERVAL != 0,
-                timeout: flags & NFT_SET_TIMEOUT != 0,
-                key_len,
-            });
+            info = parse_set(payload).map(|d| d.info);
         });
         match res {
             Ok(()) => Ok(info),
             Err(e) if e.errno() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The table's sets, chains and rules (no elements); `None` when there is no such table.
+    pub fn describe(
+        &mut self,
+        family: NftFamily,
+        table: &str,
+    ) -> Result<Option<TableDesc>, NlError> {
+        // The table itself: ENOENT when it is absent.
+        let seq = self.next_seq();
+        let mut m = Msg::new(
+            nft_type(NFT_MSG_GETTABLE),
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            nfproto(family),
+            0,
+        );
+        m.put_str(NFTA_TABLE_NAME, table);
+        let what = format!("get table {table}");
+        self.send(&m.finish(), &what)?;
+        match self.receive(&what, |_, _| {}) {
+            Ok(()) => {}
+            Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut desc = TableDesc::default();
+        // Each dump asks for this table's objects; the answers are filtered again here.
+        let mine = |payload: &[u8], attr: u16| {
+            attrs(payload.get(4..).unwrap_or_default()).any(|(t, v)| t == attr && cstr(v) == table)
+        };
+        let dump = |sock: &mut NfSocket, msg: u16, attr: u16, what: String| {
+            let seq = sock.next_seq();
+            let mut m = Msg::new(
+                nft_type(msg),
+                NLM_F_REQUEST | NLM_F_DUMP,
+                seq,
+                nfproto(family),
+                0,
+            );
+            m.put_str(attr, table);
+            sock.send(&m.finish(), &what).map(|()| what)
+        };
+        let what = dump(
+            self,
+            NFT_MSG_GETSET,
+            NFTA_SET_TABLE,
+            format!("list sets of {table}"),
+        )?;
+        self.receive(&what, |ty, payload| {
+            if ty == nft_type(NFT_MSG_NEWSET)
+                && mine(payload, NFTA_SET_TABLE)
+                && let Some(d) = parse_set(payload)
+            {
+                desc.sets.push(d);
+            }
+        })?;
+        let what = dump(
+            self,
+            NFT_MSG_GETCHAIN,
+            NFTA_CHAIN_TABLE,
+            format!("list chains of {table}"),
+        )?;
+        self.receive(&what, |ty, payload| {
+            if ty != nft_type(NFT_MSG_NEWCHAIN) || !mine(payload, NFTA_CHAIN_TABLE) {
+                return;
+            }
+            let mut chain = ChainDesc {
+                name: String::new(),
+                hook: None,
+            };
+            for (t, v) in attrs(payload.get(4..).unwrap_or_default()) {
+                match t {
+                    NFTA_CHAIN_NAME => chain.name = cstr(v).to_string(),
+                    NFTA_CHAIN_HOOK => {
+                        let (mut num, mut prio) = (None, None);
+                        for (t, v) in attrs(v) {
+                            match t {
+                                NFTA_HOOK_HOOKNUM => num = be_u32(v),
+                                NFTA_HOOK_PRIORITY => prio = be_u32(v).map(|p| p as i32),
+                                _ => {}
+                            }
+                        }
+                        chain.hook = num.zip(prio);
+                    }
+                    _ => {}
+                }
+            }
+            desc.chains.push(chain);
+        })?;
+        let what = dump(
+            self,
+            NFT_MSG_GETRULE,
+            NFTA_RULE_TABLE,
+            format!("list rules of {table}"),
+        )?;
+        self.receive(&what, |ty, payload| {
+            if ty != nft_type(NFT_MSG_NEWRULE) || !mine(payload, NFTA_RULE_TABLE) {
+                return;
+            }
+            let mut rule = RuleDesc {
+                chain: String::new(),
+                comment: None,
+            };
+            for (t, v) in attrs(payload.get(4..).unwrap_or_default()) {
+                match t {
+                    NFTA_RULE_CHAIN => rule.chain = cstr(v).to_string(),
+                    NFTA_RULE_USERDATA => rule.comment = rule_comment(v),
+                    _ => {}
+                }
+            }
+            desc.rules.push(rule);
+        })?;
+        Ok(Some(desc))
     }
 
     /// Every element of a set, intervals joined back into prefixes.
@@ -433,6 +594,7 @@ impl NfSocket {
                 Op::Add { set, elems } => (NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, &elems[..]),
                 Op::Delete { set, elems } => (NFT_MSG_DELSETELEM, 0, set, &elems[..]),
                 Op::Flush { set } => (NFT_MSG_DELSETELEM, 0, set, &[][..]),
+                Op::Destroy { set, elems } => (NFT_MSG_DESTROYSETELEM, 0, set, &elems[..]),
             };
             let chunks: Vec<&[Elem]> = if elems.is_empty() {
                 vec![&[]]
@@ -462,8 +624,14 @@ impl NfSocket {
                     Op::Add { .. } => "add element to",
                     Op::Delete { .. } => "delete element from",
                     Op::Flush { .. } => "flush",
+                    Op::Destroy { .. } => DESTROY_WHAT,
                 };
-                described.push((seq, format!("{verb} set {table} {set}")));
+                let what = if verb == DESTROY_WHAT {
+                    format!("{verb} {table} {set}")
+                } else {
+                    format!("{verb} set {table} {set}")
+                };
+                described.push((seq, what));
             }
         }
         let end_seq = self.next_seq();
@@ -601,6 +769,48 @@ impl NfSocket {
             }
         }
     }
+}
+
+/// A set's name, flags and key as a NEWSET message carries them.
+fn parse_set(payload: &[u8]) -> Option<SetDesc> {
+    let (mut name, mut flags, mut key_len, mut key_type) = (None, 0, 0, 0);
+    for (ty, val) in attrs(payload.get(4..)?) {
+        match ty {
+            NFTA_SET_NAME => name = Some(cstr(val).to_string()),
+            NFTA_SET_FLAGS => flags = be_u32(val).unwrap_or(0),
+            NFTA_SET_KEY_LEN => key_len = be_u32(val).unwrap_or(0),
+            NFTA_SET_KEY_TYPE => key_type = be_u32(val).unwrap_or(0),
+            _ => {}
+        }
+    }
+    Some(SetDesc {
+        name: name?,
+        info: SetInfo {
+            interval: flags & NFT_SET_INTERVAL != 0,
+            timeout: flags & NFT_SET_TIMEOUT != 0,
+            key_len,
+            key_type,
+        },
+    })
+}
+
+/// A string attribute without its NUL (lossy: names are ASCII).
+fn cstr(v: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+    String::from_utf8_lossy(&v[..end])
+}
+
+/// The comment in a rule's user data (libnftnl's TLVs).
+fn rule_comment(mut udata: &[u8]) -> Option<String> {
+    while let [ty, len, rest @ ..] = udata {
+        let len = usize::from(*len);
+        let value = rest.get(..len)?;
+        if *ty == NFTNL_UDATA_RULE_COMMENT {
+            return Some(cstr(value).into_owned());
+        }
+        udata = &rest[len..];
+    }
+    None
 }
 
 fn nft_type(msg: u16) -> u16 {
@@ -923,6 +1133,18 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn rule_comments_are_read_from_libnftnl_user_data() {
+        // Another TLV first (type 1, 2 bytes), then the comment with its NUL.
+        let mut udata = vec![1, 2, 0xaa, 0xbb, 0, 12];
+        udata.extend_from_slice(b"portwarden 1\0");
+        udata.truncate(6 + 12);
+        assert_eq!(rule_comment(&udata).as_deref(), Some("portwarden 1"));
+        assert_eq!(rule_comment(&[1, 2, 0xaa, 0xbb]), None);
+        assert_eq!(rule_comment(&[0, 40, b'x']), None);
+        assert_eq!(rule_comment(&[]), None);
     }
 
     #[test]

@@ -450,9 +450,8 @@ impl Engine {
 
     /// Refresh `portwarden_active_bans`: the store's live bans, per kernel set.
     fn publish_active_bans(&self, now: Timestamp) -> anyhow::Result<()> {
-        let live = self.book.store().live_bans(now)?;
-        let v4 = live.iter().filter(|b| b.target.addr().is_ipv4()).count() as i64;
-        let v6 = live.len() as i64 - v4;
+        let (v4, v6) = self.book.store().count_live(now)?;
+        let (v4, v6) = (v4 as i64, v6 as i64);
         let fw = &self.config.firewall;
         let mut per_set = vec![(fw.set4.as_str(), v4)];
         if let Some(set6) = &fw.set6 {

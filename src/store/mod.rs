@@ -308,9 +308,11 @@ impl StoreTx<'_> {
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?;
-        self.tx.execute(
+        // Cached statements: an import records 100 000 bans in one transaction.
+        self.tx.prepare_cached(
             "INSERT INTO bans (target, since_us, until_us, reason, evidence, active, origin, dry_run, origin_host)
              VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
+        )?.execute(
             params![
                 ban.target.trunc().to_string(),
                 ban.since.as_microsecond(),
@@ -327,9 +329,10 @@ impl StoreTx<'_> {
 
     /// Queue a fleet message (this host's ban or unban) for publishing; returns its seq.
     pub fn enqueue_outbox(&mut self, row: &OutboxRow, now: Timestamp) -> Result<i64, StoreError> {
-        self.tx.execute(
+        self.tx.prepare_cached(
             "INSERT INTO outbox (kind, target, since_us, until_us, reason, evidence, origin, created_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?.execute(
             params![
                 row.kind,
                 row.target.trunc().to_string(),
@@ -361,10 +364,12 @@ impl StoreTx<'_> {
 
     /// Mark every active ban of exactly `target` lifted at `at`; returns how many.
     pub fn lift(&mut self, target: IpNet, at: Timestamp) -> Result<usize, StoreError> {
-        Ok(self.tx.execute(
-            "UPDATE bans SET active = 0, lifted_at_us = ?2 WHERE active = 1 AND target = ?1",
-            params![target.trunc().to_string(), at.as_microsecond()],
-        )?)
+        Ok(self
+            .tx
+            .prepare_cached(
+                "UPDATE bans SET active = 0, lifted_at_us = ?2 WHERE active = 1 AND target = ?1",
+            )?
+            .execute(params![target.trunc().to_string(), at.as_microsecond()])?)
     }
 
     /// Mark active bans that ran out by `now` as lifted at their expiry; returns how many.
@@ -529,6 +534,35 @@ pub trait ReadStore {
 
     /// Every ban still marked active (expired ones included until [`StoreTx::expire`] runs),
     /// oldest first.
+    /// How many bans should be in the kernel at `now` (see [`ReadStore::live_bans`]):
+    /// IPv4 and IPv6 targets, counted by SQLite without reading the bans out.
+    fn count_live(&self, now: Timestamp) -> Result<(u64, u64), StoreError> {
+        Ok(self.connection().query_row(
+            "SELECT count(*) - count(CASE WHEN instr(target, ':') > 0 THEN 1 END),
+                    count(CASE WHEN instr(target, ':') > 0 THEN 1 END)
+             FROM bans WHERE active = 1 AND dry_run = 0 AND (until_us IS NULL OR until_us > ?1)",
+            [now.as_microsecond()],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
+    /// Active bans (expired or not, dry-run or not) whose target contains `target`: exact
+    /// lookups of its prefixes (33 for IPv4, 129 for IPv6) in the `(active, target)` index,
+    /// so the time does not grow with the number of bans; oldest first.
+    fn active_bans_covering(&self, target: IpNet) -> Result<Vec<StoredBan>, StoreError> {
+        let target = target.trunc();
+        let prefixes: Vec<String> = (0..=target.prefix_len())
+            .filter_map(|len| IpNet::new(target.addr(), len).ok())
+            .map(|n| n.trunc().to_string())
+            .collect();
+        let marks = vec!["?"; prefixes.len()].join(", ");
+        query_bans(
+            self.connection(),
+            &format!("WHERE active = 1 AND target IN ({marks}) ORDER BY since_us, id"),
+            rusqlite::params_from_iter(prefixes.iter()),
+        )
+    }
+
     fn active_bans(&self) -> Result<Vec<StoredBan>, StoreError> {
         query_bans(
             self.connection(),
@@ -574,9 +608,8 @@ pub trait ReadStore {
         include_dry_run: bool,
     ) -> Result<Option<StoredBan>, StoreError> {
         let mut hits: Vec<StoredBan> = self
-            .active_bans()?
+            .active_bans_covering(IpNet::from(addr))?
             .into_iter()
-            .filter(|b| b.target.contains(&addr))
             .filter(|b| b.until.is_none_or(|u| u > now))
             .filter(|b| include_dry_run || !b.dry_run)
             .collect();
@@ -1204,6 +1237,46 @@ pub(crate) mod tests {
         assert_eq!(tx.auto_bans_since(now).unwrap(), 2);
         // Dry-run bans are never live.
         assert_eq!(tx.live_bans(now).unwrap().len(), 2);
+        assert_eq!(tx.count_live(now).unwrap(), (2, 0));
+        tx.record_ban(&ban("2001:db8::/64", now, None), BanOrigin::Manual, false)
+            .unwrap();
+        tx.record_ban(
+            &ban("198.51.100.9", now, Some(60)),
+            BanOrigin::Manual,
+            false,
+        )
+        .unwrap();
+        assert_eq!(tx.count_live(now).unwrap(), (3, 1));
+        // Exact lookups of the prefixes find what a scan of every ban finds, oldest first.
+        for target in [
+            "198.51.100.9",
+            "198.51.100.0/25",
+            "192.0.2.8",
+            "2001:db8::1",
+            "10.0.0.1",
+        ] {
+            let t = net(target);
+            let scanned: Vec<IpNet> = tx
+                .active_bans()
+                .unwrap()
+                .into_iter()
+                .filter(|b| b.target.contains(&t))
+                .map(|b| b.target)
+                .collect();
+            let looked_up: Vec<IpNet> = tx
+                .active_bans_covering(t)
+                .unwrap()
+                .into_iter()
+                .map(|b| b.target)
+                .collect();
+            assert_eq!(looked_up, scanned, "{target}");
+        }
+        assert_eq!(
+            tx.active_bans_covering(net("198.51.100.9")).unwrap().len(),
+            2
+        );
+        tx.lift(net("2001:db8::/64"), now).unwrap();
+        tx.lift(net("198.51.100.9"), now).unwrap();
         let later = ts("2026-11-24T23:05:00Z");
         assert!(tx.ban_covering(addr, later, false).unwrap().is_none());
         assert_eq!(tx.expire(later).unwrap(), 2);
@@ -1211,7 +1284,7 @@ pub(crate) mod tests {
         assert!(tx.active_bans().unwrap().is_empty());
         tx.commit().unwrap();
         let all = store.recent_bans(10).unwrap();
-        assert_eq!(all.len(), 3);
+        assert_eq!(all.len(), 5);
         assert!(all.iter().all(|b| !b.active && b.lifted_at.is_some()));
     }
 }
