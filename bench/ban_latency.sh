@@ -3,12 +3,14 @@
 # set (its `nft monitor` time), over many scanners; prints p50, p90, p99, min and max.
 #
 #   sudo bench/ban_latency.sh [SCANNERS]          (default 200)
+#   PRELOAD=100000 sudo bench/ban_latency.sh      (the same with 100 000 bans already set)
 #
 # Root only. Two throwaway network namespaces (pwb-<pid>-t, pwb-<pid>-a) joined by a veth pair,
 # removed on exit; nothing touches the host's ruleset. The target runs `portwarden setup` and
 # `portwarden daemon` on /dev/kmsg with the kernel fast path off (this measures the log-based
 # ban) and a LOG prefix of its own; `nft monitor` in the target reports each new element. The
-# attacker holds SCANNERS addresses; each in turn connects to 8 closed ports, 100 ms apart.
+# attacker holds SCANNERS addresses, each in a /24 of its own (several scanners of one /24 are
+# banned as the prefix); each in turn connects to 8 closed ports, 100 ms apart.
 # A scanner's latency is the monitor's reception time of its `add element` minus the kmsg
 # time of its record that completed the finding (the `fast_failures`-th distinct port, 6 by
 # default). kmsg time is the kernel's local clock: the script measures its offset from
@@ -38,10 +40,11 @@ trap cleanup EXIT
 ip netns add "$T"
 ip netns add "$A"
 ip -n "$T" link add vt type veth peer name va netns "$A"
-ip -n "$T" addr add 10.250.0.1/16 dev vt
-ip -n "$A" addr add 10.250.0.2/16 dev va
+# Each scanner in a /24 of its own: several scanners of one /24 would be banned as the prefix.
+ip -n "$T" addr add 10.0.0.1/8 dev vt
+ip -n "$A" addr add 10.0.0.2/8 dev va
 for i in $(seq "$SCANNERS"); do
-    echo "addr add 10.250.$((1 + i / 250)).$((1 + i % 250))/16 dev va"
+    echo "addr add 10.$((1 + i / 250)).$((i % 250)).7/8 dev va"
 done | ip -n "$A" -batch -
 ip -n "$T" link set vt up
 ip -n "$A" link set va up
@@ -53,6 +56,9 @@ cat > "$WORK/pw.toml" <<EOF
 state_dir = "$WORK/state"
 [log]
 prefix = "$PREFIX"
+[firewall]
+# The LOG rule's global budget (default 50 records/s) would drop most of 80 probes/s.
+log_rate_per_second = 5000
 [fastpath]
 enabled = false
 [ban]
@@ -61,8 +67,18 @@ max_bans_per_minute = 100000
 kind = "kmsg"
 EOF
 ip netns exec "$T" "$BIN" --config "$WORK/pw.toml" setup >/dev/null
+PRELOAD=${PRELOAD:-0}
+if [ "$PRELOAD" -gt 0 ]; then
+    # Addresses in 172.16.0.0/12, none of them a scanner's.
+    python3 -c "
+import ipaddress, sys
+base = int(ipaddress.IPv4Address('172.16.0.0'))
+print('\n'.join(str(ipaddress.IPv4Address(base + i)) for i in range(1, int(sys.argv[1]) + 1)))
+" "$PRELOAD" > "$WORK/preload.txt"
+    ip netns exec "$T" "$BIN" --config "$WORK/pw.toml" import --for 1d "$WORK/preload.txt" >/dev/null
+fi
 
-export BIN T A WORK PREFIX SCANNERS
+export BIN T A WORK PREFIX SCANNERS PRELOAD
 python3 - <<'PY'
 import os, re, subprocess, sys, time, select
 
@@ -112,7 +128,7 @@ while "following" not in open(f"{WORK}/daemon.log").read():
     time.sleep(0.05)
 time.sleep(0.5)
 
-scanners = [f"10.250.{1 + i // 250}.{1 + i % 250}" for i in range(1, SCANNERS + 1)]
+scanners = [f"10.{1 + i // 250}.{i % 250}.7" for i in range(1, SCANNERS + 1)]
 prober = subprocess.Popen(["ip", "netns", "exec", A, "python3", "-c", r'''
 import socket, sys, time
 for src in sys.argv[1:]:
@@ -121,7 +137,7 @@ for src in sys.argv[1:]:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.bind((src, 0))
         s.setblocking(False)
-        s.connect_ex(("10.250.0.1", port))
+        s.connect_ex(("10.0.0.1", port))
         socks.append(s)
     time.sleep(0.1)
     for s in socks:
@@ -164,7 +180,8 @@ for ts, text in records:
         trigger[s] = ts - offset
 
 lat = sorted((banned[s] - trigger[s]) / 1000 for s in scanners if s in banned and s in trigger)
-print(f"portwarden {BIN}: {SCANNERS} scanners, 8 closed ports each, 100 ms apart; daemon on kmsg, fast path off")
+print(f"portwarden {BIN}: {SCANNERS} scanners, 8 closed ports each, 100 ms apart; daemon on kmsg, "
+      f"fast path off; {os.environ.get('PRELOAD', '0')} bans present before")
 print(f"banned: {len(banned)} of {SCANNERS}; with their trigger record: {len(lat)}; kmsg clock offset {offset} us")
 if lat:
     q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]

@@ -6,8 +6,10 @@
 # Root only. Everything happens in two throwaway network namespaces (pwb-<pid>-t, pwb-<pid>-a)
 # joined by a veth pair, removed on exit; nothing touches the host's ruleset. For each timing:
 #   - "kernel": [fastpath] on, no daemon: the kernel alone blocks;
-#   - "daemon": [fastpath] off, `portwarden daemon` on /dev/kmsg: the log-based ban.
-# MODES="daemon" (or "kernel") runs one of them only.
+#   - "daemon": [fastpath] off, `portwarden daemon` on /dev/kmsg: the log-based ban;
+#   - "cron":   [fastpath] off, `portwarden run --once` at the start of every minute, as the
+#               cron job runs it: whether it catches a scan depends on where the minute falls.
+# MODES="daemon cron" (any of the three) runs those only.
 # nmap runs with --max-retries 1 (answered ports are unaffected; silent ones are not waited for
 # six times). Prints one line per run: timing, mode, closed, filtered, seconds.
 set -euo pipefail
@@ -25,7 +27,16 @@ T=pwb-$$-t
 A=pwb-$$-a
 WORK=$(mktemp -d)
 DAEMON=
+CRON=
+stop_cron() {
+    [ -n "$CRON" ] || return 0
+    pkill -P "$CRON" 2>/dev/null || true
+    kill "$CRON" 2>/dev/null || true
+    wait "$CRON" 2>/dev/null || true
+    CRON=
+}
 cleanup() {
+    stop_cron
     [ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null || true
     ip netns del "$T" 2>/dev/null || true
     ip netns del "$A" 2>/dev/null || true
@@ -74,13 +85,21 @@ scan() { # $1 timing: prints closed filtered seconds
 }
 
 printf '%-6s %-7s %7s %9s %8s\n' timing mode closed filtered seconds
-for mode in ${MODES:-kernel daemon}; do
+for mode in ${MODES:-kernel daemon cron}; do
     for t in "${TIMINGS[@]}"; do
         # Every run from scratch: a fresh table and store, so that no run remembers the last.
         ip netns exec "$T" nft delete table inet portwarden 2>/dev/null || true
         rm -rf "$WORK"/state-*
-        if [ "$mode" = kernel ]; then config true "k$t"; else config false "d$t"; fi
+        case $mode in
+            kernel) config true "k$t" ;;
+            daemon) config false "d$t" ;;
+            *) config false "c$t" ;;
+        esac
         pw setup >/dev/null
+        if [ "$mode" = cron ]; then
+            (while :; do sleep $((60 - $(date +%s) % 60)); pw run --once >/dev/null 2>&1 || true; done) &
+            CRON=$!
+        fi
         if [ "$mode" = daemon ]; then
             ip netns exec "$T" "$BIN" --config "$WORK/pw.toml" daemon 2>"$WORK/daemon.log" &
             DAEMON=$!
@@ -89,5 +108,6 @@ for mode in ${MODES:-kernel daemon}; do
         read -r closed filtered secs < <(scan "$t")
         printf '%-6s %-7s %7s %9s %8s\n' "$t" "$mode" "$closed" "$filtered" "$secs"
         if [ -n "$DAEMON" ]; then kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true; DAEMON=; fi
+        stop_cron
     done
 done

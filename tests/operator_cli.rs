@@ -154,11 +154,12 @@ fn status_json_shows_store_and_firewall_error() {
     assert_eq!(v["state_dir"], state.to_str().unwrap());
     assert_eq!(v["config_path"], config.to_str().unwrap());
     assert_eq!(v["firewall"]["ready"], false);
-    // `status` checks the table with nft: the missing nft is named.
-    let error = v["firewall"]["error"].as_str().unwrap();
+    // As root the table is looked up (netlink, read only) and found missing; without root the
+    // lookup itself is refused.
+    let state_or_error = format!("{} {}", v["firewall"]["state"], v["firewall"]["error"]);
     assert!(
-        error.contains("/nonexistent/portwarden-test/nft"),
-        "{error}"
+        state_or_error.contains("missing") || is_unreachable(&state_or_error),
+        "{state_or_error}"
     );
 }
 

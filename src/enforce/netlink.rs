@@ -347,6 +347,38 @@ impl NfSocket {
         self.seq
     }
 
+    /// A request (not a batch) of nf_tables message `msg`, its string attributes (the table,
+    /// the set: `(attribute, value)`) and one element key if given, sent; returns `what`, the
+    /// name its errors will carry.
+    fn request(
+        &mut self,
+        msg: u16,
+        flags: u16,
+        family: NftFamily,
+        strings: &[(u16, &str)],
+        elem: Option<&Elem>,
+        what: String,
+    ) -> Result<String, NlError> {
+        let seq = self.next_seq();
+        let mut m = Msg::new(
+            nft_type(msg),
+            NLM_F_REQUEST | flags,
+            seq,
+            nfproto(family),
+            0,
+        );
+        for (attr, value) in strings {
+            m.put_str(*attr, value);
+        }
+        if let Some(e) = elem {
+            let nest = m.nest(NFTA_SET_ELEM_LIST_ELEMENTS);
+            m.put_elem(e);
+            m.end_nest(nest);
+        }
+        self.send(&m.finish(), &what)?;
+        Ok(what)
+    }
+
     /// The set's flags and key length; `None` when the table or the set does not exist.
     pub fn set_info(
         &mut self,
@@ -354,18 +386,14 @@ impl NfSocket {
         table: &str,
         set: &str,
     ) -> Result<Option<SetInfo>, NlError> {
-        let seq = self.next_seq();
-        let mut m = Msg::new(
-            nft_type(NFT_MSG_GETSET),
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            nfproto(family),
-            0,
-        );
-        m.put_str(NFTA_SET_TABLE, table);
-        m.put_str(NFTA_SET_NAME, set);
-        let what = format!("get set {table} {set}");
-        self.send(&m.finish(), &what)?;
+        let what = self.request(
+            NFT_MSG_GETSET,
+            NLM_F_ACK,
+            family,
+            &[(NFTA_SET_TABLE, table), (NFTA_SET_NAME, set)],
+            None,
+            format!("get set {table} {set}"),
+        )?;
         let mut info = None;
         let res = self.receive(&what, |msg_type, payload| {
             // The answer to GETSET is a NEWSET message.
@@ -388,17 +416,14 @@ impl NfSocket {
         table: &str,
     ) -> Result<Option<TableDesc>, NlError> {
         // The table itself: ENOENT when it is absent.
-        let seq = self.next_seq();
-        let mut m = Msg::new(
-            nft_type(NFT_MSG_GETTABLE),
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            nfproto(family),
-            0,
-        );
-        m.put_str(NFTA_TABLE_NAME, table);
-        let what = format!("get table {table}");
-        self.send(&m.finish(), &what)?;
+        let what = self.request(
+            NFT_MSG_GETTABLE,
+            NLM_F_ACK,
+            family,
+            &[(NFTA_TABLE_NAME, table)],
+            None,
+            format!("get table {table}"),
+        )?;
         match self.receive(&what, |_, _| {}) {
             Ok(()) => {}
             Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
@@ -406,91 +431,37 @@ impl NfSocket {
         }
         let mut desc = TableDesc::default();
         // Each dump asks for this table's objects; the answers are filtered again here.
-        let mine = |payload: &[u8], attr: u16| {
-            attrs(payload.get(4..).unwrap_or_default()).any(|(t, v)| t == attr && cstr(v) == table)
-        };
-        let dump = |sock: &mut NfSocket, msg: u16, attr: u16, what: String| {
-            let seq = sock.next_seq();
-            let mut m = Msg::new(
-                nft_type(msg),
-                NLM_F_REQUEST | NLM_F_DUMP,
-                seq,
-                nfproto(family),
-                0,
-            );
-            m.put_str(attr, table);
-            sock.send(&m.finish(), &what).map(|()| what)
-        };
-        let what = dump(
-            self,
-            NFT_MSG_GETSET,
-            NFTA_SET_TABLE,
-            format!("list sets of {table}"),
-        )?;
-        self.receive(&what, |ty, payload| {
-            if ty == nft_type(NFT_MSG_NEWSET)
-                && mine(payload, NFTA_SET_TABLE)
-                && let Some(d) = parse_set(payload)
-            {
-                desc.sets.push(d);
-            }
-        })?;
-        let what = dump(
-            self,
-            NFT_MSG_GETCHAIN,
-            NFTA_CHAIN_TABLE,
-            format!("list chains of {table}"),
-        )?;
-        self.receive(&what, |ty, payload| {
-            if ty != nft_type(NFT_MSG_NEWCHAIN) || !mine(payload, NFTA_CHAIN_TABLE) {
-                return;
-            }
-            let mut chain = ChainDesc {
-                name: String::new(),
-                hook: None,
-            };
-            for (t, v) in attrs(payload.get(4..).unwrap_or_default()) {
-                match t {
-                    NFTA_CHAIN_NAME => chain.name = cstr(v).to_string(),
-                    NFTA_CHAIN_HOOK => {
-                        let (mut num, mut prio) = (None, None);
-                        for (t, v) in attrs(v) {
-                            match t {
-                                NFTA_HOOK_HOOKNUM => num = be_u32(v),
-                                NFTA_HOOK_PRIORITY => prio = be_u32(v).map(|p| p as i32),
-                                _ => {}
-                            }
-                        }
-                        chain.hook = num.zip(prio);
-                    }
-                    _ => {}
+        for (get, table_attr, new, what) in [
+            (NFT_MSG_GETSET, NFTA_SET_TABLE, NFT_MSG_NEWSET, "sets"),
+            (
+                NFT_MSG_GETCHAIN,
+                NFTA_CHAIN_TABLE,
+                NFT_MSG_NEWCHAIN,
+                "chains",
+            ),
+            (NFT_MSG_GETRULE, NFTA_RULE_TABLE, NFT_MSG_NEWRULE, "rules"),
+        ] {
+            let what = self.request(
+                get,
+                NLM_F_DUMP,
+                family,
+                &[(table_attr, table)],
+                None,
+                format!("list {what} of {table}"),
+            )?;
+            self.receive(&what, |ty, payload| {
+                let ours = attrs(payload.get(4..).unwrap_or_default())
+                    .any(|(t, v)| t == table_attr && cstr(v) == table);
+                if ty != nft_type(new) || !ours {
+                    return;
                 }
-            }
-            desc.chains.push(chain);
-        })?;
-        let what = dump(
-            self,
-            NFT_MSG_GETRULE,
-            NFTA_RULE_TABLE,
-            format!("list rules of {table}"),
-        )?;
-        self.receive(&what, |ty, payload| {
-            if ty != nft_type(NFT_MSG_NEWRULE) || !mine(payload, NFTA_RULE_TABLE) {
-                return;
-            }
-            let mut rule = RuleDesc {
-                chain: String::new(),
-                comment: None,
-            };
-            for (t, v) in attrs(payload.get(4..).unwrap_or_default()) {
-                match t {
-                    NFTA_RULE_CHAIN => rule.chain = cstr(v).to_string(),
-                    NFTA_RULE_USERDATA => rule.comment = rule_comment(v),
-                    _ => {}
+                match new {
+                    NFT_MSG_NEWSET => desc.sets.extend(parse_set(payload)),
+                    NFT_MSG_NEWCHAIN => desc.chains.push(parse_chain(payload)),
+                    _ => desc.rules.push(parse_rule(payload)),
                 }
-            }
-            desc.rules.push(rule);
-        })?;
+            })?;
+        }
         Ok(Some(desc))
     }
 
@@ -502,18 +473,17 @@ impl NfSocket {
         set: &str,
         interval: bool,
     ) -> Result<Vec<SetElement>, NlError> {
-        let seq = self.next_seq();
-        let mut m = Msg::new(
-            nft_type(NFT_MSG_GETSETELEM),
-            NLM_F_REQUEST | NLM_F_DUMP,
-            seq,
-            nfproto(family),
-            0,
-        );
-        m.put_str(NFTA_SET_ELEM_LIST_TABLE, table);
-        m.put_str(NFTA_SET_ELEM_LIST_SET, set);
-        let what = format!("list set {table} {set}");
-        self.send(&m.finish(), &what)?;
+        let what = self.request(
+            NFT_MSG_GETSETELEM,
+            NLM_F_DUMP,
+            family,
+            &[
+                (NFTA_SET_ELEM_LIST_TABLE, table),
+                (NFTA_SET_ELEM_LIST_SET, set),
+            ],
+            None,
+            format!("list set {table} {set}"),
+        )?;
         let mut dumped = Vec::new();
         self.receive(&what, |_, payload| {
             for (ty, val) in attrs(payload.get(4..).unwrap_or_default()) {
@@ -549,21 +519,17 @@ impl NfSocket {
         set: &str,
         addr: IpAddr,
     ) -> Result<bool, NlError> {
-        let seq = self.next_seq();
-        let mut m = Msg::new(
-            nft_type(NFT_MSG_GETSETELEM),
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            nfproto(family),
-            0,
-        );
-        m.put_str(NFTA_SET_ELEM_LIST_TABLE, table);
-        m.put_str(NFTA_SET_ELEM_LIST_SET, set);
-        let elems = m.nest(NFTA_SET_ELEM_LIST_ELEMENTS);
-        m.put_elem(&Elem::addr(addr, None));
-        m.end_nest(elems);
-        let what = format!("get element {addr} of {table} {set}");
-        self.send(&m.finish(), &what)?;
+        let what = self.request(
+            NFT_MSG_GETSETELEM,
+            NLM_F_ACK,
+            family,
+            &[
+                (NFTA_SET_ELEM_LIST_TABLE, table),
+                (NFTA_SET_ELEM_LIST_SET, set),
+            ],
+            Some(&Elem::addr(addr, None)),
+            format!("get element {addr} of {table} {set}"),
+        )?;
         match self.receive(&what, |_, _| {}) {
             Ok(()) => Ok(true),
             Err(e) if e.errno() == Some(libc::ENOENT) => Ok(false),
@@ -792,6 +758,48 @@ fn parse_set(payload: &[u8]) -> Option<SetDesc> {
             key_type,
         },
     })
+}
+
+/// A chain's name and hook as a NEWCHAIN message carries them.
+fn parse_chain(payload: &[u8]) -> ChainDesc {
+    let mut chain = ChainDesc {
+        name: String::new(),
+        hook: None,
+    };
+    for (t, v) in attrs(payload.get(4..).unwrap_or_default()) {
+        match t {
+            NFTA_CHAIN_NAME => chain.name = cstr(v).to_string(),
+            NFTA_CHAIN_HOOK => {
+                let (mut num, mut prio) = (None, None);
+                for (t, v) in attrs(v) {
+                    match t {
+                        NFTA_HOOK_HOOKNUM => num = be_u32(v),
+                        NFTA_HOOK_PRIORITY => prio = be_u32(v).map(|p| p as i32),
+                        _ => {}
+                    }
+                }
+                chain.hook = num.zip(prio);
+            }
+            _ => {}
+        }
+    }
+    chain
+}
+
+/// A rule's chain and comment as a NEWRULE message carries them.
+fn parse_rule(payload: &[u8]) -> RuleDesc {
+    let mut rule = RuleDesc {
+        chain: String::new(),
+        comment: None,
+    };
+    for (t, v) in attrs(payload.get(4..).unwrap_or_default()) {
+        match t {
+            NFTA_RULE_CHAIN => rule.chain = cstr(v).to_string(),
+            NFTA_RULE_USERDATA => rule.comment = rule_comment(v),
+            _ => {}
+        }
+    }
+    rule
 }
 
 /// A string attribute without its NUL (lossy: names are ASCII).
