@@ -80,7 +80,7 @@ fi
 
 export BIN T A WORK PREFIX SCANNERS PRELOAD
 python3 - <<'PY'
-import os, re, subprocess, sys, time, select
+import os, re, subprocess, sys, threading, time
 
 BIN, T, A, WORK, PREFIX = (os.environ[k] for k in ("BIN", "T", "A", "WORK", "PREFIX"))
 SCANNERS = int(os.environ["SCANNERS"])
@@ -144,21 +144,28 @@ for src in sys.argv[1:]:
         s.close()
 ''', *scanners])
 
+# `nft monitor`'s lines are timestamped as they arrive, on a thread of their own (the main
+# loop below reads kmsg meanwhile).
 banned = {}   # scanner -> monotonic µs of its last `add element` line
-pending = b""
-records = []
-end = time.time() + 0.1 * SCANNERS + 30
-while time.time() < end and len(banned) < SCANNERS:
-    r, _, _ = select.select([monitor.stdout], [], [], 0.05)
-    if r:
-        now = mono_us()
+def watch():
+    pending = b""
+    while True:
         chunk = os.read(monitor.stdout.fileno(), 65536)
+        now = mono_us()
+        if not chunk:
+            return
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
             m = re.search(rb"add element inet portwarden banned4 \{ ([0-9.]+)", line)
             if m:
                 banned[m.group(1).decode()] = now
+watcher = threading.Thread(target=watch, daemon=True)
+watcher.start()
+records = []
+end = time.time() + 0.1 * SCANNERS + 30
+while time.time() < end and len(banned) < SCANNERS:
+    time.sleep(0.05)
     records += kmsg_records()
 records += kmsg_records()
 prober.wait()

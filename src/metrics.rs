@@ -572,6 +572,15 @@ impl Metrics {
 
     /// Live bans per kernel set, as counted after a checkpoint (every set named is set, so a
     /// set that emptied reads 0).
+    /// Add to `portwarden_active_bans` (new bans between two exact counts).
+    pub fn add_active_bans(&self, per_set: &[(&str, i64)]) {
+        for (set, n) in per_set {
+            self.active_bans
+                .get_or_create(&labels(&[("set", set)]))
+                .inc_by(*n);
+        }
+    }
+
     pub fn active_bans(&self, per_set: &[(&str, i64)]) {
         for (set, n) in per_set {
             self.active_bans

@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut served = ctx.config.detect.served_ports.clone();
     if args.local {
-        let local = ServedPorts::from_proc()
+        let local = ServedPorts::from_kernel()
             .context("reading this host's listening ports from /proc/net")?;
         served.extend(local.iter());
     }

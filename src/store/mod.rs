@@ -1048,7 +1048,7 @@ pub(crate) mod tests {
             .unwrap();
         }
         let mut store = Store::open_file(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
         let bans = store.active_bans().unwrap();
         assert_eq!(
             (bans[0].origin, bans[0].origin_host.as_deref()),

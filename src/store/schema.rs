@@ -92,6 +92,12 @@ const MIGRATIONS: &[&str] = &[
         last_us  INTEGER NOT NULL,
         messages INTEGER NOT NULL
      );",
+    // v4: the ban path by index, whatever the number of bans. Every checkpoint marks the
+    // active bans that ran out, and decide counts the automatic bans of the last minute (the
+    // rate cap); without these indexes both read every ban (an import of 100 000 made each
+    // daemon ban 20 ms slower).
+    "CREATE INDEX bans_active_until ON bans (active, until_us);
+     CREATE INDEX bans_origin_since ON bans (origin, since_us);",
 ];
 
 /// The schema version this binary writes.
