@@ -212,11 +212,13 @@ pub fn for_each_line(
 /// last, so splitting each block yields the lines `for_each_line(reader, max_len, ..)` would,
 /// in order. A line longer than a line can be (`max_len`, plus a `\r`) is dropped here as it
 /// streams by and counted in the return value, so a block never holds one; the blocks'
-/// own counts plus this one are `for_each_line`'s count.
+/// own counts plus this one are `for_each_line`'s count. Buffers come from `fresh` (empty;
+/// the caller may hand back ones it is done with, so that no block faults in new pages).
 pub fn for_each_block(
     mut reader: impl Read,
     block: usize,
     max_len: usize,
+    mut fresh: impl FnMut() -> Vec<u8>,
     mut f: impl FnMut(Vec<u8>),
 ) -> io::Result<u64> {
     const READ: usize = 128 * 1024;
@@ -227,7 +229,13 @@ pub fn for_each_block(
     let initial = block.min(8 << 20) + READ;
     let mut skipped = 0u64;
     let mut skipping = false;
-    let mut buf: Vec<u8> = Vec::with_capacity(initial);
+    let mut next_buf = move || {
+        let mut b = fresh();
+        b.clear();
+        b.reserve(initial);
+        b
+    };
+    let mut buf: Vec<u8> = next_buf();
     loop {
         let start = buf.len();
         buf.resize(start + READ, 0);
@@ -274,16 +282,12 @@ pub fn for_each_block(
             skipping = true;
             buf.truncate(whole);
             if !buf.is_empty() {
-                f(std::mem::replace(
-                    &mut buf,
-                    Vec::with_capacity(block + READ),
-                ));
+                f(std::mem::replace(&mut buf, next_buf()));
             }
         } else if whole >= block {
-            let rest = buf[whole..].to_vec();
+            let mut next = next_buf();
+            next.extend_from_slice(&buf[whole..]);
             buf.truncate(whole);
-            let mut next = Vec::with_capacity(initial);
-            next.extend_from_slice(&rest);
             f(std::mem::replace(&mut buf, next));
         }
     }
@@ -338,10 +342,16 @@ mod tests {
                 for_each_line(Cursor::new(&input), max_len, |l| expected.push(l.to_vec())).unwrap();
             let (block, step) = (1 + rand(30), 1 + rand(50));
             let mut got = Vec::new();
-            let mut skipped = for_each_block(Trickle { data: &input, step }, block, max_len, |b| {
-                assert!(b.len() <= block + 128 * 1024);
-                got.push(b);
-            })
+            let mut skipped = for_each_block(
+                Trickle { data: &input, step },
+                block,
+                max_len,
+                Vec::new,
+                |b| {
+                    assert!(b.len() <= block + 128 * 1024);
+                    got.push(b);
+                },
+            )
             .unwrap();
             let mut lines = Vec::new();
             for (i, b) in got.iter().enumerate() {

@@ -487,14 +487,18 @@ fn scan_files_with(
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(workers * 2);
         let work_rx = std::sync::Mutex::new(work_rx);
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(workers * 2);
+        // Blocks the workers are done with go back to the reader, to be filled again.
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let read = std::thread::scope(|scope| {
             for _ in 0..workers {
-                let (work_rx, done_tx, mut parser) = (&work_rx, done_tx.clone(), parser.clone());
+                let (work_rx, done_tx, spare_tx, mut parser) =
+                    (&work_rx, done_tx.clone(), spare_tx.clone(), parser.clone());
                 scope.spawn(move || {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, block))) = next else { break };
                         let parsed = ParsedChunk::parse(seq, &block, &mut parser);
+                        let _ = spare_tx.send(block);
                         if done_tx.send(parsed).is_err() {
                             break;
                         }
@@ -519,7 +523,8 @@ fn scan_files_with(
             });
             let (mut seq, mut reported) = (0u64, 0u64);
             let read = opened.and_then(|reader| {
-                input::for_each_block(reader, block, input::MAX_LINE_LEN, |block| {
+                let fresh = || spare_rx.try_recv().unwrap_or_default();
+                input::for_each_block(reader, block, input::MAX_LINE_LEN, fresh, |block| {
                     let lines = if counts_lines {
                         memchr::memchr_iter(b'\n', &block).count() as u64
                     } else {
