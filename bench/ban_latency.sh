@@ -26,30 +26,19 @@ BIN=$(realpath "$BIN")
 T=pwb-$$-t
 A=pwb-$$-a
 WORK=$(mktemp -d)
+# shellcheck source=bench/lab.sh
+. "$(dirname "$0")/lab.sh"
 cleanup() {
-    for ns in "$T" "$A"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-    done
-    sleep 0.3
-    ip netns del "$T" 2>/dev/null || true
-    ip netns del "$A" 2>/dev/null || true
+    lab_down "$T" "$A"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-ip netns add "$T"
-ip netns add "$A"
-ip -n "$T" link add vt type veth peer name va netns "$A"
 # Each scanner in a /24 of its own: several scanners of one /24 would be banned as the prefix.
-ip -n "$T" addr add 10.0.0.1/8 dev vt
-ip -n "$A" addr add 10.0.0.2/8 dev va
+lab_up "$T" "$A" 10.0.0.1/8 10.0.0.2/8
 for i in $(seq "$SCANNERS"); do
     echo "addr add 10.$((1 + i / 250)).$((i % 250)).7/8 dev va"
 done | ip -n "$A" -batch -
-ip -n "$T" link set vt up
-ip -n "$A" link set va up
-ip -n "$T" link set lo up
-sysctl -qw net.netfilter.nf_log_all_netns=1
 
 PREFIX="pwl$$: "
 cat > "$WORK/pw.toml" <<EOF
