@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         now: ctx.clock.now(),
     };
     let progress = report::progress::for_stderr();
-    let result = report::scan_files(&args.files, &settings, progress.as_ref())?;
+    let result = report::scan_files(&args.files, &settings, progress.as_ref());
 
     if let Some(path) = &args.html {
         let page = report::html::render(&result, ctx.clock.now());

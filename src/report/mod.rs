@@ -31,6 +31,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::config::{DetectConfig, LogConfig};
+use crate::detect::state::SCAN_TYPES;
 use crate::detect::{PortScanDetector, ServedPorts};
 use crate::input;
 use crate::parse::{ParseContext, ParseStats, Parser};
@@ -40,21 +41,6 @@ use crate::record::{Finding, Probe, Proto, Record, ScanType, SourceKind};
 pub const MAX_TIMELINE_BUCKETS: usize = 2048;
 /// Ports listed per source (most probed first).
 pub const TOP_PORTS: usize = 10;
-
-/// Why a scan could not be completed. A bad line is never an error (it is counted).
-#[derive(Debug, thiserror::Error)]
-pub enum ScanError {
-    #[error("cannot read {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
 
 /// What the scan reads and how it judges.
 #[derive(Debug, Clone)]
@@ -232,27 +218,11 @@ struct Activity {
     first_us: i64,
     last_us: i64,
     ports: foldhash::HashMap<(Proto, u16), u64>,
-    /// Records per scan type, indexed by `ScanType as usize` (see [`SCAN_TYPES`]).
+    /// Records per scan type, indexed by `ScanType as usize` (`SCAN_TYPES[t as usize] == t`:
+    /// the detector's own list, in declaration order).
     types: [u64; SCAN_TYPES.len()],
     timeline: Timeline,
 }
-
-/// Every scan type, in declaration order: `SCAN_TYPES[t as usize] == t`. An array is counted
-/// per record, a map would be hashed per record.
-const SCAN_TYPES: [ScanType; 12] = [
-    ScanType::Syn,
-    ScanType::Fin,
-    ScanType::Null,
-    ScanType::Xmas,
-    ScanType::Ack,
-    ScanType::Maimon,
-    ScanType::SynFin,
-    ScanType::Rst,
-    ScanType::OtherTcp,
-    ScanType::Udp,
-    ScanType::Icmp,
-    ScanType::Other,
-];
 
 impl Activity {
     fn new(t: i64) -> Activity {
@@ -446,7 +416,7 @@ pub fn scan_files(
     files: &[PathBuf],
     settings: &ScanSettings,
     progress: &dyn ScanProgress,
-) -> Result<ScanReport, ScanError> {
+) -> ScanReport {
     scan_files_with(files, settings, progress, parse_workers(), CHUNK_BYTES)
 }
 
@@ -457,7 +427,7 @@ fn scan_files_with(
     progress: &dyn ScanProgress,
     workers: usize,
     block: usize,
-) -> Result<ScanReport, ScanError> {
+) -> ScanReport {
     let parser = Parser::new(&settings.log, ParseContext::at(settings.now))
         .with_forwarded(settings.detect.forwarded);
     let mut acc = Accumulated {
@@ -573,7 +543,7 @@ fn scan_files_with(
     let mut report = summarise(detector.findings(), tally, files.to_vec(), stats, overlong);
     report.rejected_samples = samples;
     report.errors = errors;
-    Ok(report)
+    report
 }
 
 fn port_name((proto, port): (Proto, u16)) -> String {
@@ -809,8 +779,8 @@ mod tests {
             timeline: true,
             now: "2026-11-18T12:00:00Z".parse().unwrap(),
         };
-        let one = scan_files_with(&files, &settings, &NoProgress, 1, 64 << 20).unwrap();
-        let many = scan_files_with(&files, &settings, &NoProgress, 3, 700).unwrap();
+        let one = scan_files_with(&files, &settings, &NoProgress, 1, 64 << 20);
+        let many = scan_files_with(&files, &settings, &NoProgress, 3, 700);
         let json = |r: &ScanReport| serde_json::to_string(r).unwrap();
         assert_eq!(json(&one), json(&many));
         assert_eq!(
