@@ -224,13 +224,6 @@ fn run_once_over_rsyslog_kern_log_bans_the_seed_scan() {
     assert!(again.banned().is_empty());
 }
 
-/// Whether `/proc/net/tcp` of `ns` shows a listener on `port`.
-fn listens(ns: &Netns, port: u16) -> bool {
-    let out = ns.run("cat", ["/proc/net/tcp"]).unwrap();
-    let needle = format!(":{port:04X} 00000000:0000 0A");
-    String::from_utf8_lossy(&out.stdout).contains(&needle)
-}
-
 /// Test 3: A busy client of a served port (and a few closed ones) is never banned by the daemon,
 /// which learns the served port from the namespace's /proc/net; the service starts after the
 /// daemon, as a service restarted while portwarden runs would.
@@ -261,7 +254,7 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
     let _http =
         lab::Background::spawn("http.server", &mut http, &s.dir().join("http.log")).unwrap();
     assert!(
-        wait_for(Duration::from_secs(20), || listens(&lab.target, 8080)
+        wait_for(Duration::from_secs(20), || lab::listens(&lab.target, 8080)
             .then_some(()))
         .is_some(),
         "http.server did not listen"
@@ -275,26 +268,8 @@ fn daemon_never_bans_a_busy_client_of_a_served_port() {
     // A client that checks 5 closed ports (below the fast-scan threshold of 6) and then makes
     // 300 HTTP requests: if port 8080 were not known as served, its probe would be the 6th
     // failure and the client would be banned.
-    let client = format!(
-        "import socket, urllib.request\n\
-         for p in (1001, 1002, 1003, 1004, 1005):\n\
-         \x20   s = socket.socket(); s.settimeout(2)\n\
-         \x20   try: s.connect(('{target}', p))\n\
-         \x20   except OSError: pass\n\
-         \x20   s.close()\n\
-         ok = 0\n\
-         for i in range(300):\n\
-         \x20   with urllib.request.urlopen('http://{target}:8080/', timeout=5) as r:\n\
-         \x20       r.read(); ok += 1\n\
-         print(ok)\n"
-    );
     let started = Instant::now();
-    let out = lab
-        .attacker
-        .command("python3")
-        .args(["-c", &client])
-        .output()
-        .unwrap();
+    let out = lab::busy_client(&lab.attacker, &target);
     let ok = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         out.status.success(),

@@ -23,7 +23,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::lab::{self, Setup, nmap_with, set_json, wait_for};
+use common::lab::{self, Setup, nmap_with, set_elements, wait_for};
 use portwarden::netns::{Lab, Netns};
 
 const KMSG_SOURCE: &str = "[[source]]\nkind = \"kmsg\"\npath = \"/dev/kmsg\"\n";
@@ -31,29 +31,6 @@ const KMSG_SOURCE: &str = "[[source]]\nkind = \"kmsg\"\npath = \"/dev/kmsg\"\n";
 fn lab(label: &str) -> Lab {
     portwarden::netns::enable_log_all_netns().unwrap();
     Lab::create(label).unwrap()
-}
-
-/// Elements of set `set` of `inet portwarden` in `ns` (addresses as nft prints them).
-fn elements(ns: &Netns, set: &str) -> Vec<String> {
-    let text = set_json(ns, set);
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for item in json["nftables"].as_array().into_iter().flatten() {
-        for e in item["set"]["elem"].as_array().into_iter().flatten() {
-            let val = if e["elem"].is_object() {
-                &e["elem"]["val"]
-            } else {
-                e
-            };
-            match val.as_str() {
-                Some(s) => out.push(s.to_string()),
-                None => out.push(val.to_string()),
-            }
-        }
-    }
-    out
 }
 
 /// Forget every kernel ban and what the fast path learnt, in `ns` (between two scans).
@@ -115,9 +92,9 @@ fn nmap_t4_and_t5_see_at_most_8_closed_ports_then_only_filtered() {
             assert!(closed >= 1, "the first probes must be answered:\n{text}");
             assert_eq!(open, 0, "{text}");
             assert!(
-                elements(&lab.target, fastban).contains(&attacker),
+                set_elements(&lab.target, fastban).contains(&attacker),
                 "{attacker} not in {fastban}: {:?}",
-                elements(&lab.target, fastban)
+                set_elements(&lab.target, fastban)
             );
             let (filtered2, closed2, open2, _, text2) = nmap_with(&lab.attacker, &target, options);
             println!("rescan: {closed2} closed, {filtered2} filtered, {open2} open");
@@ -129,12 +106,6 @@ fn nmap_t4_and_t5_see_at_most_8_closed_ports_then_only_filtered() {
             }
         }
     }
-}
-
-fn listens(ns: &Netns, port: u16) -> bool {
-    let out = ns.run("cat", ["/proc/net/tcp"]).unwrap();
-    let needle = format!(":{port:04X} 00000000:0000 0A");
-    String::from_utf8_lossy(&out.stdout).contains(&needle)
 }
 
 /// Test 2: a busy client of a served port, with the daemon running too.
@@ -157,50 +128,32 @@ fn a_busy_client_of_a_served_port_is_never_banned() {
     let _http =
         lab::Background::spawn("http.server", &mut http, &s.dir().join("http.log")).unwrap();
     assert!(
-        wait_for(Duration::from_secs(20), || listens(&lab.target, 8080)
+        wait_for(Duration::from_secs(20), || lab::listens(&lab.target, 8080)
             .then_some(()))
         .is_some(),
         "http.server did not listen"
     );
     // 5 closed ports (one below the threshold of 6), then 300 connections to the served one:
     // if it counted, the first would be the 6th new port and ban the client.
-    let client = format!(
-        "import socket, urllib.request\n\
-         for p in (1001, 1002, 1003, 1004, 1005):\n\
-         \x20   s = socket.socket(); s.settimeout(2)\n\
-         \x20   try: s.connect(('{target}', p))\n\
-         \x20   except OSError: pass\n\
-         \x20   s.close()\n\
-         ok = 0\n\
-         for i in range(300):\n\
-         \x20   with urllib.request.urlopen('http://{target}:8080/', timeout=5) as r:\n\
-         \x20       r.read(); ok += 1\n\
-         print(ok)\n"
-    );
-    let out = lab
-        .attacker
-        .command("python3")
-        .args(["-c", &client])
-        .output()
-        .unwrap();
+    let out = lab::busy_client(&lab.attacker, &target);
     let ok = String::from_utf8_lossy(&out.stdout).trim().to_string();
     println!("client: {ok} HTTP requests answered");
     assert!(
         out.status.success(),
         "client failed: {}\nfastban4: {:?}",
         String::from_utf8_lossy(&out.stderr),
-        elements(&lab.target, "fastban4")
+        set_elements(&lab.target, "fastban4")
     );
     assert_eq!(ok, "300");
     // The daemon reads within milliseconds; give a wrong ban time to show.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!elements(&lab.target, "fastban4").contains(&attacker));
-    assert!(!elements(&lab.target, "banned4").contains(&attacker));
+    assert!(!set_elements(&lab.target, "fastban4").contains(&attacker));
+    assert!(!set_elements(&lab.target, "banned4").contains(&attacker));
     // The same client probing a 6th closed port is banned by the kernel: it was counting.
     let (_, closed, _, _, text) = nmap_with(&lab.attacker, &target, &["-T4", "-p", "2001-2010"]);
     println!("then nmap 2001-2010: {closed} closed");
     assert!(closed <= 1, "{text}");
-    assert!(elements(&lab.target, "fastban4").contains(&attacker));
+    assert!(set_elements(&lab.target, "fastban4").contains(&attacker));
     assert_eq!(daemon.exited(), None, "{}", daemon.output());
     daemon.stop();
 }
@@ -224,8 +177,8 @@ fn a_decoy_scan_bans_neither_the_gateway_nor_an_allowlisted_address() {
         .unwrap();
     let s = Setup::with_fastpath("[ban]\nallowlist = [\"10.250.0.77/32\", \"fd00:250::77/128\"]\n");
     s.setup(&lab.target);
-    println!("allow4: {:?}", elements(&lab.target, "allow4"));
-    println!("allow6: {:?}", elements(&lab.target, "allow6"));
+    println!("allow4: {:?}", set_elements(&lab.target, "allow4"));
+    println!("allow6: {:?}", set_elements(&lab.target, "allow6"));
     for (v6, gateway, allowed) in [
         (false, "10.250.0.254", "10.250.0.77"),
         (true, "fd00:250::fe", "fd00:250::77"),
@@ -240,7 +193,7 @@ fn a_decoy_scan_bans_neither_the_gateway_nor_an_allowlisted_address() {
             &["-T4", "-p", "1-100", "--max-retries", "1", "-D", &decoys],
         );
         println!("decoy scan of {target} ({decoys}): {closed} closed, {filtered} filtered");
-        let banned = elements(&lab.target, fastban);
+        let banned = set_elements(&lab.target, fastban);
         println!("{fastban}: {banned:?}");
         assert!(banned.contains(&attacker), "{banned:?}\n{text}");
         assert!(
@@ -307,7 +260,7 @@ fn the_daemon_records_a_kernel_ban_and_escalates_a_repeat() {
             assert!(!reason.contains("offence"), "{reason}");
             // Lift it: the book's element and the kernel's.
             s.run(&lab.target, &["unban", &attacker]);
-            assert!(!elements(&lab.target, "fastban4").contains(&attacker));
+            assert!(!set_elements(&lab.target, "fastban4").contains(&attacker));
             assert!(ban_of(&s, &lab.target, &attacker).is_none());
             // The kernel forgot the probes too (its window is 2 s); the offence is remembered.
             reset_fastpath(&lab.target);
@@ -424,7 +377,7 @@ fn the_kernel_ban_set_stops_at_its_cap() {
             &target,
             &["-T4", "-p", "1-20", "-S", &addr, "-e", Lab::ATTACKER_IF],
         );
-        let now = elements(&lab.target, "fastban4");
+        let now = set_elements(&lab.target, "fastban4");
         println!("scanner {addr}: nmap saw {closed} closed; fastban4 {now:?}");
         banned = now;
     }

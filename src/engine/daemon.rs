@@ -422,8 +422,6 @@ fn link_state(
     }
 }
 
-/// The publisher: send the outbox whenever it holds something; on a Redis error, reconnect
-/// after a second (the rows wait in the store meanwhile).
 /// What both fleet threads share: where the store is, when to stop, the clock, the metrics.
 struct FleetEnv {
     dir: PathBuf,
@@ -432,42 +430,63 @@ struct FleetEnv {
     metrics: Arc<crate::metrics::Metrics>,
 }
 
+impl FleetEnv {
+    /// The thread's own store connection; `None` (logged) when it cannot be opened.
+    fn open_store(&self, role: &str) -> Option<crate::store::Store> {
+        crate::store::Store::open(&self.dir)
+            .map_err(|e| tracing::error!("fleet {role}: {e}"))
+            .ok()
+    }
+
+    /// `link`, connected now if there is none. A failed attempt is noted (store, metrics),
+    /// paused on for a second, and gives `None`.
+    fn link<'l>(
+        &self,
+        fc: &crate::fleet::FleetConfig,
+        store: &crate::store::Store,
+        role: &str,
+        timeout: Duration,
+        link: &'l mut Option<crate::fleet::Link>,
+    ) -> Option<&'l mut crate::fleet::Link> {
+        if link.is_none() {
+            match crate::fleet::Link::connect(fc, timeout) {
+                Ok(l) => {
+                    link_state(store, role, Ok(()), &self.clock, &self.metrics);
+                    *link = Some(l);
+                }
+                Err(e) => {
+                    link_state(store, role, Err(&e.to_string()), &self.clock, &self.metrics);
+                    pause(Duration::from_secs(1), &self.stop);
+                    return None;
+                }
+            }
+        }
+        link.as_mut()
+    }
+}
+
+/// The publisher: send the outbox whenever it holds something; on a Redis error, reconnect
+/// after a second (the rows wait in the store meanwhile).
 fn publish_loop(fc: &crate::fleet::FleetConfig, env: &FleetEnv) {
     let FleetEnv {
-        dir,
         stop,
         clock,
         metrics,
+        ..
     } = env;
-    let store = match crate::store::Store::open(dir) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("fleet publisher: {e}");
-            return;
-        }
+    let Some(store) = env.open_store("publisher") else {
+        return;
     };
     let mut link: Option<crate::fleet::Link> = None;
     while !stop.load(Ordering::Relaxed) {
         let pending = crate::store::ReadStore::outbox_len(&store).unwrap_or(0);
-        metrics.fleet_outbox(pending as u64);
+        metrics.fleet_outbox(pending);
         if pending > 0 || link.is_none() {
-            if link.is_none() {
-                match crate::fleet::Link::connect(fc, Duration::from_secs(5)) {
-                    Ok(l) => {
-                        link_state(&store, "publisher", Ok(()), clock, metrics);
-                        link = Some(l);
-                    }
-                    Err(e) => {
-                        link_state(&store, "publisher", Err(&e.to_string()), clock, metrics);
-                        pause(Duration::from_secs(1), stop);
-                        continue;
-                    }
-                }
-            }
-            let sent = match link.as_mut() {
-                Some(l) => crate::fleet::publish_outbox(&store, l),
-                None => Ok(0),
+            let Some(l) = env.link(fc, &store, "publisher", Duration::from_secs(5), &mut link)
+            else {
+                continue;
             };
+            let sent = crate::fleet::publish_outbox(&store, l);
             if let Ok(n) = sent {
                 metrics.fleet(&crate::fleet::FleetSummary {
                     published: n as u64,
@@ -496,17 +515,13 @@ fn consume_loop(
     rewind: &AtomicU64,
 ) {
     let FleetEnv {
-        dir,
         stop,
         clock,
         metrics,
+        ..
     } = env;
-    let store = match crate::store::Store::open(dir) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("fleet consumer: {e}");
-            return;
-        }
+    let Some(store) = env.open_store("consumer") else {
+        return;
     };
     let mut last = start;
     let mut epoch = 0;
@@ -520,22 +535,9 @@ fn consume_loop(
                 .flatten()
                 .unwrap_or_else(|| "0".into());
         }
-        let l = match link.as_mut() {
-            Some(l) => l,
-            None => match crate::fleet::Link::connect(
-                fc,
-                crate::fleet::READ_BLOCK + Duration::from_secs(5),
-            ) {
-                Ok(l) => {
-                    link_state(&store, "consumer", Ok(()), clock, metrics);
-                    link.insert(l)
-                }
-                Err(e) => {
-                    link_state(&store, "consumer", Err(&e.to_string()), clock, metrics);
-                    pause(Duration::from_secs(1), stop);
-                    continue;
-                }
-            },
+        let timeout = crate::fleet::READ_BLOCK + Duration::from_secs(5);
+        let Some(l) = env.link(fc, &store, "consumer", timeout, &mut link) else {
+            continue;
         };
         match l.read(
             &last,

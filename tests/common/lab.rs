@@ -299,6 +299,37 @@ impl Summary {
     }
 }
 
+/// Whether a TCP socket in `ns` listens on `port` (any address), per its `/proc/net/tcp`.
+pub fn listens(ns: &Netns, port: u16) -> bool {
+    let out = ns.run("cat", ["/proc/net/tcp"]).unwrap();
+    let needle = format!(":{port:04X} 00000000:0000 0A");
+    String::from_utf8_lossy(&out.stdout).contains(&needle)
+}
+
+/// A busy client of `target`'s port 8080, run in `attacker`: 5 closed ports (1001-1005, one
+/// below the fast-scan threshold of 6), then 300 HTTP requests; it prints how many were
+/// answered. If port 8080 counted as closed, the first request would be the 6th new port.
+pub fn busy_client(attacker: &Netns, target: &str) -> Output {
+    let client = format!(
+        "import socket, urllib.request\n\
+         for p in (1001, 1002, 1003, 1004, 1005):\n\
+         \x20   s = socket.socket(); s.settimeout(2)\n\
+         \x20   try: s.connect(('{target}', p))\n\
+         \x20   except OSError: pass\n\
+         \x20   s.close()\n\
+         ok = 0\n\
+         for i in range(300):\n\
+         \x20   with urllib.request.urlopen('http://{target}:8080/', timeout=5) as r:\n\
+         \x20       r.read(); ok += 1\n\
+         print(ok)\n"
+    );
+    attacker
+        .command("python3")
+        .args(["-c", &client])
+        .output()
+        .unwrap()
+}
+
 /// `nft -j list set inet portwarden SET` in `ns`: the JSON text (empty if the set is gone).
 pub fn set_json(ns: &Netns, set: &str) -> String {
     ns.command("nft")
@@ -319,7 +350,8 @@ pub fn banned6(ns: &Netns) -> Vec<String> {
     set_elements(ns, "banned6")
 }
 
-fn set_elements(ns: &Netns, set: &str) -> Vec<String> {
+/// The elements of `inet portwarden SET` in `ns`: addresses, `ADDR/LEN` prefixes.
+pub fn set_elements(ns: &Netns, set: &str) -> Vec<String> {
     let text = set_json(ns, set);
     let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
         return Vec::new();
