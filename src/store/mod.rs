@@ -683,21 +683,10 @@ pub trait ReadStore {
 
     /// Every source's cursor with when it was saved.
     fn cursors(&self) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
-        let mut stmt = self
-            .connection()
-            .prepare("SELECT source, cursor, updated_us FROM cursors ORDER BY source")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (s, c, t) = r?;
-            Ok((s, c, timestamp(t)?))
-        })
-        .collect()
+        keyed_texts(
+            self.connection(),
+            "SELECT source, cursor, updated_us FROM cursors ORDER BY source",
+        )
     }
 
     fn detector_state(&self) -> Result<Option<String>, StoreError> {
@@ -789,21 +778,13 @@ pub trait ReadStore {
 
     /// The fleet link's state values and counters, by key.
     fn fleet_state(&self) -> Result<BTreeMap<String, (String, Timestamp)>, StoreError> {
-        let mut stmt = self
-            .connection()
-            .prepare("SELECT key, value, updated_us FROM fleet_state ORDER BY key")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        rows.map(|r| {
-            let (k, v, t) = r?;
-            Ok((k, (v, timestamp(t)?)))
-        })
-        .collect()
+        Ok(keyed_texts(
+            self.connection(),
+            "SELECT key, value, updated_us FROM fleet_state ORDER BY key",
+        )?
+        .into_iter()
+        .map(|(k, v, t)| (k, (v, t)))
+        .collect())
     }
 
     /// Fleet peers heard from at or after `since`: (host, last message, messages), most
@@ -882,6 +863,27 @@ fn offence_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Offence, StoreError>
             last: timestamp(last)?,
         })
     })())
+}
+
+/// Rows of `(TEXT, TEXT, microseconds)` (a name, its value, when it was saved), in the order
+/// `sql` gives.
+fn keyed_texts(
+    conn: &Connection,
+    sql: &str,
+) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (k, v, t) = r?;
+        Ok((k, v, timestamp(t)?))
+    })
+    .collect()
 }
 
 fn query_bans<P: rusqlite::Params>(
