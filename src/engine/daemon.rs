@@ -324,14 +324,14 @@ impl FleetThreads {
             fc.consume,
             engine.fleet_cursor()
         );
+        let env = || FleetEnv {
+            dir: state_dir.to_path_buf(),
+            stop: t.stop.clone(),
+            clock: clock.clone(),
+            metrics: engine.metrics().clone(),
+        };
         if fc.publish {
-            let fc = fc.clone();
-            let env = FleetEnv {
-                dir: state_dir.to_path_buf(),
-                stop: t.stop.clone(),
-                clock: clock.clone(),
-                metrics: engine.metrics().clone(),
-            };
+            let (fc, env) = (fc.clone(), env());
             match std::thread::Builder::new()
                 .name("fleet-publish".into())
                 .spawn(move || publish_loop(&fc, &env))
@@ -342,13 +342,7 @@ impl FleetThreads {
         }
         if fc.consume {
             let start = engine.fleet_cursor();
-            let (tx, rewind) = (tx.clone(), t.rewind.clone());
-            let env = FleetEnv {
-                dir: state_dir.to_path_buf(),
-                stop: t.stop.clone(),
-                clock: clock.clone(),
-                metrics: engine.metrics().clone(),
-            };
+            let (tx, rewind, env) = (tx.clone(), t.rewind.clone(), env());
             match std::thread::Builder::new()
                 .name("fleet-consume".into())
                 .spawn(move || consume_loop(&fc, &env, start, &tx, &rewind))

@@ -452,13 +452,18 @@ impl Engine {
     fn publish_active_bans(&self, now: Timestamp) -> anyhow::Result<()> {
         let (v4, v6) = self.book.store().count_live(now)?;
         let (v4, v6) = (v4 as i64, v6 as i64);
+        self.metrics.active_bans(&self.per_set(v4, v6));
+        Ok(())
+    }
+
+    /// IPv4 and IPv6 figures labelled with the kernel sets they are about.
+    fn per_set(&self, v4: i64, v6: i64) -> Vec<(&str, i64)> {
         let fw = &self.config.firewall;
         let mut per_set = vec![(fw.set4.as_str(), v4)];
         if let Some(set6) = &fw.set6 {
             per_set.push((set6.as_str(), v6));
         }
-        self.metrics.active_bans(&per_set);
-        Ok(())
+        per_set
     }
 
     /// The sources this engine reads (the configured ones, or the one chosen by default).
@@ -745,7 +750,8 @@ impl Engine {
         for source in retry_later {
             self.detector.clear_verdict(source);
         }
-        let new_bans = banned_now.clone();
+        let new_v4 = banned_now.iter().filter(|(s, _)| s.is_ipv4()).count() as i64;
+        let new_v6 = banned_now.len() as i64 - new_v4;
         self.ban_started.extend(banned_now);
 
         let committed = self.clock.now();
@@ -769,16 +775,10 @@ impl Engine {
             if let Err(e) = self.publish_active_bans(committed) {
                 tracing::warn!("cannot count the live bans for the metrics: {e:#}");
             }
-        } else if !new_bans.is_empty() {
+        } else if new_v4 + new_v6 > 0 {
             // New bans are counted in; the next full checkpoint (every
             // `DAEMON_CHECKPOINT`) sets the exact figure again (a re-ban is one ban, not two).
-            let v4 = new_bans.iter().filter(|(s, _)| s.is_ipv4()).count() as i64;
-            let fw = &self.config.firewall;
-            let mut per_set = vec![(fw.set4.as_str(), v4)];
-            if let Some(set6) = &fw.set6 {
-                per_set.push((set6.as_str(), new_bans.len() as i64 - v4));
-            }
-            self.metrics.add_active_bans(&per_set);
+            self.metrics.add_active_bans(&self.per_set(new_v4, new_v6));
         }
         Ok(())
     }
