@@ -109,16 +109,81 @@ fn first<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) {
     }
 }
 
+/// Bit `i` set where `chunk[i]` is a space. The byte-at-a-time search for spaces was half of
+/// the parser's time (a record's `MAC=` value alone is 41 bytes): on x86-64, SSE2 (always
+/// there) compares 16 bytes at once.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn space_mask(chunk: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8};
+    let mut mask = 0u64;
+    for (i, part) in chunk.chunks_exact(16).enumerate() {
+        let word = |at: usize| i64::from_le_bytes(part[at..at + 8].try_into().expect("8 bytes"));
+        // SAFETY: SSE2 is part of the x86-64 baseline, and these read no memory (the bytes are
+        // passed by value).
+        let hits = unsafe {
+            let bytes = _mm_set_epi64x(word(8), word(0));
+            _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b' ' as i8)))
+        };
+        mask |= u64::from(hits as u32 & 0xffff) << (16 * i);
+    }
+    mask
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn space_mask(chunk: &[u8; 64]) -> u64 {
+    space_mask_bytewise(chunk)
+}
+
+/// [`space_mask`] one byte at a time: the reference it is tested against.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn space_mask_bytewise(chunk: &[u8; 64]) -> u64 {
+    let mut mask = 0u64;
+    for (i, &b) in chunk.iter().enumerate() {
+        mask |= u64::from(b == b' ') << i;
+    }
+    mask
+}
+
+/// Call `token` with each space-separated token of `body` (empty ones included, as
+/// `split(' ')` yields them) until it returns `false`.
+#[inline]
+fn for_each_token<'a>(body: &'a [u8], mut token: impl FnMut(&'a [u8]) -> bool) {
+    let mut start = 0;
+    let mut base = 0;
+    while base < body.len() {
+        let mut mask = match body.get(base..base + 64) {
+            Some(chunk) => space_mask(chunk.try_into().expect("64 bytes")),
+            None => {
+                let mut tail = [0u8; 64];
+                tail[..body.len() - base].copy_from_slice(&body[base..]);
+                space_mask(&tail)
+            }
+        };
+        while mask != 0 {
+            let at = base + mask.trailing_zeros() as usize;
+            if !token(&body[start..at]) {
+                return;
+            }
+            start = at + 1;
+            mask &= mask - 1;
+        }
+        base += 64;
+    }
+    token(&body[start..]);
+}
+
 fn split_fields(body: &[u8]) -> Fields<'_> {
     let mut f = Fields::default();
     let mut tcp = false;
-    for tok in body.split(|&b| b == b' ') {
+    for_each_token(body, |tok| {
         if tok.is_empty() {
-            continue;
+            return true;
         }
         // `[`: the packet an ICMP error quotes, or `INCOMPLETE [20 bytes]`; nothing of ours follows.
         if tok[0] == b'[' {
-            break;
+            return false;
         }
         // Tokens are short: a plain loop beats memchr's setup here.
         match tok.iter().position(|&b| b == b'=') {
@@ -158,7 +223,8 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
             }
             None => {}
         }
-    }
+        true
+    });
     f
 }
 
@@ -347,6 +413,64 @@ fn ipv6_expanded(v: &[u8]) -> Option<Ipv6Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_space_mask_is_the_bytewise_one() {
+        // Every byte value in every lane, with and without spaces around it.
+        for b in 0..=255u8 {
+            for lane in 0..64 {
+                let mut chunk = [b; 64];
+                chunk[lane] = b' ';
+                chunk[63 - lane] = b ^ 0x20;
+                assert_eq!(space_mask(&chunk), space_mask_bytewise(&chunk), "{chunk:?}");
+            }
+        }
+        assert_eq!(space_mask(&[b' '; 64]), u64::MAX);
+        assert_eq!(space_mask(&[b'!'; 64]), 0);
+    }
+
+    #[test]
+    fn tokens_are_what_split_on_space_yields() {
+        // Lengths around the 64-byte chunks, spaces dense and sparse, and a stop mid-way.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..4000 {
+            let len = (next() % 200) as usize;
+            let density = 1 + next() % 12;
+            let body: Vec<u8> = (0..len)
+                .map(|_| match next() % density {
+                    0 => b' ',
+                    r => b"[=AB9\xff\0"[(r % 6) as usize],
+                })
+                .collect();
+            let stop = (next() % 40) as usize;
+            let want: Vec<&[u8]> = body.split(|&b| b == b' ').take(stop).collect();
+            let mut got = Vec::new();
+            for_each_token(&body, |t| {
+                got.push(t);
+                got.len() < stop
+            });
+            if stop == 0 {
+                assert_eq!(
+                    got.len(),
+                    1,
+                    "round {round}: the first token is always offered"
+                );
+            } else {
+                assert_eq!(
+                    got,
+                    want,
+                    "round {round}: {:?}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_ipv6_fast_path_agrees_with_std() {

@@ -336,9 +336,16 @@ struct ParsedChunk {
 }
 
 impl ParsedChunk {
-    /// Split and parse a block (on a worker).
-    fn parse(seq: u64, block: &[u8], parser: &mut Parser) -> ParsedChunk {
-        let mut results = Vec::with_capacity(block.len() / 128);
+    /// Split and parse a block (on a worker), into `results` (an emptied vector to reuse: a
+    /// fresh one per block costs page faults and zeroed pages).
+    fn parse(
+        seq: u64,
+        block: &[u8],
+        parser: &mut Parser,
+        mut results: Vec<Result<Probe, crate::parse::Reject>>,
+    ) -> ParsedChunk {
+        results.clear();
+        results.reserve(block.len() / 128);
         let mut samples: Vec<(crate::parse::Reject, usize, String)> = Vec::new();
         let overlong = input::for_each_line(block, input::MAX_LINE_LEN, |line| {
             let result = parser.parse(Record {
@@ -378,8 +385,13 @@ struct Accumulated {
 }
 
 impl Accumulated {
-    /// Lines `first_line + 1 ..` of `path`, parsed.
-    fn take(&mut self, path: &std::path::Path, first_line: u64, parsed: ParsedChunk) {
+    /// Lines `first_line + 1 ..` of `path`, parsed. Gives back the block's results vector.
+    fn take(
+        &mut self,
+        path: &std::path::Path,
+        first_line: u64,
+        parsed: ParsedChunk,
+    ) -> Vec<Result<Probe, crate::parse::Reject>> {
         for result in &parsed.results {
             self.stats.count(result);
             if let Ok(probe) = result {
@@ -395,6 +407,7 @@ impl Accumulated {
             });
         }
         self.overlong += parsed.overlong;
+        parsed.results
     }
 }
 
@@ -457,17 +470,30 @@ fn scan_files_with(
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(workers * 2);
         let work_rx = std::sync::Mutex::new(work_rx);
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<ParsedChunk>(workers * 2);
-        // Blocks the workers are done with go back to the reader, to be filled again.
+        // Blocks the workers are done with go back to the reader, to be filled again, and the
+        // detector's thread gives the result vectors back to the workers.
         let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (spare_results_tx, spare_results_rx) = std::sync::mpsc::channel();
+        let spare_results_rx = std::sync::Mutex::new(spare_results_rx);
         let read = std::thread::scope(|scope| {
             for _ in 0..workers {
-                let (work_rx, done_tx, spare_tx, mut parser) =
-                    (&work_rx, done_tx.clone(), spare_tx.clone(), parser.clone());
+                let (work_rx, done_tx, spare_tx, spare_results_rx, mut parser) = (
+                    &work_rx,
+                    done_tx.clone(),
+                    spare_tx.clone(),
+                    &spare_results_rx,
+                    parser.clone(),
+                );
                 scope.spawn(move || {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, block))) = next else { break };
-                        let parsed = ParsedChunk::parse(seq, &block, &mut parser);
+                        let results = spare_results_rx
+                            .lock()
+                            .ok()
+                            .and_then(|rx| rx.try_recv().ok())
+                            .unwrap_or_default();
+                        let parsed = ParsedChunk::parse(seq, &block, &mut parser, results);
                         let _ = spare_tx.send(block);
                         if done_tx.send(parsed).is_err() {
                             break;
@@ -485,7 +511,7 @@ fn scan_files_with(
                     waiting.insert(parsed.seq, parsed);
                     while let Some(parsed) = waiting.remove(&next) {
                         let n = parsed.results.len() as u64;
-                        acc.take(path, lines, parsed);
+                        let _ = spare_results_tx.send(acc.take(path, lines, parsed));
                         lines += n;
                         next += 1;
                     }
