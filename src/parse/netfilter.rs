@@ -80,7 +80,9 @@ fn is_log_body(b: &[u8]) -> bool {
 
 fn unprefixed_body(message: &[u8]) -> Option<&[u8]> {
     let window = &message[..message.len().min(MAX_PREFIX_LEN + 3)];
-    memmem::find_iter(window, b"IN=")
+    static IN: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"IN="));
+    IN.find_iter(window)
         .map(|at| &message[at..])
         .find(|body| is_log_body(body))
 }
@@ -111,37 +113,33 @@ fn first<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) {
 
 /// Bit `i` set where `chunk[i]` is a space. The byte-at-a-time search for spaces was half of
 /// the parser's time (a record's `MAC=` value alone is 41 bytes): on x86-64, SSE2 (always
-/// there) compares 16 bytes at once.
+/// there) compares the 16 bytes at once.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn space_mask(chunk: &[u8; 64]) -> u64 {
+fn space_mask(chunk: &[u8; 16]) -> u32 {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8};
-    let mut mask = 0u64;
-    for (i, part) in chunk.chunks_exact(16).enumerate() {
-        let word = |at: usize| i64::from_le_bytes(part[at..at + 8].try_into().expect("8 bytes"));
-        // SAFETY: SSE2 is part of the x86-64 baseline, and these read no memory (the bytes are
-        // passed by value).
-        let hits = unsafe {
-            let bytes = _mm_set_epi64x(word(8), word(0));
-            _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b' ' as i8)))
-        };
-        mask |= u64::from(hits as u32 & 0xffff) << (16 * i);
-    }
-    mask
+    let word = |at: usize| i64::from_le_bytes(chunk[at..at + 8].try_into().expect("8 bytes"));
+    // SAFETY: SSE2 is part of the x86-64 baseline, and these read no memory (the bytes are
+    // passed by value).
+    let hits = unsafe {
+        let bytes = _mm_set_epi64x(word(8), word(0));
+        _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b' ' as i8)))
+    };
+    hits as u32 & 0xffff
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn space_mask(chunk: &[u8; 64]) -> u64 {
+fn space_mask(chunk: &[u8; 16]) -> u32 {
     space_mask_bytewise(chunk)
 }
 
-/// [`space_mask`] one byte at a time: the reference it is tested against.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn space_mask_bytewise(chunk: &[u8; 64]) -> u64 {
-    let mut mask = 0u64;
+/// [`space_mask`] one byte at a time (of up to 32 bytes): the reference it is tested against,
+/// and the tail of a body.
+fn space_mask_bytewise(chunk: &[u8]) -> u32 {
+    let mut mask = 0u32;
     for (i, &b) in chunk.iter().enumerate() {
-        mask |= u64::from(b == b' ') << i;
+        mask |= u32::from(b == b' ') << i;
     }
     mask
 }
@@ -153,13 +151,9 @@ fn for_each_token<'a>(body: &'a [u8], mut token: impl FnMut(&'a [u8]) -> bool) {
     let mut start = 0;
     let mut base = 0;
     while base < body.len() {
-        let mut mask = match body.get(base..base + 64) {
-            Some(chunk) => space_mask(chunk.try_into().expect("64 bytes")),
-            None => {
-                let mut tail = [0u8; 64];
-                tail[..body.len() - base].copy_from_slice(&body[base..]);
-                space_mask(&tail)
-            }
+        let mut mask = match body.get(base..base + 16) {
+            Some(chunk) => space_mask(chunk.try_into().expect("16 bytes")),
+            None => space_mask_bytewise(&body[base..]),
         };
         while mask != 0 {
             let at = base + mask.trailing_zeros() as usize;
@@ -169,7 +163,7 @@ fn for_each_token<'a>(body: &'a [u8], mut token: impl FnMut(&'a [u8]) -> bool) {
             start = at + 1;
             mask &= mask - 1;
         }
-        base += 64;
+        base += 16;
     }
     token(&body[start..]);
 }
@@ -418,15 +412,15 @@ mod tests {
     fn the_space_mask_is_the_bytewise_one() {
         // Every byte value in every lane, with and without spaces around it.
         for b in 0..=255u8 {
-            for lane in 0..64 {
-                let mut chunk = [b; 64];
+            for lane in 0..16 {
+                let mut chunk = [b; 16];
                 chunk[lane] = b' ';
-                chunk[63 - lane] = b ^ 0x20;
+                chunk[15 - lane] = b ^ 0x20;
                 assert_eq!(space_mask(&chunk), space_mask_bytewise(&chunk), "{chunk:?}");
             }
         }
-        assert_eq!(space_mask(&[b' '; 64]), u64::MAX);
-        assert_eq!(space_mask(&[b'!'; 64]), 0);
+        assert_eq!(space_mask(&[b' '; 16]), 0xffff);
+        assert_eq!(space_mask(&[b'!'; 16]), 0);
     }
 
     #[test]
