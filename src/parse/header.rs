@@ -804,7 +804,11 @@ mod tests {
                 let primer = format!("{}:00Z", &c[..16]);
                 rfc3339_fast(primer.as_bytes());
             }
-            assert_eq!(rfc3339_time(c.as_bytes()).ok(), jiff, "after its minute: {c:?}");
+            assert_eq!(
+                rfc3339_time(c.as_bytes()).ok(),
+                jiff,
+                "after its minute: {c:?}"
+            );
             assert_eq!(rfc3339_time(c.as_bytes()).ok(), jiff, "twice: {c:?}");
         }
     }
