@@ -570,8 +570,6 @@ impl Metrics {
         }
     }
 
-    /// Live bans per kernel set, as counted after a checkpoint (every set named is set, so a
-    /// set that emptied reads 0).
     /// Add to `portwarden_active_bans` (new bans between two exact counts).
     pub fn add_active_bans(&self, per_set: &[(&str, i64)]) {
         for (set, n) in per_set {
@@ -581,6 +579,8 @@ impl Metrics {
         }
     }
 
+    /// Live bans per kernel set, as counted after a checkpoint (every set named is set, so a
+    /// set that emptied reads 0).
     pub fn active_bans(&self, per_set: &[(&str, i64)]) {
         for (set, n) in per_set {
             self.active_bans

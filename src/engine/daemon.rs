@@ -14,7 +14,9 @@
 //! mirrors the allowlist and served ports into the kernel fast path's sets at start, on reload
 //! and every [`Engine::FASTPATH_SYNC`] (the periodic host check); and
 //! stops cleanly on SIGTERM/SIGINT: readers are told to stop, the channel is drained, a last
-//! checkpoint is written.
+//! checkpoint is written. Live bans are counted for the metrics on a thread of its own
+//! ([`Engine::count_live_bans_in_background`]): with many bans the count takes longer than a
+//! ban.
 //!
 //! With `[metrics] listen` set, a [`MetricsServer`] thread serves `GET /metrics` from the
 //! same [`Metrics`] the engine feeds; they outlive a reload, so counters never go back. A
@@ -228,6 +230,7 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
     };
     let (engine, report) = Engine::open_in(config, state_dir, clock.clone())?;
     let mut engine = engine.with_metrics(metrics.clone());
+    engine.count_live_bans_in_background(state_dir)?;
     if let Some(r) = report {
         eprintln!(
             "portwarden daemon: table ready{}; {} live ban(s) in the store, {} restored",
@@ -273,6 +276,9 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
             Ok(new_config) => match Engine::open_in(new_config, state_dir, clock.clone()) {
                 Ok((e, _)) => {
                     engine = e.with_metrics(metrics.clone());
+                    if let Err(e) = engine.count_live_bans_in_background(state_dir) {
+                        tracing::warn!("{e:#}; live bans are counted on the main thread");
+                    }
                     eprintln!("portwarden daemon: configuration reloaded");
                 }
                 Err(e) => eprintln!(
