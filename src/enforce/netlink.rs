@@ -42,6 +42,10 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
+/// Set on a dump's messages when the ruleset changed while it was dumped.
+const NLM_F_DUMP_INTR: u16 = 0x10;
+/// Dumps tried before a set that keeps changing under them is reported as an error.
+const DUMP_ATTEMPTS: usize = 8;
 const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_CREATE: u16 = 0x400;
 const NLA_F_NESTED: u16 = 0x8000;
@@ -59,6 +63,9 @@ const NFT_MSG_GETSET: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_DELSETELEM: u16 = 14;
+const NFT_MSG_NEWGEN: u16 = 15;
+const NFT_MSG_GETGEN: u16 = 16;
+const NFTA_GEN_ID: u16 = 1;
 /// Delete, absent or not (Linux 6.3+; older kernels refuse the message type with EINVAL).
 const NFT_MSG_DESTROYSETELEM: u16 = 30;
 const NFTA_TABLE_NAME: u16 = 1;
@@ -253,6 +260,9 @@ pub struct NfSocket {
     seq: u32,
     /// Receive buffer (one datagram at a time; the kernel's dump datagrams are under 64 KiB).
     buf: Vec<u8>,
+    /// Whether the last [`NfSocket::receive`] saw `NLM_F_DUMP_INTR`: what it dumped may have
+    /// missed or repeated objects.
+    dump_interrupted: bool,
 }
 
 impl std::fmt::Debug for NfSocket {
@@ -301,6 +311,7 @@ impl NfSocket {
                 .map(|d| d.as_secs() as u32)
                 .unwrap_or(1),
             buf: vec![0; 64 * 1024],
+            dump_interrupted: false,
         })
     }
 
@@ -441,28 +452,99 @@ impl NfSocket {
             ),
             (NFT_MSG_GETRULE, NFTA_RULE_TABLE, NFT_MSG_NEWRULE, "rules"),
         ] {
-            let what = self.request(
+            let (sets, chains, rules) = self.dump(
                 get,
-                NLM_F_DUMP,
                 family,
                 &[(table_attr, table)],
-                None,
-                format!("list {what} of {table}"),
+                &format!("list {what} of {table}"),
+                |(sets, chains, rules): &mut (Vec<SetDesc>, Vec<ChainDesc>, Vec<RuleDesc>),
+                 ty,
+                 payload| {
+                    let ours = attrs(payload.get(4..).unwrap_or_default())
+                        .any(|(t, v)| t == table_attr && cstr(v) == table);
+                    if ty != nft_type(new) || !ours {
+                        return;
+                    }
+                    match new {
+                        NFT_MSG_NEWSET => sets.extend(parse_set(payload)),
+                        NFT_MSG_NEWCHAIN => chains.push(parse_chain(payload)),
+                        _ => rules.push(parse_rule(payload)),
+                    }
+                },
+                |_| true,
             )?;
-            self.receive(&what, |ty, payload| {
-                let ours = attrs(payload.get(4..).unwrap_or_default())
-                    .any(|(t, v)| t == table_attr && cstr(v) == table);
-                if ty != nft_type(new) || !ours {
-                    return;
-                }
-                match new {
-                    NFT_MSG_NEWSET => desc.sets.extend(parse_set(payload)),
-                    NFT_MSG_NEWCHAIN => desc.chains.push(parse_chain(payload)),
-                    _ => desc.rules.push(parse_rule(payload)),
-                }
-            })?;
+            desc.sets.extend(sets);
+            desc.chains.extend(chains);
+            desc.rules.extend(rules);
         }
         Ok(Some(desc))
+    }
+
+    /// The ruleset's generation: every committed change (a batch, an `nft` command) moves it
+    /// on; the packet path's own set updates and expiring elements do not.
+    fn generation(&mut self, family: NftFamily) -> Result<u32, NlError> {
+        let what = self.request(
+            NFT_MSG_GETGEN,
+            NLM_F_ACK,
+            family,
+            &[],
+            None,
+            "get the ruleset generation".into(),
+        )?;
+        let mut id = None;
+        self.receive(&what, |ty, payload| {
+            if ty == nft_type(NFT_MSG_NEWGEN) {
+                id = attrs(payload.get(4..).unwrap_or_default())
+                    .find(|(t, _)| *t == NFTA_GEN_ID)
+                    .and_then(|(_, v)| be_u32(v));
+            }
+        })?;
+        id.ok_or_else(|| {
+            NlError::new(
+                what,
+                io::Error::new(io::ErrorKind::InvalidData, "no generation in the answer"),
+            )
+        })
+    }
+
+    /// A dump (`get` with `NLM_F_DUMP`) folded into a `T` by `f`. A dump continues where the
+    /// last datagram ended by counting objects, so a change meanwhile can make it miss or
+    /// repeat some: it is taken again, from a fresh `T`, when the ruleset's generation moved
+    /// during it, when the kernel flagged it (`NLM_F_DUMP_INTR`, which nf_tables sets for sets,
+    /// chains and rules but not for set elements), or when `whole` finds it is not (a hash
+    /// set that grew is rehashed by a kernel worker after the commit, and a dump meanwhile
+    /// walks it in two orders: a listing right after 30 000 elements were added repeated about
+    /// 3 000 of them in place of as many others, in each of three runs). An error after
+    /// [`DUMP_ATTEMPTS`] such dumps.
+    fn dump<T: Default>(
+        &mut self,
+        get: u16,
+        family: NftFamily,
+        strings: &[(u16, &str)],
+        what: &str,
+        mut f: impl FnMut(&mut T, u16, &[u8]),
+        whole: impl Fn(&T) -> bool,
+    ) -> Result<T, NlError> {
+        for attempt in 0..DUMP_ATTEMPTS {
+            if attempt > 0 {
+                // Let a burst of changes pass: 5, 10, 20 .. 320 ms, 635 ms in all.
+                std::thread::sleep(std::time::Duration::from_millis(5 << (attempt - 1)));
+            }
+            let before = self.generation(family)?;
+            let what = self.request(get, NLM_F_DUMP, family, strings, None, what.to_string())?;
+            let mut acc = T::default();
+            self.receive(&what, |ty, payload| f(&mut acc, ty, payload))?;
+            if !self.dump_interrupted && self.generation(family)? == before && whole(&acc) {
+                return Ok(acc);
+            }
+        }
+        Err(NlError::new(
+            what.to_string(),
+            io::Error::new(
+                io::ErrorKind::Interrupted,
+                format!("the ruleset changed during each of {DUMP_ATTEMPTS} dumps"),
+            ),
+        ))
     }
 
     /// Every element of a set, intervals joined back into prefixes.
@@ -473,29 +555,27 @@ impl NfSocket {
         set: &str,
         interval: bool,
     ) -> Result<Vec<SetElement>, NlError> {
-        let what = self.request(
+        let dumped = self.dump(
             NFT_MSG_GETSETELEM,
-            NLM_F_DUMP,
             family,
             &[
                 (NFTA_SET_ELEM_LIST_TABLE, table),
                 (NFTA_SET_ELEM_LIST_SET, set),
             ],
-            None,
-            format!("list set {table} {set}"),
-        )?;
-        let mut dumped = Vec::new();
-        self.receive(&what, |_, payload| {
-            for (ty, val) in attrs(payload.get(4..).unwrap_or_default()) {
-                if ty == NFTA_SET_ELEM_LIST_ELEMENTS {
-                    for (_, elem) in attrs(val) {
-                        if let Some(d) = parse_elem(elem) {
-                            dumped.push(d);
+            &format!("list set {table} {set}"),
+            |dumped: &mut Vec<_>, _, payload| {
+                for (ty, val) in attrs(payload.get(4..).unwrap_or_default()) {
+                    if ty == NFTA_SET_ELEM_LIST_ELEMENTS {
+                        for (_, elem) in attrs(val) {
+                            if let Some(d) = parse_elem(elem) {
+                                dumped.push(d);
+                            }
                         }
                     }
                 }
-            }
-        })?;
+            },
+            |dumped| no_repeats(dumped),
+        )?;
         Ok(if interval {
             join_intervals(dumped)
         } else {
@@ -703,12 +783,14 @@ impl NfSocket {
     /// Reads the answers to one request: each data message goes to `f`; ends at the
     /// acknowledgement (errno 0 is success) or `NLMSG_DONE`.
     fn receive(&mut self, what: &str, mut f: impl FnMut(u16, &[u8])) -> Result<(), NlError> {
+        self.dump_interrupted = false;
         loop {
             let n = self.recv(what)?;
             let mut off = 0;
             let mut done = false;
             let mut err = None;
             while let Some((hdr, payload)) = next_msg(&self.buf[..n], &mut off) {
+                self.dump_interrupted |= hdr.flags & NLM_F_DUMP_INTR != 0;
                 match hdr.ty {
                     NLMSG_DONE => done = true,
                     NLMSG_ERROR => {
@@ -880,6 +962,15 @@ fn parse_elem(elem: &[u8]) -> Option<Dumped> {
 /// Interval elements (starts, and ends flagged `INTERVAL_END` holding the address after the
 /// interval) back into prefixes, in address order. A start without an end runs to the top of
 /// the address space.
+/// Whether no element was dumped twice (an interval's start and end share no key with
+/// another start or end).
+fn no_repeats(dumped: &[Dumped]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(dumped.len());
+    dumped
+        .iter()
+        .all(|d| seen.insert((d.key.as_slice(), d.interval_end)))
+}
+
 fn join_intervals(mut dumped: Vec<Dumped>) -> Vec<SetElement> {
     // Same key: the end of one interval sorts before the start of the next.
     dumped.sort_by(|a, b| {
@@ -943,6 +1034,7 @@ fn prev_addr(a: IpAddr) -> Option<IpAddr> {
 #[derive(Debug, Clone, Copy)]
 struct Header {
     ty: u16,
+    flags: u16,
     seq: u32,
 }
 
@@ -958,6 +1050,7 @@ fn next_msg<'a>(buf: &'a [u8], off: &mut usize) -> Option<(Header, &'a [u8])> {
     }
     let hdr = Header {
         ty: u16::from_ne_bytes(rest[4..6].try_into().ok()?),
+        flags: u16::from_ne_bytes(rest[6..8].try_into().ok()?),
         seq: u32::from_ne_bytes(rest[8..12].try_into().ok()?),
     };
     *off += align(len);
@@ -1061,6 +1154,27 @@ impl Msg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dump_that_repeats_an_element_is_not_whole() {
+        let d = |key: &[u8], interval_end| Dumped {
+            key: key.to_vec(),
+            interval_end,
+            expires_ms: None,
+        };
+        assert!(no_repeats(&[]));
+        // One interval's end and the next one's start share a key.
+        assert!(no_repeats(&[
+            d(&[10, 0, 0, 0], false),
+            d(&[10, 0, 1, 0], true),
+            d(&[10, 0, 1, 0], false),
+        ]));
+        assert!(!no_repeats(&[
+            d(&[10, 0, 0, 1], false),
+            d(&[10, 0, 0, 2], false),
+            d(&[10, 0, 0, 1], false),
+        ]));
+    }
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
