@@ -1435,3 +1435,50 @@ mod tests {
         assert_eq!(d.stats().records, 1_000_000);
     }
 }
+/// What a full checkpoint costs the daemon at the detector's bound, printed (not asserted:
+/// times belong in benchmarks): `cargo test --release --lib detect::at_the_bound --
+/// --ignored --nocapture`. Ignored by default: it is a measurement.
+#[cfg(test)]
+mod at_the_bound {
+    use super::*;
+    use crate::record::{IfName, TcpFlags};
+
+    #[test]
+    #[ignore]
+    fn snapshot_and_json_of_a_full_detector() {
+        let cfg = DetectConfig::default();
+        let mut d = PortScanDetector::new(&cfg, ServedPorts::new([]));
+        let t0: Timestamp = "2026-11-24T23:00:00Z".parse().unwrap();
+        let n = u32::try_from(cfg.max_sources).unwrap();
+        for s in 0..n {
+            for p in 0..4u16 {
+                d.observe(&Probe {
+                    time: t0 + jiff::SignedDuration::from_millis(i64::from(s)),
+                    src: IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + s)),
+                    dst: "192.0.2.1".parse().unwrap(),
+                    proto: Proto::Tcp,
+                    sport: Some(40000),
+                    dport: Some(1000 + p),
+                    icmp_type: None,
+                    tcp_flags: TcpFlags(TcpFlags::SYN),
+                    iface: IfName::new(b"eth0").unwrap(),
+                    ttl: Some(64),
+                    window: Some(1024),
+                    len: Some(44),
+                });
+            }
+        }
+        let t = std::time::Instant::now();
+        let snap = d.snapshot();
+        let snapshot = t.elapsed();
+        let json = serde_json::to_string(&snap).unwrap();
+        println!(
+            "{} sources of 4 probes: snapshot {snapshot:?}, JSON {:?}, {} bytes",
+            snap.sources(),
+            t.elapsed() - snapshot,
+            json.len()
+        );
+        let back: DetectorState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.sources(), cfg.max_sources);
+    }
+}
