@@ -82,6 +82,16 @@ fn ban(target: &str, secs: Option<i64>) -> BanElement {
     }
 }
 
+/// One-hour bans of `n` IPv4 addresses from `first` on, `step` apart.
+fn address_bans(first: u32, n: u32, step: u32) -> Vec<BanElement> {
+    (0..n)
+        .map(|i| BanElement {
+            target: IpNet::from(IpAddr::V4(Ipv4Addr::from(first + i * step))),
+            timeout: Some(SignedDuration::from_secs(3600)),
+        })
+        .collect()
+}
+
 fn find(list: &[SetElement], target: &str) -> Option<SetElement> {
     list.iter().copied().find(|e| e.target == net(target))
 }
@@ -348,12 +358,7 @@ fn a_listing_holds_each_element_once_despite_changes() {
     let ns = ns("dumpintr");
     let mut f = fw(&ns, &FirewallConfig::default());
     f.setup().unwrap();
-    let stay: Vec<BanElement> = (0..30_000u32)
-        .map(|i| BanElement {
-            target: IpNet::from(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))),
-            timeout: Some(SignedDuration::from_secs(3600)),
-        })
-        .collect();
+    let stay = address_bans(0x0a00_0000, 30_000, 1);
     let whole = |list: &[SetElement]| {
         let mut ours: Vec<IpNet> = list
             .iter()
@@ -388,14 +393,7 @@ fn a_listing_holds_each_element_once_despite_changes() {
             let mut toggles = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(100));
-                let batch: Vec<BanElement> = (0..50u32)
-                    .map(|i| BanElement {
-                        target: IpNet::from(IpAddr::V4(Ipv4Addr::from(
-                            0xac10_0000 + (toggles % 64) * 64 + i,
-                        ))),
-                        timeout: Some(SignedDuration::from_secs(3600)),
-                    })
-                    .collect();
+                let batch = address_bans(0xac10_0000 + (toggles % 64) * 64, 50, 1);
                 other.ban(&batch).unwrap();
                 let targets: Vec<IpNet> = batch.iter().map(|b| b.target).collect();
                 other.unban(&targets).unwrap();
