@@ -212,8 +212,11 @@ pub fn for_each_line(
 /// last, so splitting each block yields the lines `for_each_line(reader, max_len, ..)` would,
 /// in order. A line longer than a line can be (`max_len`, plus a `\r`) is dropped here as it
 /// streams by and counted in the return value, so a block never holds one; the blocks'
-/// own counts plus this one are `for_each_line`'s count. Buffers come from `fresh` (empty;
-/// the caller may hand back ones it is done with, so that no block faults in new pages).
+/// own counts plus this one are `for_each_line`'s count. Buffers come from `fresh`, of any
+/// length and content (the caller may hand back blocks it is done with, so that no block
+/// faults in new pages): what they hold is overwritten, and their initialised length is read
+/// into without being zeroed again (zeroing every buffer before each read cost a pass over
+/// the input).
 pub fn for_each_block(
     mut reader: impl Read,
     block: usize,
@@ -231,64 +234,74 @@ pub fn for_each_block(
     let mut skipping = false;
     let mut next_buf = move || {
         let mut b = fresh();
-        b.clear();
-        b.reserve(initial);
+        b.reserve(initial.saturating_sub(b.len()));
         b
     };
+    // `buf[..filled]` is the data; `buf[filled..]` is initialised room to read into.
     let mut buf: Vec<u8> = next_buf();
+    let mut filled = 0;
+    // `buf` cut to its whole lines, handed out, and replaced by a buffer holding the rest.
+    let mut hand_out = |buf: &mut Vec<u8>, filled: &mut usize, whole: usize| {
+        let mut next = next_buf();
+        let rest = *filled - whole;
+        if next.len() < rest {
+            next.resize(rest, 0);
+        }
+        next[..rest].copy_from_slice(&buf[whole..*filled]);
+        let mut out = std::mem::replace(buf, next);
+        out.truncate(whole);
+        *filled = rest;
+        if !out.is_empty() {
+            f(out);
+        }
+    };
     loop {
-        let start = buf.len();
-        buf.resize(start + READ, 0);
+        if buf.len() < filled + READ {
+            buf.resize(filled + READ, 0);
+        }
         let n = loop {
-            match reader.read(&mut buf[start..]) {
+            match reader.read(&mut buf[filled..filled + READ]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // The whole lines read so far are handed out, as for_each_line's are;
                     // the unterminated one is not.
-                    buf.truncate(start);
-                    let whole = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-                    buf.truncate(whole);
-                    if !buf.is_empty() {
-                        f(buf);
-                    }
+                    let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
+                    hand_out(&mut buf, &mut filled, whole);
                     return Err(e);
                 }
             }
         };
-        buf.truncate(start + n);
         if n == 0 {
-            if !buf.is_empty() {
-                f(buf);
-            }
+            let end = filled;
+            hand_out(&mut buf, &mut filled, end);
             return Ok(skipped);
         }
+        let read_from = filled;
+        filled += n;
         if skipping {
-            match memchr::memchr(b'\n', &buf) {
+            // Still inside a line too long to keep: drop it up to its newline.
+            match memchr::memchr(b'\n', &buf[read_from..filled]) {
                 Some(i) => {
                     skipping = false;
-                    buf.drain(..=i);
+                    buf.copy_within(read_from + i + 1..filled, read_from);
+                    filled -= i + 1;
                 }
                 None => {
-                    buf.clear();
+                    filled = read_from;
                     continue;
                 }
             }
         }
-        let whole = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-        if buf.len() - whole > cap {
+        let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
+        if filled - whole > cap {
             // The line being read is too long: hand out the whole lines before it, drop it.
             skipped += 1;
             skipping = true;
-            buf.truncate(whole);
-            if !buf.is_empty() {
-                f(std::mem::replace(&mut buf, next_buf()));
-            }
+            filled = whole;
+            hand_out(&mut buf, &mut filled, whole);
         } else if whole >= block {
-            let mut next = next_buf();
-            next.extend_from_slice(&buf[whole..]);
-            buf.truncate(whole);
-            f(std::mem::replace(&mut buf, next));
+            hand_out(&mut buf, &mut filled, whole);
         }
     }
 }
@@ -342,17 +355,23 @@ mod tests {
                 for_each_line(Cursor::new(&input), max_len, |l| expected.push(l.to_vec())).unwrap();
             let (block, step) = (1 + rand(30), 1 + rand(50));
             let mut got = Vec::new();
-            let mut skipped = for_each_block(
-                Trickle { data: &input, step },
-                block,
-                max_len,
-                Vec::new,
-                |b| {
+            // Buffers handed back as the caller recycles them: of any length, full of junk.
+            let junk = rand(3);
+            let mut fresh_count = 0usize;
+            let fresh = || {
+                fresh_count += 1;
+                match junk {
+                    0 => Vec::new(),
+                    1 => vec![b'\n'; fresh_count % 7],
+                    _ => vec![b'#'; 64 + fresh_count % 200],
+                }
+            };
+            let mut skipped =
+                for_each_block(Trickle { data: &input, step }, block, max_len, fresh, |b| {
                     assert!(b.len() <= block + 128 * 1024);
                     got.push(b);
-                },
-            )
-            .unwrap();
+                })
+                .unwrap();
             let mut lines = Vec::new();
             for (i, b) in got.iter().enumerate() {
                 if i + 1 < got.len() {
