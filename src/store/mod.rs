@@ -241,6 +241,29 @@ impl Store {
         Ok(Store { conn, path })
     }
 
+    /// Whether a commit on this connection may copy the write-ahead log back into the
+    /// database (SQLite's default, every 1 000 pages, with an fsync: milliseconds). The
+    /// daemon turns it off on its own connection and has [`Store::checkpoint_wal`] run on
+    /// another thread's connection instead.
+    pub fn set_wal_autocheckpoint(&self, on: bool) -> Result<(), StoreError> {
+        let pages: i64 = if on { 1000 } else { 0 };
+        let _: i64 = self
+            .conn
+            .pragma_update_and_check(None, "wal_autocheckpoint", pages, |r| r.get(0))?;
+        Ok(())
+    }
+
+    /// Copy what the write-ahead log holds back into the database, without waiting for
+    /// readers or writers (`PRAGMA wal_checkpoint(PASSIVE)`). Returns the frames in the log and
+    /// those copied (equal when nothing held the copy back).
+    pub fn checkpoint_wal(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })?)
+    }
+
     /// The database file (`None` in memory).
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -1001,6 +1024,39 @@ pub(crate) mod tests {
             .pragma_query_value(None, "synchronous", |r| r.get(0))
             .unwrap();
         assert_eq!(sync, 1, "synchronous=NORMAL");
+    }
+
+    #[test]
+    fn the_log_is_copied_back_by_another_connection_when_commits_do_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut writer = Store::open(tmp.path()).unwrap();
+        let copier = Store::open(tmp.path()).unwrap();
+        writer.set_wal_autocheckpoint(false).unwrap();
+        let now = ts("2026-11-24T23:00:00Z");
+        // Far past the 1 000 pages at which a commit would have copied the log back itself: 100
+        // states of 64 KiB, each page unlike the last.
+        let save = |s: &mut Store, state: &str| {
+            let mut tx = s.transaction().unwrap();
+            tx.set_detector_state(state, now).unwrap();
+            tx.commit().unwrap();
+        };
+        for i in 0..100 {
+            save(&mut writer, &format!("{i:08}").repeat(8 * 1024));
+        }
+        let wal = tmp.path().join(format!("{DB_FILE}-wal"));
+        let frames = |s: &Store| -> i64 {
+            s.connection()
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+                .unwrap()
+        };
+        let size = std::fs::metadata(&wal).unwrap().len();
+        assert!(size > 4 << 20, "the log stayed at {size} bytes");
+        let (log, copied) = copier.checkpoint_wal().unwrap();
+        assert!(log > 1000, "{log}");
+        assert_eq!(copied, log);
+        // Copied back: the next commit starts the log over (its frames count from 0 again).
+        save(&mut writer, "small");
+        assert!(frames(&copier) < 10, "{}", frames(&copier));
     }
 
     #[test]
