@@ -481,7 +481,8 @@ impl NfSocket {
     }
 
     /// The ruleset's generation: every committed change (a batch, an `nft` command) moves it
-    /// on; the packet path's own set updates and expiring elements do not.
+    /// on. The packet path's own set updates and expiring elements are no commits and do not
+    /// (from the kernel's code; no test here shows it).
     fn generation(&mut self, family: NftFamily) -> Result<u32, NlError> {
         let what = self.request(
             NFT_MSG_GETGEN,
@@ -959,9 +960,6 @@ fn parse_elem(elem: &[u8]) -> Option<Dumped> {
     })
 }
 
-/// Interval elements (starts, and ends flagged `INTERVAL_END` holding the address after the
-/// interval) back into prefixes, in address order. A start without an end runs to the top of
-/// the address space.
 /// Whether no element was dumped twice (an interval's start and end share no key with
 /// another start or end).
 fn no_repeats(dumped: &[Dumped]) -> bool {
@@ -971,6 +969,9 @@ fn no_repeats(dumped: &[Dumped]) -> bool {
         .all(|d| seen.insert((d.key.as_slice(), d.interval_end)))
 }
 
+/// Interval elements (starts, and ends flagged `INTERVAL_END` holding the address after the
+/// interval) back into prefixes, in address order. A start without an end runs to the top of
+/// the address space.
 fn join_intervals(mut dumped: Vec<Dumped>) -> Vec<SetElement> {
     // Same key: the end of one interval sorts before the start of the next.
     dumped.sort_by(|a, b| {
