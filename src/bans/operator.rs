@@ -207,11 +207,7 @@ impl BanBook {
             .into_iter()
             .map(|b| b.target)
             .collect();
-        let covered = |t: &IpNet| {
-            (0..=t.prefix_len())
-                .filter_map(|len| IpNet::new(t.addr(), len).ok())
-                .any(|n| live.contains(&n.trunc()))
-        };
+        let covered = |t: &IpNet| crate::store::covering_nets(*t).any(|n| live.contains(&n));
         for (_, target) in &list.entries {
             if let Some((entry, _)) = allowlist.overlapping(*target).filter(|_| !force) {
                 report.allowlisted.push((*target, entry));

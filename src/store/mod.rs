@@ -573,11 +573,7 @@ pub trait ReadStore {
     /// lookups of its prefixes (33 for IPv4, 129 for IPv6) in the `(active, target)` index,
     /// so the time does not grow with the number of bans; oldest first.
     fn active_bans_covering(&self, target: IpNet) -> Result<Vec<StoredBan>, StoreError> {
-        let target = target.trunc();
-        let prefixes: Vec<String> = (0..=target.prefix_len())
-            .filter_map(|len| IpNet::new(target.addr(), len).ok())
-            .map(|n| n.trunc().to_string())
-            .collect();
+        let prefixes: Vec<String> = covering_nets(target).map(|n| n.to_string()).collect();
         let marks = vec!["?"; prefixes.len()].join(", ");
         query_bans(
             self.connection(),
@@ -888,6 +884,13 @@ fn offence_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Offence, StoreError>
     })())
 }
 
+/// `target` (truncated) and every prefix that contains it, narrowest first: 33 for an IPv4
+/// address, 129 for an IPv6 one. Looking each up finds the bans that cover a target without
+/// reading every ban.
+pub fn covering_nets(target: IpNet) -> impl Iterator<Item = IpNet> {
+    std::iter::successors(Some(target.trunc()), IpNet::supernet)
+}
+
 /// Rows of `(TEXT, TEXT, microseconds)` (a name, its value, when it was saved), in the order
 /// `sql` gives.
 fn keyed_texts(
@@ -1057,6 +1060,18 @@ pub(crate) mod tests {
         // Copied back: the next commit starts the log over (its frames count from 0 again).
         save(&mut writer, "small");
         assert!(frames(&copier) < 10, "{}", frames(&copier));
+    }
+
+    #[test]
+    fn covering_nets_are_the_target_and_each_prefix_holding_it() {
+        let v4: Vec<IpNet> = covering_nets(net("192.0.2.7")).collect();
+        assert_eq!(v4.len(), 33);
+        assert_eq!(v4[0], net("192.0.2.7/32"));
+        assert_eq!(v4[8], net("192.0.2.0/24"));
+        assert_eq!(v4[32], net("0.0.0.0/0"));
+        let v6: Vec<IpNet> = covering_nets("2001:db8::1/64".parse().unwrap()).collect();
+        assert_eq!(v6.len(), 65);
+        assert_eq!(v6[0], net("2001:db8::/64"));
     }
 
     #[test]
