@@ -270,10 +270,9 @@ fn set_bits(proto: Proto, map: &[u64]) -> impl Iterator<Item = (Proto, u16)> + '
 /// `SOCK_DIAG_BY_FAMILY` dump of the sockets of `family`/`proto` in `state`: their local
 /// address and port (`struct inet_diag_req_v2` / `inet_diag_msg`, `linux/inet_diag.h`).
 fn sock_diag_dump(family: u8, proto: Proto, state: u8) -> std::io::Result<Vec<(IpAddr, u16)>> {
+    use crate::enforce::netlink::{NLMSG_DONE, NLMSG_ERROR, next_msg};
     use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
-    const NLMSG_ERROR: u16 = 2;
-    const NLMSG_DONE: u16 = 3;
     const NLM_F_REQUEST_DUMP: u16 = 0x1 | 0x300;
     let mut sock = Socket::new(NETLINK_SOCK_DIAG)?;
     sock.bind_auto()?;
@@ -298,14 +297,8 @@ fn sock_diag_dump(family: u8, proto: Proto, state: u8) -> std::io::Result<Vec<(I
             sock.recv(&mut slice, 0)?
         };
         let mut off = 0;
-        while off + 16 <= n {
-            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap_or_default()) as usize;
-            let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            if len < 16 || off + len > n {
-                break;
-            }
-            let msg = &buf[off + 16..off + len];
-            match ty {
+        while let Some((hdr, msg)) = next_msg(&buf[..n], &mut off) {
+            match hdr.ty {
                 NLMSG_DONE => return Ok(out),
                 NLMSG_ERROR => {
                     let errno = msg
@@ -327,7 +320,6 @@ fn sock_diag_dump(family: u8, proto: Proto, state: u8) -> std::io::Result<Vec<(I
                 }
                 _ => {}
             }
-            off += (len + 3) & !3;
         }
     }
 }

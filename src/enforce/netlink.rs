@@ -38,8 +38,8 @@ use super::SetElement;
 use crate::config::NftFamily;
 
 // nfnetlink.h / netlink.h
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 /// Set on a dump's messages when the ruleset changed while it was dumped.
@@ -1033,14 +1033,14 @@ fn prev_addr(a: IpAddr) -> Option<IpAddr> {
 
 /// A netlink message header, as read.
 #[derive(Debug, Clone, Copy)]
-struct Header {
-    ty: u16,
+pub(crate) struct Header {
+    pub(crate) ty: u16,
     flags: u16,
     seq: u32,
 }
 
 /// The next message in `buf` from `off` (which it advances): header and payload.
-fn next_msg<'a>(buf: &'a [u8], off: &mut usize) -> Option<(Header, &'a [u8])> {
+pub(crate) fn next_msg<'a>(buf: &'a [u8], off: &mut usize) -> Option<(Header, &'a [u8])> {
     let rest = buf.get(*off..)?;
     if rest.len() < 16 {
         return None;
