@@ -72,7 +72,8 @@ fn is_log_body(b: &[u8]) -> bool {
     let Some(rest) = b.strip_prefix(b"IN=") else {
         return false;
     };
-    match memchr(b' ', rest) {
+    // An interface name is at most 15 bytes: a loop, not memchr.
+    match rest.iter().position(|&b| b == b' ') {
         Some(end) => rest[end..].starts_with(b" OUT="),
         None => false,
     }
