@@ -286,13 +286,22 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
         return split_fields_bytewise(body);
     }
     let (mut spaces, mut eqs) = ([0u64; 8], [0u64; 8]);
-    for (i, chunk) in body.chunks(64).enumerate() {
-        (spaces[i], eqs[i]) = match chunk.first_chunk::<64>() {
-            Some(block) => block_masks(block),
+    let whole = body.len() / 64;
+    for (i, block) in body.as_chunks::<64>().0.iter().enumerate() {
+        (spaces[i], eqs[i]) = block_masks(block);
+    }
+    let tail = body.len() % 64;
+    if tail > 0 {
+        (spaces[whole], eqs[whole]) = match body.last_chunk::<64>() {
+            // The last 64 bytes, shifted so that the tail's bits start at bit 0 (no copy).
+            Some(last) => {
+                let (s, e) = block_masks(last);
+                (s >> (64 - tail), e >> (64 - tail))
+            }
             None => {
                 // Zeros are neither spaces nor `=`: no bit past the body.
                 let mut block = [0u8; 64];
-                block[..chunk.len()].copy_from_slice(chunk);
+                block[..tail].copy_from_slice(body);
                 block_masks(&block)
             }
         };
@@ -353,7 +362,14 @@ fn split_fields_bytewise(body: &[u8]) -> Fields<'_> {
 /// (`IN=` set, `OUT=` empty) is a probe, and a forwarded one (both set) when `forwarded`.
 pub(crate) fn parse_body(body: &[u8], time: Timestamp, forwarded: bool) -> Result<Probe, Reject> {
     let f = split_fields(body);
-    let iface = IfName::new(f.iface.ok_or(Reject::MissingField)?).ok_or(Reject::BadField)?;
+    let name = f.iface.ok_or(Reject::MissingField)?;
+    // The name is a slice of the body: where it starts, to read it with what follows.
+    let at = name.as_ptr() as usize - body.as_ptr() as usize;
+    let iface = match body[at..].first_chunk::<16>() {
+        Some(head) => IfName::from_head(head, name.len()),
+        None => IfName::new(name),
+    }
+    .ok_or(Reject::BadField)?;
     if iface.is_empty() {
         return Err(Reject::Outbound);
     }
