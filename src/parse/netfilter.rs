@@ -114,102 +114,98 @@ fn first<'a>(slot: &mut Option<&'a [u8]>, value: &'a [u8]) {
     }
 }
 
-/// The first `n` (1 to 8) bytes of `rest` as a little-endian word, the rest of it zero: keys
-/// and flag words are told apart by one integer comparison each, not a string comparison.
+/// The first eight bytes of `rest` as a little-endian word, zeros past its end.
 #[inline]
-fn head(rest: &[u8], n: usize) -> u64 {
-    debug_assert!((1..=8).contains(&n) && n <= rest.len());
+fn head(rest: &[u8]) -> u64 {
     match rest.first_chunk::<8>() {
-        Some(b) => u64::from_le_bytes(*b) & (u64::MAX >> (64 - 8 * n)),
+        Some(b) => u64::from_le_bytes(*b),
         None => {
             let mut w = [0u8; 8];
-            w[..n].copy_from_slice(&rest[..n]);
+            w[..rest.len()].copy_from_slice(rest);
             u64::from_le_bytes(w)
         }
     }
 }
 
-/// [`head`] of a constant.
-const fn word(s: &[u8]) -> u64 {
+/// A constant of up to eight bytes as [`head`] reads it, and the mask of its length.
+const fn word(s: &[u8]) -> (u64, u64) {
     let mut w = 0u64;
     let mut i = 0;
     while i < s.len() {
         w |= (s[i] as u64) << (8 * i);
         i += 1;
     }
-    w
+    (
+        w,
+        if s.len() == 8 {
+            u64::MAX
+        } else {
+            (1 << (8 * s.len())) - 1
+        },
+    )
+}
+
+/// Whether the word `w` starts with `text` (at most eight bytes).
+macro_rules! starts {
+    ($w:expr, $text:literal) => {{
+        const WORD: (u64, u64) = word($text);
+        $w & WORD.1 == WORD.0
+    }};
 }
 
 impl<'a> Fields<'a> {
-    /// Read one token: the first `len` bytes of `rest` (not empty, not opening a `[`), whose
-    /// first `=` is at `eq` when it has one.
+    /// Read one token: the first `len` bytes of `rest` (not empty, not opening a `[`).
+    ///
+    /// A key is compared with its `=` as one word: a token that starts with `SRC=` is exactly
+    /// one whose text before its first `=` is `SRC` (a key holds no `=`), and such a match
+    /// cannot reach past the token (it holds no space). No search for the `=` and no string
+    /// comparison: those were most of the parser's time.
     #[inline(always)]
-    fn take(&mut self, rest: &'a [u8], len: usize, eq: Option<usize>) {
+    fn take(&mut self, rest: &'a [u8], len: usize) {
+        let w = head(rest);
         let tok = &rest[..len];
-        let Some(eq) = eq else {
-            // (Words, not slice comparisons: those were calls to `memcmp`.)
-            if len >= 5 && head(rest, 5) == word(b"FRAG:") {
-                self.fragment = true;
-            } else if self.tcp && len == 3 {
-                const CWR: u64 = word(b"CWR");
-                const ECE: u64 = word(b"ECE");
-                const URG: u64 = word(b"URG");
-                const ACK: u64 = word(b"ACK");
-                const PSH: u64 = word(b"PSH");
-                const RST: u64 = word(b"RST");
-                const SYN: u64 = word(b"SYN");
-                const FIN: u64 = word(b"FIN");
-                self.flags |= match head(rest, 3) {
-                    CWR => TcpFlags::CWR,
-                    ECE => TcpFlags::ECE,
-                    URG => TcpFlags::URG,
-                    ACK => TcpFlags::ACK,
-                    PSH => TcpFlags::PSH,
-                    RST => TcpFlags::RST,
-                    SYN => TcpFlags::SYN,
-                    FIN => TcpFlags::FIN,
-                    _ => 0,
-                };
-            }
-            return;
-        };
-        // Every key read is 2 to 8 bytes long.
-        if !(2..=8).contains(&eq) {
-            return;
-        }
-        const IN: u64 = word(b"IN");
-        const OUT: u64 = word(b"OUT");
-        const SRC: u64 = word(b"SRC");
-        const DST: u64 = word(b"DST");
-        const LEN: u64 = word(b"LEN");
-        const TTL: u64 = word(b"TTL");
-        const HOPLIMIT: u64 = word(b"HOPLIMIT");
-        const PROTO: u64 = word(b"PROTO");
-        const SPT: u64 = word(b"SPT");
-        const DPT: u64 = word(b"DPT");
-        const WINDOW: u64 = word(b"WINDOW");
-        const TYPE: u64 = word(b"TYPE");
-        let value = &tok[eq + 1..];
-        // The length with the word: `IN\0=` must not read as `IN=`.
-        let slot = match (eq, head(rest, eq)) {
-            (2, IN) => &mut self.iface,
-            (3, OUT) => &mut self.out,
-            (3, SRC) => &mut self.src,
-            (3, DST) => &mut self.dst,
-            (3, LEN) => &mut self.len,
-            (3, TTL) | (8, HOPLIMIT) => &mut self.ttl,
-            (5, PROTO) if self.proto.is_none() => {
-                self.proto = Some(value);
-                self.tcp = value.len() == 3 && head(value, 3) == word(b"TCP");
+        let (slot, key_len) = match w {
+            _ if starts!(w, b"SRC=") => (&mut self.src, 4),
+            _ if starts!(w, b"DST=") => (&mut self.dst, 4),
+            _ if starts!(w, b"IN=") => (&mut self.iface, 3),
+            _ if starts!(w, b"OUT=") => (&mut self.out, 4),
+            _ if starts!(w, b"LEN=") => (&mut self.len, 4),
+            _ if starts!(w, b"TTL=") => (&mut self.ttl, 4),
+            _ if starts!(w, b"SPT=") => (&mut self.spt, 4),
+            _ if starts!(w, b"DPT=") => (&mut self.dpt, 4),
+            _ if starts!(w, b"WINDOW=") => (&mut self.window, 7),
+            _ if starts!(w, b"PROTO=") => {
+                if self.proto.is_none() {
+                    let value = &tok[6..];
+                    self.proto = Some(value);
+                    self.tcp = value.len() == 3 && starts!(head(value), b"TCP");
+                }
                 return;
             }
-            (3, SPT) => &mut self.spt,
-            (3, DPT) => &mut self.dpt,
-            (6, WINDOW) => &mut self.window,
-            (4, TYPE) => &mut self.icmp_type,
+            _ if starts!(w, b"TYPE=") => (&mut self.icmp_type, 5),
+            _ if starts!(w, b"HOPLIMIT") && rest.get(8) == Some(&b'=') => (&mut self.ttl, 9),
+            // Flag words: three letters, after `PROTO=TCP`.
+            _ if self.tcp && len == 3 => {
+                self.flags |= match w {
+                    _ if starts!(w, b"SYN") => TcpFlags::SYN,
+                    _ if starts!(w, b"ACK") => TcpFlags::ACK,
+                    _ if starts!(w, b"RST") => TcpFlags::RST,
+                    _ if starts!(w, b"FIN") => TcpFlags::FIN,
+                    _ if starts!(w, b"PSH") => TcpFlags::PSH,
+                    _ if starts!(w, b"URG") => TcpFlags::URG,
+                    _ if starts!(w, b"ECE") => TcpFlags::ECE,
+                    _ if starts!(w, b"CWR") => TcpFlags::CWR,
+                    _ => 0,
+                };
+                return;
+            }
+            _ if starts!(w, b"FRAG:") && memchr(b'=', tok).is_none() => {
+                self.fragment = true;
+                return;
+            }
             _ => return,
         };
-        first(slot, value);
+        first(slot, &tok[key_len..]);
     }
 }
 
@@ -217,92 +213,66 @@ impl<'a> Fields<'a> {
 /// rare (IP options, a long `[..]` quote), go byte by byte.
 const MASKED_BODY: usize = 8 * 64;
 
-/// Bit `i` set where `block[i]` is a space, and where it is `=`. The byte-at-a-time search for
-/// token ends was half of the parser's time (a record's `MAC=` value alone is 41 bytes): on
-/// x86-64, SSE2 (always there) compares 16 bytes at once.
+/// Bit `i` set where `block[i]` is a space. The byte-at-a-time search for token ends was half
+/// of the parser's time (a record's `MAC=` value alone is 41 bytes): on x86-64, SSE2 (always
+/// there) compares 16 bytes at once.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+fn space_mask(block: &[u8; 64]) -> u64 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
-    let (mut spaces, mut eqs) = (0u64, 0u64);
+    let mut spaces = 0u64;
     for (i, lane) in block.chunks_exact(16).enumerate() {
         // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the 16 bytes of `lane`
         // (unaligned loads allowed).
-        let (s, e) = unsafe {
+        let s = unsafe {
             let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))),
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'=' as i8))),
-            )
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)))
         };
         spaces |= u64::from(s as u32 & 0xffff) << (16 * i);
-        eqs |= u64::from(e as u32 & 0xffff) << (16 * i);
     }
-    (spaces, eqs)
+    spaces
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn block_masks(block: &[u8; 64]) -> (u64, u64) {
-    block_masks_bytewise(block)
+fn space_mask(block: &[u8; 64]) -> u64 {
+    space_mask_bytewise(block)
 }
 
-/// [`block_masks`] one byte at a time: the reference it is tested against.
+/// [`space_mask`] one byte at a time: the reference it is tested against.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn block_masks_bytewise(block: &[u8; 64]) -> (u64, u64) {
-    let (mut spaces, mut eqs) = (0u64, 0u64);
+fn space_mask_bytewise(block: &[u8; 64]) -> u64 {
+    let mut spaces = 0u64;
     for (i, &b) in block.iter().enumerate() {
         spaces |= u64::from(b == b' ') << i;
-        eqs |= u64::from(b == b'=') << i;
     }
-    (spaces, eqs)
-}
-
-/// The first set bit of `masks` in `from..to` (`from < to`, both within the masks).
-#[inline]
-fn first_bit(masks: &[u64; 8], from: usize, to: usize) -> Option<usize> {
-    let mut w = from / 64;
-    let mut bits = masks[w] & (u64::MAX << (from % 64));
-    loop {
-        if bits != 0 {
-            let at = w * 64 + bits.trailing_zeros() as usize;
-            return (at < to).then_some(at);
-        }
-        w += 1;
-        if w * 64 >= to {
-            return None;
-        }
-        bits = masks[w];
-    }
+    spaces
 }
 
 /// Read the space-separated tokens of `body` (as `body.split(' ')` yields them), up to the
-/// first that opens a `[`. The spaces and `=` of the whole body are found first, 64 bytes at a
-/// time; then each token is its bits.
+/// first that opens a `[`. The spaces of the whole body are found first, 64 bytes at a time;
+/// then each token is one bit.
 fn split_fields(body: &[u8]) -> Fields<'_> {
     if body.len() > MASKED_BODY {
         return split_fields_bytewise(body);
     }
-    let (mut spaces, mut eqs) = ([0u64; 8], [0u64; 8]);
+    let mut spaces = [0u64; 8];
     let whole = body.len() / 64;
     for (i, block) in body.as_chunks::<64>().0.iter().enumerate() {
-        (spaces[i], eqs[i]) = block_masks(block);
+        spaces[i] = space_mask(block);
     }
     let tail = body.len() % 64;
     if tail > 0 {
-        (spaces[whole], eqs[whole]) = match body.last_chunk::<64>() {
+        spaces[whole] = match body.last_chunk::<64>() {
             // The last 64 bytes, shifted so that the tail's bits start at bit 0 (no copy).
-            Some(last) => {
-                let (s, e) = block_masks(last);
-                (s >> (64 - tail), e >> (64 - tail))
-            }
+            Some(last) => space_mask(last) >> (64 - tail),
             None => {
-                // Zeros are neither spaces nor `=`: no bit past the body.
+                // Zeros are not spaces: no bit past the body.
                 let mut block = [0u8; 64];
                 block[..tail].copy_from_slice(body);
-                block_masks(&block)
+                space_mask(&block)
             }
         };
     }
@@ -327,8 +297,7 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
             if body[start] == b'[' {
                 break;
             }
-            let eq = first_bit(&eqs, start, end).map(|at| at - start);
-            f.take(&body[start..], end - start, eq);
+            f.take(&body[start..], end - start);
         }
         if end == body.len() {
             break;
@@ -348,7 +317,7 @@ fn split_fields_bytewise(body: &[u8]) -> Fields<'_> {
             if body[start] == b'[' {
                 break;
             }
-            f.take(&body[start..], end - start, memchr(b'=', &body[start..end]));
+            f.take(&body[start..], end - start);
         }
         if end == body.len() {
             break;
@@ -552,23 +521,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_block_masks_are_the_bytewise_ones() {
-        // Every byte value in every lane, beside a space and an `=`.
+    fn the_space_mask_is_the_bytewise_one() {
+        // Every byte value in every lane, beside a space.
         for b in 0..=255u8 {
             for lane in 0..64 {
                 let mut block = [b; 64];
                 block[lane] = b' ';
-                block[63 - lane] = b'=';
                 block[(lane + 17) % 64] = b ^ 0x20;
-                assert_eq!(
-                    block_masks(&block),
-                    block_masks_bytewise(&block),
-                    "{block:?}"
-                );
+                assert_eq!(space_mask(&block), space_mask_bytewise(&block), "{block:?}");
             }
         }
-        assert_eq!(block_masks(&[b' '; 64]), (u64::MAX, 0));
-        assert_eq!(block_masks(&[b'='; 64]), (0, u64::MAX));
+        assert_eq!(space_mask(&[b' '; 64]), u64::MAX);
+        assert_eq!(space_mask(&[b'!'; 64]), 0);
     }
 
     /// The fields as the parser read them before it used masks: `split(' ')` and a string
