@@ -162,19 +162,39 @@ impl<'a> Fields<'a> {
     /// comparison: those were most of the parser's time.
     #[inline(always)]
     fn take(&mut self, rest: &'a [u8], len: usize) {
+        /// The first four bytes of a token, as `head(..) as u32` reads them.
+        const fn four(s: &[u8; 4]) -> u32 {
+            u32::from_le_bytes(*s)
+        }
+        const SRC: u32 = four(b"SRC=");
+        const DST: u32 = four(b"DST=");
+        const OUT: u32 = four(b"OUT=");
+        const LEN: u32 = four(b"LEN=");
+        const TTL: u32 = four(b"TTL=");
+        const SPT: u32 = four(b"SPT=");
+        const DPT: u32 = four(b"DPT=");
+        const WIND: u32 = four(b"WIND");
+        const PROT: u32 = four(b"PROT");
+        const TYPE: u32 = four(b"TYPE");
+        const HOPL: u32 = four(b"HOPL");
+        const FRAG: u32 = four(b"FRAG");
         let w = head(rest);
         let tok = &rest[..len];
-        let (slot, key_len) = match w {
-            _ if starts!(w, b"SRC=") => (&mut self.src, 4),
-            _ if starts!(w, b"DST=") => (&mut self.dst, 4),
-            _ if starts!(w, b"IN=") => (&mut self.iface, 3),
-            _ if starts!(w, b"OUT=") => (&mut self.out, 4),
-            _ if starts!(w, b"LEN=") => (&mut self.len, 4),
-            _ if starts!(w, b"TTL=") => (&mut self.ttl, 4),
-            _ if starts!(w, b"SPT=") => (&mut self.spt, 4),
-            _ if starts!(w, b"DPT=") => (&mut self.dpt, 4),
-            _ if starts!(w, b"WINDOW=") => (&mut self.window, 7),
-            _ if starts!(w, b"PROTO=") => {
+        if starts!(w, b"IN=") {
+            return first(&mut self.iface, &tok[3..]);
+        }
+        // One switch on the first four bytes (not a chain of comparisons: most tokens, `MAC=`,
+        // `TOS=`, `ID=`, .., are none of ours and would fail every one).
+        let (slot, key_len) = match w as u32 {
+            SRC => (&mut self.src, 4),
+            DST => (&mut self.dst, 4),
+            OUT => (&mut self.out, 4),
+            LEN => (&mut self.len, 4),
+            TTL => (&mut self.ttl, 4),
+            SPT => (&mut self.spt, 4),
+            DPT => (&mut self.dpt, 4),
+            WIND if starts!(w, b"WINDOW=") => (&mut self.window, 7),
+            PROT if starts!(w, b"PROTO=") => {
                 if self.proto.is_none() {
                     let value = &tok[6..];
                     self.proto = Some(value);
@@ -182,24 +202,35 @@ impl<'a> Fields<'a> {
                 }
                 return;
             }
-            _ if starts!(w, b"TYPE=") => (&mut self.icmp_type, 5),
-            _ if starts!(w, b"HOPLIMIT") && rest.get(8) == Some(&b'=') => (&mut self.ttl, 9),
+            TYPE if starts!(w, b"TYPE=") => (&mut self.icmp_type, 5),
+            HOPL if starts!(w, b"HOPLIMIT") && rest.get(8) == Some(&b'=') => (&mut self.ttl, 9),
             // Flag words: three letters, after `PROTO=TCP`.
             _ if self.tcp && len == 3 => {
-                self.flags |= match w {
-                    _ if starts!(w, b"SYN") => TcpFlags::SYN,
-                    _ if starts!(w, b"ACK") => TcpFlags::ACK,
-                    _ if starts!(w, b"RST") => TcpFlags::RST,
-                    _ if starts!(w, b"FIN") => TcpFlags::FIN,
-                    _ if starts!(w, b"PSH") => TcpFlags::PSH,
-                    _ if starts!(w, b"URG") => TcpFlags::URG,
-                    _ if starts!(w, b"ECE") => TcpFlags::ECE,
-                    _ if starts!(w, b"CWR") => TcpFlags::CWR,
+                const fn three(s: &[u8; 3]) -> u32 {
+                    u32::from_le_bytes([s[0], s[1], s[2], 0])
+                }
+                const SYN: u32 = three(b"SYN");
+                const ACK: u32 = three(b"ACK");
+                const RST: u32 = three(b"RST");
+                const FIN: u32 = three(b"FIN");
+                const PSH: u32 = three(b"PSH");
+                const URG: u32 = three(b"URG");
+                const ECE: u32 = three(b"ECE");
+                const CWR: u32 = three(b"CWR");
+                self.flags |= match w as u32 & 0xff_ffff {
+                    SYN => TcpFlags::SYN,
+                    ACK => TcpFlags::ACK,
+                    RST => TcpFlags::RST,
+                    FIN => TcpFlags::FIN,
+                    PSH => TcpFlags::PSH,
+                    URG => TcpFlags::URG,
+                    ECE => TcpFlags::ECE,
+                    CWR => TcpFlags::CWR,
                     _ => 0,
                 };
                 return;
             }
-            _ if starts!(w, b"FRAG:") && memchr(b'=', tok).is_none() => {
+            FRAG if starts!(w, b"FRAG:") && memchr(b'=', tok).is_none() => {
                 self.fragment = true;
                 return;
             }
