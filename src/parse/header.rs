@@ -315,6 +315,16 @@ fn syslog_tail(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
         return Err(Reject::BadHeader);
     }
     let rest = &rest[host_end + 1..];
+    // The usual tag, read whole: `kernel: ` is no `facility.level` word (it has no `.`) and
+    // ends the tag at its colon, so it is what `tag_and_message` would find (tested).
+    if let Some(message) = rest.strip_prefix(b"kernel: ") {
+        return Ok((true, skip_printk_stamp(message)));
+    }
+    tag_and_message(rest)
+}
+
+/// After the host: `[facility.level ]tag: message`.
+fn tag_and_message(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
     let (facility_is_kern, rest) = match facility_level_word(rest) {
         Some((facility, after)) => (facility == b"kern", after),
         None => (true, rest),
@@ -330,11 +340,15 @@ fn syslog_tail(rest: &[u8]) -> Result<(bool, &[u8]), Reject> {
     let trusted = &rest[..tag_end] == b"kernel" && facility_is_kern;
     let message = &rest[tag_end + 1..];
     let message = message.strip_prefix(b" ").unwrap_or(message);
-    let message = match printk_parts(message) {
+    Ok((trusted, skip_printk_stamp(message)))
+}
+
+/// `message` after its printk stamp, when it starts with one.
+fn skip_printk_stamp(message: &[u8]) -> &[u8] {
+    match printk_parts(message) {
         Some((_, _, after)) => after,
         None => message,
-    };
-    Ok((trusted, message))
+    }
 }
 
 /// The level names of `<syslog.h>`'s `prioritynames` (busybox syslogd prints these), beside
@@ -606,10 +620,7 @@ fn rfc5424(line: &[u8]) -> Result<Header<'_>, Reject> {
     let message = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
     // rsyslog's `%msg%` of a message it read in BSD form keeps the space after the tag.
     let message = message.strip_prefix(b" ").unwrap_or(message);
-    let message = match printk_parts(message) {
-        Some((_, _, after)) => after,
-        None => message,
-    };
+    let message = skip_printk_stamp(message);
     Ok(Header {
         time,
         trusted: app == b"kernel" && procid == b"-" && pri.is_none_or(|p| p >> 3 == 0),
@@ -920,6 +931,22 @@ mod tests {
                 reference_printk_stamp(c).map(|(_, after)| after),
                 "{shown:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_kernel_tag_read_whole_is_what_the_general_path_reads() {
+        for tail in [
+            &b"kernel: [  635.715659] portwarden: IN=eth0"[..],
+            b"kernel: portwarden: IN=eth0",
+            b"kernel:  [ 1.5] x",
+            b"kernel: [1.5]x",
+            b"kernel: ",
+            b"kernel: [ 1.] x",
+        ] {
+            let fast = syslog_tail(&[&b" vm "[..], tail].concat()).map(|(t, m)| (t, m.to_vec()));
+            let general = tag_and_message(tail).map(|(t, m)| (t, m.to_vec()));
+            assert_eq!(fast, general, "{:?}", String::from_utf8_lossy(tail));
         }
     }
 
