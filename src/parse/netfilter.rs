@@ -502,38 +502,28 @@ fn parse_ip(v: &[u8]) -> Result<IpAddr, Reject> {
 /// of the hot path. `None` for anything else, which std's parser then judges: the result is
 /// the same as std's for every input (tested below).
 fn ipv4_fast(v: &[u8]) -> Option<Ipv4Addr> {
-    if !(7..=15).contains(&v.len()) {
-        return None;
-    }
-    // One pass, one branch per byte: the octet so far, its digit count, octets done.
-    let (mut octets, mut done) = ([0u8; 4], 0);
-    let (mut value, mut digits) = (0u32, 0);
-    for &c in v {
-        if c == b'.' {
-            if digits == 0 || done == 3 {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        let start = i;
+        let mut value: u32 = 0;
+        while i < v.len() && v[i].is_ascii_digit() && i - start < 3 {
+            value = value * 10 + u32::from(v[i] - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || value > 255 || (len > 1 && v[start] == b'0') {
+            return None;
+        }
+        *octet = value as u8;
+        if n < 3 {
+            if v.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[done] = value as u8;
-            done += 1;
-            (value, digits) = (0, 0);
-        } else {
-            let d = c.wrapping_sub(b'0');
-            // Not a digit, or a leading zero (`01`): a fourth digit makes it above 255.
-            if d > 9 || (digits == 1 && value == 0) {
-                return None;
-            }
-            value = value * 10 + u32::from(d);
-            digits += 1;
-            if value > 255 {
-                return None;
-            }
+            i += 1;
         }
     }
-    if done != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = value as u8;
-    Some(Ipv4Addr::from(octets))
+    (i == v.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// `%pI6` as the LOG target prints it: eight groups of four hex digits
