@@ -14,7 +14,10 @@
 //! mirrors the allowlist and served ports into the kernel fast path's sets at start, on reload
 //! and every [`Engine::FASTPATH_SYNC`] (the periodic host check); and
 //! stops cleanly on SIGTERM/SIGINT: readers are told to stop, the channel is drained, a last
-//! checkpoint is written. Live bans are counted for the metrics on a thread of its own
+//! checkpoint is written. The periodic full checkpoint hands the cursors and the detector
+//! state to a thread that writes them ([`Engine::save_state_in_background`]); the last one, at
+//! shutdown or a reload, is written on the main thread once that thread is done. Live bans
+//! are counted for the metrics on a thread of its own
 //! ([`Engine::count_live_bans_in_background`]): with many bans the count takes longer than a
 //! ban.
 //!
@@ -245,6 +248,9 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
             tracing::error!("{e:#}");
             eprintln!("portwarden daemon: {e:#}");
         }
+        if let Err(e) = engine.save_state_in_background(state_dir) {
+            tracing::warn!("{e:#}; the detector state is saved on the main thread");
+        }
         let (tx, rx) = mpsc::sync_channel::<Message>(65_536);
         let readers = Readers::start(&engine, &tx);
         let fleet = FleetThreads::start(&engine, state_dir, &tx, &clock);
@@ -259,6 +265,8 @@ pub fn run(config: Config, state_dir: &Path, clock: SharedClock) -> anyhow::Resu
         fleet.stop.store(true, Ordering::Relaxed);
         readers.stop(&rx, &mut session, &mut engine);
         fleet.join(&rx, &mut session, &mut engine);
+        // The last save is written here, after any the saving thread still held.
+        engine.save_state_inline();
         session.checkpoint(&mut engine, &ids, true)?;
         outcome?;
         if term.load(Ordering::Relaxed) {

@@ -15,7 +15,9 @@
 //! detector state are written together and committed only after the kernel took the bans
 //! (the order and what a crash at each point leaves are in [`crate::bans`]). If the firewall
 //! refuses, nothing is committed, so the next attempt reads the same records again; nothing is
-//! lost and nothing is banned twice in the store.
+//! lost and nothing is banned twice in the store. The daemon's periodic full checkpoints hand
+//! cursors and state, taken together once the batch committed, to a thread that writes them
+//! ([`saver`]); its last one is written inline.
 //!
 //! Served ports are read from `/proc/net` at open and read again (at most once per
 //! [`Engine::SERVED_REFRESH`]) when a probe reaches a port not known as served: a service
@@ -51,6 +53,7 @@ use crate::source::{self, Cursor, Mode, ReadStats, Source};
 use crate::store::{ReadStore, RunRecord};
 
 pub mod daemon;
+mod saver;
 
 /// An error and its causes on one line, as `main` prints them: "outer: inner: root cause".
 /// A cause whose text the line already ends with is not repeated (a typed error that shows
@@ -282,6 +285,9 @@ pub struct Engine {
     /// Where exact counts of the live bans are asked for when they are not counted inline
     /// (see [`Engine::count_live_bans_in_background`]).
     live_count: Option<std::sync::mpsc::Sender<()>>,
+    /// Where full checkpoints send the cursors and detector state when they are not written
+    /// inline (see [`Engine::save_state_in_background`]).
+    state_saver: Option<saver::StateSaver>,
 }
 
 /// IPv4 and IPv6 figures labelled with the kernel sets `set4` and `set6` they are about.
@@ -397,6 +403,7 @@ impl Engine {
             current_source: 0,
             fleet_log: FleetLog::default(),
             live_count: None,
+            state_saver: None,
             sources: if config.sources.is_empty() {
                 let chosen = source::default_config();
                 tracing::info!(source = %source::id_of(&chosen), "no [[source]] configured; using this one");
@@ -530,6 +537,27 @@ impl Engine {
         }
         self.live_count = Some(tx);
         Ok(())
+    }
+
+    /// Have full checkpoints write the cursors and the detector state on a thread of its own
+    /// with its own connection to the store in `state_dir` (the daemon's choice; see
+    /// [`saver`]): serialising and writing the state took up to tens of milliseconds of the
+    /// daemon's thread every [`Engine::DAEMON_CHECKPOINT`] with many sources. Does nothing if
+    /// the thread runs already.
+    pub fn save_state_in_background(&mut self, state_dir: &Path) -> anyhow::Result<()> {
+        if self.state_saver.is_none() {
+            self.state_saver = Some(saver::StateSaver::start(state_dir, self.metrics.clone())?);
+        }
+        Ok(())
+    }
+
+    /// Write what the saving thread holds and stop it: full checkpoints write inline again.
+    /// Before the daemon's last checkpoint (at shutdown or a reload), so that no older save
+    /// lands after it.
+    pub fn save_state_inline(&mut self) {
+        if let Some(mut saver) = self.state_saver.take() {
+            saver.finish();
+        }
     }
 
     /// The kernel sets of this engine's firewall: IPv4, and IPv6 when there is one.
@@ -698,7 +726,9 @@ impl Engine {
     /// serialising the whole detector state every time (a flood of findings would otherwise
     /// stall it), and with `full = true` every [`Engine::DAEMON_CHECKPOINT`]. That is crash-safe:
     /// after a crash the older cursor and state are replayed, the scan is detected again and
-    /// its ban is found already there.
+    /// its ban is found already there. With [`Engine::save_state_in_background`], a full
+    /// checkpoint commits the decisions only and then hands cursors and state to the saving
+    /// thread.
     pub fn checkpoint(
         &mut self,
         mode: &str,
@@ -805,14 +835,16 @@ impl Engine {
                 )
                 .unwrap_or(Timestamp::MIN);
             self.ban_started.retain(|_, since| *since >= horizon);
-            let detector_state = serde_json::to_string(&self.detector.snapshot())
-                .context("serialising the detector state")?;
-            for (id, cursor) in cursors {
-                if let Some(c) = cursor {
-                    batch.set_cursor(id, &c.to_store())?;
+            if self.state_saver.is_none() {
+                let detector_state = serde_json::to_string(&self.detector.snapshot())
+                    .context("serialising the detector state")?;
+                for (id, cursor) in cursors {
+                    if let Some(c) = cursor {
+                        batch.set_cursor(id, &c.to_store())?;
+                    }
                 }
+                batch.set_detector_state(&detector_state)?;
             }
-            batch.set_detector_state(&detector_state)?;
         }
         // Counts since the last checkpoint: a daemon's summaries do not accumulate.
         summary.parsed += self.stats.parsed;
@@ -835,6 +867,18 @@ impl Engine {
         // A source over the ban-rate cap gets another chance at its next new probe.
         for source in retry_later {
             self.detector.clear_verdict(source);
+        }
+        if full && let Some(saver) = &self.state_saver {
+            // Every finding up to these cursors is decided and its ban committed: the state
+            // and cursors of this moment go to the saving thread, together.
+            saver.submit(saver::SaveJob {
+                state: self.detector.snapshot(),
+                cursors: cursors
+                    .iter()
+                    .filter_map(|(id, c)| Some((id.clone(), c.as_ref()?.to_store())))
+                    .collect(),
+                at: now,
+            });
         }
         let new_v4 = banned_now.iter().filter(|(s, _)| s.is_ipv4()).count() as i64;
         let new_v6 = banned_now.len() as i64 - new_v4;
@@ -1574,6 +1618,50 @@ mod tests {
             .unwrap();
         assert_eq!(summary.expired, 1);
         wait_for_active_bans(&engine, 0.0);
+    }
+
+    /// The daemon's full checkpoints hand the cursors and the detector state to the saving
+    /// thread: the engine's own commit writes neither, they reach the store together, and
+    /// stopping the thread writes what it holds before the last, inline save.
+    #[test]
+    fn full_checkpoints_save_state_and_cursors_on_the_saving_thread() {
+        let (dir, fw, clock) = host();
+        let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+        engine.save_state_in_background(dir.path()).unwrap();
+        let kmsg = |seq| Cursor::Kmsg { seq, boot_id: None };
+        let full = |engine: &mut Engine, seq: u64| {
+            let mut summary = PassSummary::default();
+            let now = engine.clock.now();
+            let cursors = [("kmsg".to_string(), Some(kmsg(seq)))];
+            engine
+                .checkpoint("test", now, &cursors, true, &mut summary)
+                .unwrap();
+        };
+        let saved = |dir: &Path| {
+            let store = Store::open(dir).unwrap();
+            let state = store.detector_state().unwrap().map(|text| {
+                serde_json::from_str::<DetectorState>(&text)
+                    .unwrap()
+                    .sources()
+            });
+            (store.cursor("kmsg").unwrap(), state)
+        };
+        feed(&mut engine, &scan("198.51.100.7"));
+        full(&mut engine, 12);
+        assert!(kernel_has(&fw, "198.51.100.7/32"), "the ban is not delayed");
+        let saver = engine.state_saver.as_ref().unwrap();
+        assert_eq!(saver.wait_for(1, Duration::from_secs(10)), (1, 0));
+        assert_eq!(saved(dir.path()), (Some(kmsg(12).to_store()), Some(1)));
+
+        feed(&mut engine, &scan("198.51.100.8"));
+        full(&mut engine, 24);
+        // Stopped before the last save: what it held is written first, then the last one.
+        engine.save_state_inline();
+        assert_eq!(saved(dir.path()), (Some(kmsg(24).to_store()), Some(2)));
+        feed(&mut engine, &scan("198.51.100.9"));
+        full(&mut engine, 36);
+        assert!(engine.state_saver.is_none());
+        assert_eq!(saved(dir.path()), (Some(kmsg(36).to_store()), Some(3)));
     }
 
     #[test]
