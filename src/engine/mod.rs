@@ -1664,6 +1664,51 @@ mod tests {
         assert_eq!(saved(dir.path()), (Some(kmsg(36).to_store()), Some(3)));
     }
 
+    /// What a full checkpoint holds the daemon's thread for at the detector's bound, written
+    /// inline and handed to the saving thread, printed (a measurement, not asserted):
+    /// `cargo test --release --lib engine::tests::full_checkpoint_at_the_bound -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore]
+    fn full_checkpoint_at_the_bound() {
+        for background in [false, true, false, true] {
+            let (dir, fw, clock) = host();
+            let mut engine = engine_on(dir.path(), &fw, &clock, |_| {});
+            if background {
+                engine.save_state_in_background(dir.path()).unwrap();
+            }
+            let n = u32::try_from(engine.config.detect.max_sources).unwrap();
+            for s in 0..n {
+                let src = std::net::Ipv4Addr::from(0x0a00_0000 + s).to_string();
+                feed(
+                    &mut engine,
+                    &scan_at(&src, NOW.parse().unwrap(), &[1, 2, 3, 4]),
+                );
+            }
+            let mut times = Vec::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                let mut summary = PassSummary::default();
+                let now = engine.clock.now();
+                engine
+                    .checkpoint("test", now, &[], true, &mut summary)
+                    .unwrap();
+                times.push(t.elapsed());
+                if let Some(saver) = &engine.state_saver {
+                    saver.wait_for(times.len() as u64, Duration::from_secs(60));
+                }
+            }
+            println!(
+                "{n} sources, state saved {}: full checkpoints took {times:?} of the engine's thread",
+                if background {
+                    "in the background"
+                } else {
+                    "inline"
+                }
+            );
+        }
+    }
+
     #[test]
     fn a_checkpoint_feeds_the_metrics_once_it_committed() {
         let (dir, fw, clock) = host();
