@@ -211,9 +211,11 @@ impl Timeline {
     }
 }
 
-/// Records per `(protocol, port)` of one source. Most sources probe a port or two: the first
-/// [`PortCounts::INLINE`] live in the source's own record, where a lookup finds them in memory
-/// already read (a map of its own per source cost a cache miss per record), the rest in a map.
+/// Records per `(protocol, port)` of one source. Most sources probe a port or two, a scanner
+/// that keeps coming back a few dozen: the first [`PortCounts::INLINE`] live in the source's
+/// own record, where a lookup finds them in memory already read (a map of its own per source
+/// cost a cache miss per record; with 6 inline, so did every record of a scanner walking 16
+/// ports), the rest in a map.
 #[derive(Debug, Clone)]
 struct PortCounts {
     inline: [((Proto, u16), u64); PortCounts::INLINE],
@@ -232,7 +234,7 @@ impl Default for PortCounts {
 }
 
 impl PortCounts {
-    const INLINE: usize = 6;
+    const INLINE: usize = 16;
 
     fn add(&mut self, key: (Proto, u16)) {
         if let Some((_, n)) = self.inline[..self.len].iter_mut().find(|(k, _)| *k == key) {
