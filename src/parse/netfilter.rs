@@ -321,44 +321,42 @@ fn split_fields(body: &[u8]) -> Fields<'_> {
             }
         };
     }
-    let mut f = Fields::default();
-    let (mut start, mut w, mut bits) = (0, 0, spaces[0]);
-    loop {
-        let end = loop {
+    // The spaces in order, one bit each; past the last, the body's end.
+    let (mut w, mut bits) = (0, spaces[0]);
+    read_tokens(body, |_| {
+        loop {
             if bits != 0 {
                 let at = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                break at;
+                return at;
             }
             w += 1;
             if w * 64 >= body.len() {
-                break body.len();
+                return body.len();
             }
             bits = spaces[w];
-        };
-        if end > start {
-            // `[`: the packet an ICMP error quotes, or `INCOMPLETE [20 bytes]`; nothing of
-            // ours follows.
-            if body[start] == b'[' {
-                break;
-            }
-            f.take(&body[start..], end - start);
         }
-        if end == body.len() {
-            break;
-        }
-        start = end + 1;
-    }
-    f
+    })
 }
 
 /// [`split_fields`] for a body too long for its masks, with `memchr`.
 fn split_fields_bytewise(body: &[u8]) -> Fields<'_> {
+    read_tokens(body, |start| {
+        memchr(b' ', &body[start..]).map_or(body.len(), |i| start + i)
+    })
+}
+
+/// Read the tokens of `body`, up to the first that opens a `[`. `token_end(start)` is where
+/// the token starting at `start` ends: the next space, or the body's end (a generic, so that
+/// each splitter's search is compiled in place).
+fn read_tokens(body: &[u8], mut token_end: impl FnMut(usize) -> usize) -> Fields<'_> {
     let mut f = Fields::default();
     let mut start = 0;
     loop {
-        let end = memchr(b' ', &body[start..]).map_or(body.len(), |i| start + i);
+        let end = token_end(start);
         if end > start {
+            // `[`: the packet an ICMP error quotes, or `INCOMPLETE [20 bytes]`; nothing of
+            // ours follows.
             if body[start] == b'[' {
                 break;
             }
