@@ -27,7 +27,7 @@ if [[ -z "${PORTWARDEN:-}" ]]; then
         PORTWARDEN="$root/target/debug/portwarden"
     fi
 fi
-for tool in fail2ban-regex awk /usr/bin/time; do
+for tool in fail2ban-regex awk /usr/bin/time python3; do
     command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
 done
 [[ -x "$PORTWARDEN" ]] || { echo "no portwarden binary at $PORTWARDEN (cargo build first)" >&2; exit 2; }
@@ -120,6 +120,8 @@ if "$PORTWARDEN" scan --help 2>/dev/null | grep -q -- '--json'; then
     measure portwarden "$RUNS" env PORTWARDEN_CONFIG=/dev/null PORTWARDEN_STATE_DIR="$work/state" \
         "$PORTWARDEN" scan --json "$log"
     echo "  lines/s: $(echo "$LINES / $portwarden_wall" | bc)"
+    # The scan must have found what the log holds: 500 + 40 scanners (for the default LINES).
+    echo "  scanners reported: $(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["scanners"]))' "$work/portwarden.out") (the log holds 540 at 1000000 lines)"
     echo "ratio fail2ban-regex / portwarden scan (wall, median): $(echo "scale=1; $fail2ban_regex_wall / $portwarden_wall" | bc)"
     # The floor: counting the lines that carry the prefix, and counting lines at all.
     measure grep-c "$RUNS" grep -c 'portwarden: ' "$log"
