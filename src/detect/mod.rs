@@ -257,17 +257,20 @@ impl PortScanDetector {
             None => self.admit(probe.src, t),
         };
         let scan_type = probe.scan_type();
+        // Looked up once: a failure is a probe of a port not served, and a probe of a served
+        // port is one of the signs of a packet of this host's own connections.
+        let served = self.served.is_served(probe.proto, port);
         let seen = Seen {
             dst: probe.dst,
             proto: probe.proto,
             port,
             time_us: t,
-            failure: !self.served.is_served(probe.proto, port),
+            failure: !served,
             scan_type,
             class: WeightClass::of(
                 scan_type,
                 probe.tcp_flags,
-                self.looks_like_own_connection(probe, port),
+                self.looks_like_own_connection(probe, served, port),
             ),
         };
         let source = &mut self.slots[i];
@@ -330,10 +333,9 @@ impl PortScanDetector {
     /// range (a server we were talking to), or it comes from a well-known service port (below
     /// 1024). After a conntrack flush or a reboot those packets reach the LOG rule as new;
     /// a lone ACK from an ephemeral port to a closed well-known port fits none of this.
-    fn looks_like_own_connection(&self, probe: &Probe, port: u16) -> bool {
-        self.served.is_served(probe.proto, port)
-            || self.served.is_ephemeral(port)
-            || probe.sport.is_some_and(|p| p < 1024)
+    /// `served`: whether `port` is served (the caller looked it up already).
+    fn looks_like_own_connection(&self, probe: &Probe, served: bool, port: u16) -> bool {
+        served || self.served.is_ephemeral(port) || probe.sport.is_some_and(|p| p < 1024)
     }
 
     /// Every source with a verdict so far (those still tracked with their evidence brought
