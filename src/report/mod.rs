@@ -791,9 +791,6 @@ mod tests {
         }
     }
 
-    /// Many threads and small blocks, or one thread and one block: the same report, for
-    /// every kind of line (probes, rejects of each reason, an over-long line, a `.gz` file, a
-    /// missing file), across several files.
     #[test]
     fn port_counts_count_what_a_map_counts() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -825,6 +822,9 @@ mod tests {
         }
     }
 
+    /// Many threads and small blocks, or one thread and one block: the same report, for
+    /// every kind of line (probes, rejects of each reason, an over-long line, a `.gz` file, a
+    /// missing file), across several files.
     #[test]
     fn parallel_scan_reports_what_one_thread_does() {
         let dir = tempfile::tempdir().unwrap();
