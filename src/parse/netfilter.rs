@@ -176,22 +176,23 @@ impl<'a> Fields<'a> {
     /// comparison: those were most of the parser's time.
     #[inline(always)]
     fn take(&mut self, rest: &'a [u8], len: usize) {
-        /// The first four bytes of a token, as `head(..) as u32` reads them.
-        const fn four(s: &[u8; 4]) -> u32 {
-            u32::from_le_bytes(*s)
+        /// The first four bytes of a token (or three, zero above), as `head(..) as u32` reads
+        /// them.
+        const fn low(s: &[u8]) -> u32 {
+            word(s).0 as u32
         }
-        const SRC: u32 = four(b"SRC=");
-        const DST: u32 = four(b"DST=");
-        const OUT: u32 = four(b"OUT=");
-        const LEN: u32 = four(b"LEN=");
-        const TTL: u32 = four(b"TTL=");
-        const SPT: u32 = four(b"SPT=");
-        const DPT: u32 = four(b"DPT=");
-        const WIND: u32 = four(b"WIND");
-        const PROT: u32 = four(b"PROT");
-        const TYPE: u32 = four(b"TYPE");
-        const HOPL: u32 = four(b"HOPL");
-        const FRAG: u32 = four(b"FRAG");
+        const SRC: u32 = low(b"SRC=");
+        const DST: u32 = low(b"DST=");
+        const OUT: u32 = low(b"OUT=");
+        const LEN: u32 = low(b"LEN=");
+        const TTL: u32 = low(b"TTL=");
+        const SPT: u32 = low(b"SPT=");
+        const DPT: u32 = low(b"DPT=");
+        const WIND: u32 = low(b"WIND");
+        const PROT: u32 = low(b"PROT");
+        const TYPE: u32 = low(b"TYPE");
+        const HOPL: u32 = low(b"HOPL");
+        const FRAG: u32 = low(b"FRAG");
         let w = head(rest);
         let tok = &rest[..len];
         if starts!(w, b"IN=") {
@@ -220,17 +221,14 @@ impl<'a> Fields<'a> {
             HOPL if starts!(w, b"HOPLIMIT") && rest.get(8) == Some(&b'=') => (&mut self.ttl, 9),
             // Flag words: three letters, after `PROTO=TCP`.
             _ if self.tcp && len == 3 => {
-                const fn three(s: &[u8; 3]) -> u32 {
-                    u32::from_le_bytes([s[0], s[1], s[2], 0])
-                }
-                const SYN: u32 = three(b"SYN");
-                const ACK: u32 = three(b"ACK");
-                const RST: u32 = three(b"RST");
-                const FIN: u32 = three(b"FIN");
-                const PSH: u32 = three(b"PSH");
-                const URG: u32 = three(b"URG");
-                const ECE: u32 = three(b"ECE");
-                const CWR: u32 = three(b"CWR");
+                const SYN: u32 = low(b"SYN");
+                const ACK: u32 = low(b"ACK");
+                const RST: u32 = low(b"RST");
+                const FIN: u32 = low(b"FIN");
+                const PSH: u32 = low(b"PSH");
+                const URG: u32 = low(b"URG");
+                const ECE: u32 = low(b"ECE");
+                const CWR: u32 = low(b"CWR");
                 self.flags |= match w as u32 & 0xff_ffff {
                     SYN => TcpFlags::SYN,
                     ACK => TcpFlags::ACK,
