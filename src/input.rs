@@ -329,13 +329,8 @@ mod tests {
 
     #[test]
     fn blocks_split_into_the_same_lines_as_the_stream() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut rand = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
+        let mut rand = |n: usize| rng.below(n);
         for round in 0..400 {
             let max_len = 1 + rand(12);
             let mut input = Vec::new();

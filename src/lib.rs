@@ -65,3 +65,5 @@ pub mod report;
 pub mod source;
 pub mod store;
 mod sys;
+#[cfg(test)]
+mod test_rng;

@@ -889,13 +889,8 @@ mod tests {
 
     #[test]
     fn printk_stamps_are_read_as_the_reference_reads_them() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next();
         let mut cases: Vec<Vec<u8>> = [
             &b"[  635.715659] x"[..],
             b"[635.7]",

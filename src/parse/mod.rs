@@ -614,20 +614,6 @@ mod tests {
         );
     }
 
-    /// xorshift64: deterministic randomness without a crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
-
     #[test]
     fn random_bytes_and_mutations_never_panic() {
         let seeds: Vec<Vec<u8>> = [
@@ -648,7 +634,7 @@ mod tests {
         .map(String::into_bytes)
         .collect();
         let alphabet = b" =:;,.[]{}<>\\\"0123456789INOUTSRCDPTFRAG\0\xff\n-";
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
         let mut parsers = [parser(&["portwarden: "], false), parser(&[], true)];
         // Every seed is a good record, so mutations start from lines that reach the body.
         for seed in &seeds {

@@ -687,13 +687,8 @@ mod tests {
             "DPT",
             "x=SRC=1",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next();
         for round in 0..20_000 {
             let target = (next() % 700) as usize;
             let mut body = Vec::new();

@@ -793,14 +793,12 @@ mod tests {
 
     #[test]
     fn port_counts_count_what_a_map_counts() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
         for round in 0..300 {
             let (mut counts, mut map) = (PortCounts::default(), HashMap::new());
             let distinct = 1 + round % 20;
             for _ in 0..round {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let state = rng.next();
                 let port = (state % distinct as u64) as u16;
                 let key = (
                     if state & 1 << 40 == 0 {
