@@ -593,7 +593,7 @@ mod tests {
         "2026-11-24T12:00:00Z".parse().unwrap()
     }
 
-    fn syn(src: &str, dst: &str, dport: u16, time: Timestamp) -> Probe {
+    pub(super) fn syn(src: &str, dst: &str, dport: u16, time: Timestamp) -> Probe {
         Probe {
             time,
             src: src.parse().unwrap(),
@@ -1444,7 +1444,6 @@ mod tests {
 #[cfg(test)]
 mod at_the_bound {
     use super::*;
-    use crate::record::{IfName, TcpFlags};
 
     #[test]
     #[ignore]
@@ -1454,21 +1453,10 @@ mod at_the_bound {
         let t0: Timestamp = "2026-11-24T23:00:00Z".parse().unwrap();
         let n = u32::try_from(cfg.max_sources).unwrap();
         for s in 0..n {
+            let src = std::net::Ipv4Addr::from(0x0a00_0000 + s).to_string();
+            let time = t0 + jiff::SignedDuration::from_millis(i64::from(s));
             for p in 0..4u16 {
-                d.observe(&Probe {
-                    time: t0 + jiff::SignedDuration::from_millis(i64::from(s)),
-                    src: IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + s)),
-                    dst: "192.0.2.1".parse().unwrap(),
-                    proto: Proto::Tcp,
-                    sport: Some(40000),
-                    dport: Some(1000 + p),
-                    icmp_type: None,
-                    tcp_flags: TcpFlags(TcpFlags::SYN),
-                    iface: IfName::new(b"eth0").unwrap(),
-                    ttl: Some(64),
-                    window: Some(1024),
-                    len: Some(44),
-                });
+                d.observe(&super::tests::syn(&src, "192.0.2.1", 1000 + p, time));
             }
         }
         let t = std::time::Instant::now();
