@@ -261,7 +261,7 @@ impl PortScanDetector {
         // port is one of the signs of a packet of this host's own connections.
         let served = self.served.is_served(probe.proto, port);
         let seen = Seen {
-            dst: probe.dst,
+            dst: &probe.dst,
             proto: probe.proto,
             port,
             time_us: t,

@@ -169,10 +169,12 @@ pub(crate) struct SourceState {
     pub verdict: Option<Verdict>,
 }
 
-/// One probe, as the per-source state sees it.
+/// One probe, as the per-source state sees it. The destination is borrowed from the probe:
+/// an `IpAddr` (17 bytes, alignment 1) is copied byte by byte, and copying it here and again
+/// into the call was a tenth of the detector's instructions per record.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Seen {
-    pub dst: IpAddr,
+pub(crate) struct Seen<'a> {
+    pub dst: &'a IpAddr,
     pub proto: Proto,
     pub port: u16,
     pub time_us: i64,
@@ -220,7 +222,7 @@ impl SourceState {
         let mut dst_seen = false;
         for e in self.entries.iter_mut() {
             let same_port = e.port == seen.port && e.proto == seen.proto;
-            let same_dst = e.dst == seen.dst;
+            let same_dst = e.dst == *seen.dst;
             if same_port && same_dst {
                 // A retransmission or another connection to a known port: a record, not a probe.
                 e.records = e.records.saturating_add(1);
@@ -244,7 +246,7 @@ impl SourceState {
         *slot = slot.saturating_add(1);
 
         let entry = ProbeEntry {
-            dst: seen.dst,
+            dst: *seen.dst,
             proto: seen.proto,
             port: seen.port,
             failure: seen.failure,
@@ -408,9 +410,11 @@ mod tests {
         }
     }
 
-    fn seen(port: u16, t: i64, failure: bool) -> Seen {
+    const DST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
+    fn seen(port: u16, t: i64, failure: bool) -> Seen<'static> {
         Seen {
-            dst: "192.0.2.1".parse().unwrap(),
+            dst: &DST,
             proto: Proto::Tcp,
             port,
             time_us: t,
