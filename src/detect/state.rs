@@ -218,20 +218,24 @@ impl SourceState {
         self.last_us = self.last_us.max(seen.time_us);
         self.first_us = self.first_us.min(seen.time_us);
 
+        // Most records repeat a known probe: find it comparing the port first (two bytes) and
+        // the address (seventeen) only on a match.
+        if let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.port == seen.port && e.proto == seen.proto && e.dst == *seen.dst)
+        {
+            // A retransmission or another connection to a known port: a record, not a probe.
+            e.records = e.records.saturating_add(1);
+            e.last_us = e.last_us.max(seen.time_us);
+            e.first_us = e.first_us.min(seen.time_us);
+            return None;
+        }
         let mut port_seen = false;
         let mut dst_seen = false;
-        for e in self.entries.iter_mut() {
-            let same_port = e.port == seen.port && e.proto == seen.proto;
-            let same_dst = e.dst == *seen.dst;
-            if same_port && same_dst {
-                // A retransmission or another connection to a known port: a record, not a probe.
-                e.records = e.records.saturating_add(1);
-                e.last_us = e.last_us.max(seen.time_us);
-                e.first_us = e.first_us.min(seen.time_us);
-                return None;
-            }
-            port_seen |= same_port;
-            dst_seen |= same_dst;
+        for e in &self.entries {
+            port_seen |= e.port == seen.port && e.proto == seen.proto;
+            dst_seen |= e.dst == *seen.dst;
         }
 
         self.probes = self.probes.saturating_add(1);
