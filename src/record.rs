@@ -99,7 +99,22 @@ impl TcpFlags {
     /// The scan technique these flags betray, for a TCP probe. ECE/CWR are ignored: nmap and
     /// ECN-capable stacks set them on ordinary SYNs.
     pub fn scan_type(self) -> ScanType {
-        let core = self.0 & 0x3f;
+        // Looked up, not matched: the detector and the report each ask once per record.
+        Self::SCAN_TYPES[usize::from(self.0 & 0x3f)]
+    }
+
+    /// [`TcpFlags::classify`] of each value of the six flags it reads.
+    const SCAN_TYPES: [ScanType; 64] = {
+        let mut table = [ScanType::OtherTcp; 64];
+        let mut core = 0;
+        while core < 64 {
+            table[core as usize] = Self::classify(core);
+            core += 1;
+        }
+        table
+    };
+
+    const fn classify(core: u8) -> ScanType {
         match core {
             0 => ScanType::Null,
             c if c == Self::SYN => ScanType::Syn,
@@ -408,6 +423,14 @@ mod tests {
         ];
         for (bits, want) in cases {
             assert_eq!(TcpFlags(bits).scan_type(), want, "flags {bits:#04x}");
+        }
+        // The table is the classification of every flag byte, ECE and CWR aside.
+        for bits in 0..=u8::MAX {
+            assert_eq!(
+                TcpFlags(bits).scan_type(),
+                TcpFlags::classify(bits & !(TcpFlags::ECE | TcpFlags::CWR)),
+                "flags {bits:#04x}"
+            );
         }
     }
 
