@@ -171,7 +171,7 @@ pub(crate) struct SourceState {
 
 /// One probe, as the per-source state sees it. The destination is borrowed from the probe:
 /// an `IpAddr` (17 bytes, alignment 1) is copied byte by byte, and copying it here and again
-/// into the call was a tenth of the detector's instructions per record.
+/// into the call cost 68 instructions per record (cachegrind, the throughput bench's log).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Seen<'a> {
     pub dst: &'a IpAddr,
