@@ -159,9 +159,98 @@ fn printk_stamp(line: &[u8]) -> Option<(SignedDuration, &[u8])> {
 }
 
 /// `[`, spaces, 1 to 18 digits, `.`, 1 to 9 digits, `]` and an optional space: the digits of
-/// the seconds and of the fraction, and the rest. One pass and no arithmetic: a syslog line's
-/// stamp is only skipped (the syslog stamp is the record's time).
+/// the seconds and of the fraction, and the rest. No arithmetic: a syslog line's stamp is only
+/// skipped (the syslog stamp is the record's time). The stamp's bytes are classified 32 at a
+/// time ([`printk_parts_in`]), its runs found from the classes; a stamp that does not end
+/// within the first 32 bytes (rare: long runs of spaces or digits) is read byte by byte.
 fn printk_parts(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    match line.first_chunk::<32>() {
+        Some(head) if line[0] == b'[' => match printk_parts_in(head) {
+            Some(Some((secs_at, dot, close))) => {
+                let after = &line[close + 1..];
+                Some((
+                    &line[secs_at..dot],
+                    &line[dot + 1..close],
+                    after.strip_prefix(b" ").unwrap_or(after),
+                ))
+            }
+            Some(None) => None,
+            None => printk_parts_bytewise(line),
+        },
+        _ => printk_parts_bytewise(line),
+    }
+}
+
+/// Bit `i` set where `head[i]` is, in order: a space, an ASCII digit, a `.`, a `]`.
+#[cfg(target_arch = "x86_64")]
+fn byte_classes(head: &[u8; 32]) -> [u64; 4] {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
+        _mm_xor_si128,
+    };
+    let mut classes = [0u64; 4];
+    for (half, lane) in head.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the 16 bytes of `lane`
+        // (unaligned loads allowed).
+        let masks = unsafe {
+            let x = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
+            let is = |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c as i8)));
+            // A digit xor '0' is its value, at most 9; every other byte comes out above 9.
+            let v = _mm_xor_si128(x, _mm_set1_epi8(b'0' as i8));
+            let digit = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(9)), v));
+            [is(b' '), digit, is(b'.'), is(b']')]
+        };
+        for (class, m) in classes.iter_mut().zip(masks) {
+            *class |= u64::from(m as u32 & 0xffff) << (16 * half);
+        }
+    }
+    classes
+}
+
+/// [`byte_classes`] one byte at a time: the reference it is tested against.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn byte_classes_bytewise(head: &[u8; 32]) -> [u64; 4] {
+    let mut classes = [0u64; 4];
+    for (i, &b) in head.iter().enumerate() {
+        classes[0] |= u64::from(b == b' ') << i;
+        classes[1] |= u64::from(b.is_ascii_digit()) << i;
+        classes[2] |= u64::from(b == b'.') << i;
+        classes[3] |= u64::from(b == b']') << i;
+    }
+    classes
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn byte_classes(head: &[u8; 32]) -> [u64; 4] {
+    byte_classes_bytewise(head)
+}
+
+/// [`printk_parts`] on the first 32 bytes of a line that opens with `[`: where the seconds
+/// start, the dot and the `]` are (`Some(None)`: not a stamp), or `None` when a run reaches
+/// past the 32 bytes (the bytes beyond decide).
+fn printk_parts_in(head: &[u8; 32]) -> Option<Option<(usize, usize, usize)>> {
+    let [spaces, digits, dots, closes] = byte_classes(head);
+    // Where the run of bytes of a class, from `from`, ends: the first bit clear at or after
+    // `from`; `None` when the run fills the rest of the 32 bytes.
+    let run_end = |class: u64, from: usize| -> Option<usize> {
+        let end = (!class & (u64::MAX << from)).trailing_zeros() as usize;
+        (end < 32).then_some(end)
+    };
+    let secs_at = run_end(spaces, 1)?;
+    let dot = run_end(digits, secs_at)?;
+    if !(1..=18).contains(&(dot - secs_at)) || dots >> dot & 1 == 0 {
+        return Some(None);
+    }
+    let close = run_end(digits, dot + 1)?;
+    if !(1..=9).contains(&(close - dot - 1)) || closes >> close & 1 == 0 {
+        return Some(None);
+    }
+    Some(Some((secs_at, dot, close)))
+}
+
+/// [`printk_parts`] one byte at a time: for lines shorter than 32 bytes and stamps that do
+/// not end within them, and the reference the classes are tested against.
+fn printk_parts_bytewise(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     // Where the run of bytes `pred` holds for, from `i`, ends (generic, so inlined: a
     // function pointer here was called per byte).
     fn run(line: &[u8], mut i: usize, pred: impl Fn(u8) -> bool) -> usize {
@@ -927,6 +1016,58 @@ mod tests {
                 "{shown:?}"
             );
         }
+    }
+
+    /// Stamps long enough for the 32-byte classes, the runs ending anywhere in them and
+    /// beyond (spaces, digits, junk), against the byte-at-a-time reader.
+    #[test]
+    fn printk_stamps_read_by_classes_are_what_the_bytewise_reader_reads() {
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"[  635.715659] portwarden: IN=eth0 OUT= MAC=".to_vec(),
+            b"[123456789012345678.123456789] x and more".to_vec(),
+            b"[1234567890123456789.5] and more bytes to 32".to_vec(),
+            b"[                              5.5] spaces".to_vec(),
+            b"[                             5.5] spaces".to_vec(),
+            b"[12345678901234567890123456789012.5]".to_vec(),
+            b"[ 1.123456789] y..............................".to_vec(),
+            b"[ 1.1234567890] y.............................".to_vec(),
+        ];
+        for _ in 0..100_000 {
+            // Runs of each part of random lengths around the limits, then junk to 40 bytes.
+            let mut c = vec![b'['];
+            c.extend(std::iter::repeat_n(b' ', rng.below(13)));
+            let digits = rng.below(21);
+            c.extend((0..digits).map(|i| b'0' + (i % 10) as u8));
+            if rng.below(8) != 0 {
+                c.push(b'.');
+            }
+            c.extend(std::iter::repeat_n(b'7', rng.below(12)));
+            c.push(b"] .x5["[rng.below(6)]);
+            while c.len() < 40 {
+                c.push(b" 0123456789.]x["[rng.below(15)]);
+            }
+            cases.push(c);
+        }
+        // How many took each way: a stamp, not a stamp, decided past the 32 bytes.
+        let mut ways = [0usize; 3];
+        for c in &cases {
+            assert_eq!(
+                printk_parts(c),
+                printk_parts_bytewise(c),
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
+            if let Some(head) = c.first_chunk::<32>() {
+                assert_eq!(byte_classes(head), byte_classes_bytewise(head));
+                ways[match printk_parts_in(head) {
+                    Some(Some(_)) => 0,
+                    Some(None) => 1,
+                    None => 2,
+                }] += 1;
+            }
+        }
+        assert!(ways.iter().all(|&n| n > 1000), "{ways:?}");
     }
 
     #[test]
