@@ -555,12 +555,20 @@ fn rfc3339_fast(b: &[u8]) -> Option<Timestamp> {
             1,
         ];
         let start = i + 1;
-        let mut end = start;
-        let mut fraction = 0i64;
-        while end < b.len() && b[end].is_ascii_digit() && end - start < 10 {
-            fraction = fraction * 10 + i64::from(b[end] - b'0');
-            end += 1;
-        }
+        // Up to seven digits (rsyslog writes six) are read from one 8-byte word; more, or a
+        // stamp too short to hold the word, one digit at a time.
+        let (end, fraction) = match b.get(start..start + 8).and_then(leading_digits) {
+            Some((len, value)) => (start + len, value as i64),
+            None => {
+                let mut end = start;
+                let mut fraction = 0i64;
+                while end < b.len() && b[end].is_ascii_digit() && end - start < 10 {
+                    fraction = fraction * 10 + i64::from(b[end] - b'0');
+                    end += 1;
+                }
+                (end, fraction)
+            }
+        };
         let len = end - start;
         if len == 0 || len > 9 {
             return None;
@@ -585,6 +593,30 @@ fn rfc3339_fast(b: &[u8]) -> Option<Timestamp> {
 }
 
 /// `len` decimal digits at `at`, or `None`.
+/// The run of ASCII digits that opens `word` (8 bytes) and its value, when the run ends
+/// within it (1 to 7 digits); `None` for no digit or all 8 (more may follow). No branch per
+/// digit: the digits are found and combined in the word (SWAR).
+fn leading_digits(word: &[u8]) -> Option<(usize, u64)> {
+    let word: [u8; 8] = word.try_into().ok()?;
+    // Each byte xor '0': a digit becomes its value (at most 9), anything else is above 9.
+    let v = u64::from_le_bytes(word) ^ 0x3030_3030_3030_3030;
+    // Bit 7 of each byte set where the byte is above 9 (its low seven bits plus 0x76 reach
+    // bit 7 without carrying into the next byte, or bit 7 was set already).
+    let not_digit =
+        ((v & 0x7f7f_7f7f_7f7f_7f7f) + 0x7676_7676_7676_7676 | v) & 0x8080_8080_8080_8080;
+    let len = (not_digit.trailing_zeros() / 8) as usize;
+    if !(1..=7).contains(&len) {
+        return None;
+    }
+    // The digits moved to the top of the word (zeros, leading, below them), then combined
+    // pairwise: 2-digit, 4-digit, 8-digit values (the first byte is the most significant).
+    let mut n = v << (8 * (8 - len));
+    n = (n & 0x0f0f_0f0f_0f0f_0f0f).wrapping_mul(2561) >> 8;
+    n = (n & 0x00ff_00ff_00ff_00ff).wrapping_mul(6_553_601) >> 16;
+    n = (n & 0x0000_ffff_0000_ffff).wrapping_mul(42_949_672_960_001) >> 32;
+    Some((len, n))
+}
+
 fn num(b: &[u8], at: usize, len: usize) -> Option<i64> {
     let digits = b.get(at..at + len)?;
     digits.iter().try_fold(0i64, |n, &c| {
@@ -929,6 +961,15 @@ mod tests {
             }
             t = t.checked_add(jiff::SignedDuration::from_hours(24)).unwrap();
         }
+        // Fractions of every length, followed by each kind of offset or by nothing.
+        for len in 0..=11 {
+            for off in ["Z", "+05:45", "-00:00", "", "x", "+0"] {
+                let digits: String = (0..len)
+                    .map(|i| char::from(b'0' + (7 * i % 10) as u8))
+                    .collect();
+                cases.push(format!("2026-11-18T23:59:59.{digits}{off}"));
+            }
+        }
         // The forms rsyslog and journalctl write take the fast path.
         for c in &cases[..4] {
             assert!(rfc3339_fast(c.as_bytes()).is_some(), "{c}");
@@ -955,6 +996,32 @@ mod tests {
             );
             assert_eq!(rfc3339_time(c.as_bytes()).ok(), jiff, "twice: {c:?}");
         }
+    }
+
+    #[test]
+    fn leading_digits_are_what_a_loop_reads() {
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
+        let alphabet = b"0123456789012345678901234567890123456789+-:Z ./\x00\xff\x80\x89\x8a:";
+        for _ in 0..200_000 {
+            let word: Vec<u8> = (0..8)
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            let len = word.iter().take_while(|b| b.is_ascii_digit()).count();
+            let value = word[..len]
+                .iter()
+                .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+            let want = (1..=7).contains(&len).then_some((len, value));
+            assert_eq!(
+                leading_digits(&word),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&word)
+            );
+        }
+        assert_eq!(leading_digits(b"005000+0"), Some((6, 5000)));
+        assert_eq!(leading_digits(b"9999999Z"), Some((7, 9_999_999)));
+        assert_eq!(leading_digits(b"12345678"), None);
+        assert_eq!(leading_digits(b"+1234567"), None);
     }
 
     /// `printk_stamp` as it was written first (memchr for `]` and `.`, then `digits`): the
