@@ -603,7 +603,7 @@ fn leading_digits(word: &[u8]) -> Option<(usize, u64)> {
     // Bit 7 of each byte set where the byte is above 9 (its low seven bits plus 0x76 reach
     // bit 7 without carrying into the next byte, or bit 7 was set already).
     let not_digit =
-        ((v & 0x7f7f_7f7f_7f7f_7f7f) + 0x7676_7676_7676_7676 | v) & 0x8080_8080_8080_8080;
+        (((v & 0x7f7f_7f7f_7f7f_7f7f) + 0x7676_7676_7676_7676) | v) & 0x8080_8080_8080_8080;
     let len = (not_digit.trailing_zeros() / 8) as usize;
     if !(1..=7).contains(&len) {
         return None;
