@@ -174,8 +174,11 @@ impl<'a> Fields<'a> {
     /// one whose text before its first `=` is `SRC` (a key holds no `=`), and such a match
     /// cannot reach past the token (it holds no space). No search for the `=` and no string
     /// comparison: those were most of the parser's time.
+    ///
+    /// `IN` is looked for only while `CHECK_IN`: once the interface is read, a later `IN=`
+    /// changes nothing (the first wins), and a body opens with its `IN=` token.
     #[inline(always)]
-    fn take(&mut self, rest: &'a [u8], len: usize) {
+    fn take<const CHECK_IN: bool>(&mut self, rest: &'a [u8], len: usize) {
         /// The first four bytes of a token (or three, zero above), as `head(..) as u32` reads
         /// them.
         const fn low(s: &[u8]) -> u32 {
@@ -195,7 +198,7 @@ impl<'a> Fields<'a> {
         const FRAG: u32 = low(b"FRAG");
         let w = head(rest);
         let tok = &rest[..len];
-        if starts!(w, b"IN=") {
+        if CHECK_IN && starts!(w, b"IN=") {
             return first(&mut self.iface, &tok[3..]);
         }
         // One switch on the first four bytes (not a chain of comparisons: most tokens, `MAC=`,
@@ -358,7 +361,13 @@ fn read_tokens(body: &[u8], mut token_end: impl FnMut(usize) -> usize) -> Fields
             if body[start] == b'[' {
                 break;
             }
-            f.take(&body[start..], end - start);
+            // Until the interface is read, every token is looked at for `IN=`; after it
+            // (at once, in a body the kernel wrote), none is.
+            if f.iface.is_none() {
+                f.take::<true>(&body[start..], end - start);
+            } else {
+                f.take::<false>(&body[start..], end - start);
+            }
         }
         if end == body.len() {
             break;
