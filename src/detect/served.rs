@@ -214,6 +214,7 @@ impl ServedPorts {
         }
     }
 
+    #[inline]
     pub fn is_served(&self, proto: Proto, port: u16) -> bool {
         if self.unknown {
             return false;
