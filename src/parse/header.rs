@@ -592,7 +592,6 @@ fn rfc3339_fast(b: &[u8]) -> Option<Timestamp> {
     Timestamp::new(minute_secs + second - offset, nanos as i32).ok()
 }
 
-/// `len` decimal digits at `at`, or `None`.
 /// The run of ASCII digits that opens `word` (8 bytes) and its value, when the run ends
 /// within it (1 to 7 digits); `None` for no digit or all 8 (more may follow). No branch per
 /// digit: the digits are found and combined in the word (SWAR).
@@ -617,6 +616,7 @@ fn leading_digits(word: &[u8]) -> Option<(usize, u64)> {
     Some((len, n))
 }
 
+/// `len` decimal digits at `at`, or `None`.
 fn num(b: &[u8], at: usize, len: usize) -> Option<i64> {
     let digits = b.get(at..at + len)?;
     digits.iter().try_fold(0i64, |n, &c| {
