@@ -51,6 +51,7 @@ use memchr::memchr;
 use serde::Deserialize;
 
 use super::Reject;
+use super::masks::{Class, masks};
 use crate::record::SourceKind;
 
 /// What the header says about a record.
@@ -182,47 +183,16 @@ fn printk_parts(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
 }
 
 /// Bit `i` set where `head[i]` is, in order: a space, an ASCII digit, a `.`, a `]`.
-#[cfg(target_arch = "x86_64")]
 fn byte_classes(head: &[u8; 32]) -> [u64; 4] {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
-        _mm_xor_si128,
-    };
-    let mut classes = [0u64; 4];
-    for (half, lane) in head.chunks_exact(16).enumerate() {
-        // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the 16 bytes of `lane`
-        // (unaligned loads allowed).
-        let masks = unsafe {
-            let x = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
-            let is = |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c as i8)));
-            // A digit xor '0' is its value, at most 9; every other byte comes out above 9.
-            let v = _mm_xor_si128(x, _mm_set1_epi8(b'0' as i8));
-            let digit = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(9)), v));
-            [is(b' '), digit, is(b'.'), is(b']')]
-        };
-        for (class, m) in classes.iter_mut().zip(masks) {
-            *class |= u64::from(m as u32 & 0xffff) << (16 * half);
-        }
-    }
-    classes
-}
-
-/// [`byte_classes`] one byte at a time: the reference it is tested against.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn byte_classes_bytewise(head: &[u8; 32]) -> [u64; 4] {
-    let mut classes = [0u64; 4];
-    for (i, &b) in head.iter().enumerate() {
-        classes[0] |= u64::from(b == b' ') << i;
-        classes[1] |= u64::from(b.is_ascii_digit()) << i;
-        classes[2] |= u64::from(b == b'.') << i;
-        classes[3] |= u64::from(b == b']') << i;
-    }
-    classes
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn byte_classes(head: &[u8; 32]) -> [u64; 4] {
-    byte_classes_bytewise(head)
+    masks(
+        head,
+        [
+            Class::Byte(b' '),
+            Class::Digit,
+            Class::Byte(b'.'),
+            Class::Byte(b']'),
+        ],
+    )
 }
 
 /// [`printk_parts`] on the first 32 bytes of a line that opens with `[`: where the seconds
@@ -1083,6 +1053,18 @@ mod tests {
                 "{shown:?}"
             );
         }
+    }
+
+    /// [`byte_classes`] one byte at a time: the reference it is tested against.
+    fn byte_classes_bytewise(head: &[u8; 32]) -> [u64; 4] {
+        let mut classes = [0u64; 4];
+        for (i, &b) in head.iter().enumerate() {
+            classes[0] |= u64::from(b == b' ') << i;
+            classes[1] |= u64::from(b.is_ascii_digit()) << i;
+            classes[2] |= u64::from(b == b'.') << i;
+            classes[3] |= u64::from(b == b']') << i;
+        }
+        classes
     }
 
     /// Stamps long enough for the 32-byte classes, the runs ending anywhere in them and

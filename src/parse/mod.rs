@@ -22,6 +22,7 @@
 //! record, addresses are parsed in place. Journal JSON goes through serde_json.
 
 mod header;
+mod masks;
 mod netfilter;
 
 use std::collections::BTreeMap;

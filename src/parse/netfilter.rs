@@ -33,6 +33,7 @@ use jiff::Timestamp;
 use memchr::{memchr, memmem};
 
 use super::Reject;
+use super::masks::{Class, masks};
 use crate::record::{IfName, Probe, Proto, TcpFlags};
 
 /// How far into a message `IN=` may start when no prefix is configured: nftables and
@@ -259,47 +260,17 @@ impl<'a> Fields<'a> {
 /// rare (IP options, a long `[..]` quote), go byte by byte.
 const MASKED_BODY: usize = 8 * 64;
 
-/// Bit `i` set where `block[i]` is a space. The byte-at-a-time search for token ends was half
-/// of the parser's time (a record's `MAC=` value alone is 41 bytes): on x86-64, SSE2 (always
-/// there) compares 16 bytes at once.
-#[cfg(target_arch = "x86_64")]
+/// Bit `i` set where `block[i]` is a space.
 #[inline]
 fn space_mask(block: &[u8; 64]) -> u64 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let mut spaces = 0u64;
-    for (i, lane) in block.chunks_exact(16).enumerate() {
-        // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the 16 bytes of `lane`
-        // (unaligned loads allowed).
-        let s = unsafe {
-            let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)))
-        };
-        spaces |= u64::from(s as u32 & 0xffff) << (16 * i);
-    }
-    spaces
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn space_mask(block: &[u8; 64]) -> u64 {
-    space_mask_bytewise(block)
-}
-
-/// [`space_mask`] one byte at a time: the reference it is tested against.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn space_mask_bytewise(block: &[u8; 64]) -> u64 {
-    let mut spaces = 0u64;
-    for (i, &b) in block.iter().enumerate() {
-        spaces |= u64::from(b == b' ') << i;
-    }
+    let [spaces] = masks(block, [Class::Byte(b' ')]);
     spaces
 }
 
 /// Read the space-separated tokens of `body` (as `body.split(' ')` yields them), up to the
-/// first that opens a `[`. The spaces of the whole body are found first, 64 bytes at a time;
-/// then each token is one bit.
+/// first that opens a `[`. The spaces of the whole body are found first, 64 bytes at a time
+/// ([`masks`]: the byte-at-a-time search for token ends was half of the parser's time, a
+/// record's `MAC=` value alone being 41 bytes); then each token is one bit.
 fn split_fields(body: &[u8]) -> Fields<'_> {
     if body.len() > MASKED_BODY {
         return split_fields_bytewise(body);
@@ -588,21 +559,6 @@ fn ipv6_expanded(v: &[u8]) -> Option<Ipv6Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_space_mask_is_the_bytewise_one() {
-        // Every byte value in every lane, beside a space.
-        for b in 0..=255u8 {
-            for lane in 0..64 {
-                let mut block = [b; 64];
-                block[lane] = b' ';
-                block[(lane + 17) % 64] = b ^ 0x20;
-                assert_eq!(space_mask(&block), space_mask_bytewise(&block), "{block:?}");
-            }
-        }
-        assert_eq!(space_mask(&[b' '; 64]), u64::MAX);
-        assert_eq!(space_mask(&[b'!'; 64]), 0);
-    }
 
     /// The fields as the parser read them before it used masks: `split(' ')` and a string
     /// match per key. The reference both splitters are held to.
