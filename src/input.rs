@@ -1,13 +1,15 @@
 //! The one bounded line reader, and opening `scan`'s inputs: standard input, plain files and
 //! gzip-compressed rotations (`kern.log.2.gz`).
 //!
-//! Two ways in, one cutter:
+//! Three ways in, one set of line rules:
 //! - `LineBuffer` is pushed the bytes of a stream as they come (the file and journal
 //!   sources read in chunks and must know how many bytes each line used, for their cursors).
 //!   It hands out `Piece`s: a complete line without its `\n`, or the size of a line that was
 //!   too long. A partial last line waits for its newline.
 //! - [`for_each_line`] pulls a whole [`BufRead`] through a `LineBuffer` (`scan`), also strips a
 //!   `\r` before the `\n`, and hands out a last line without a newline.
+//! - [`Blocks`] cuts a stream into blocks of whole lines for [`for_each_line`] to split on
+//!   other threads (`scan`): the same lines, in the same order.
 //!
 //! Lines are bytes (no UTF-8 requirement). Memory stays bounded whatever the input: a line
 //! longer than the limit is counted and skipped without being buffered whole (a 1 GiB line
@@ -25,7 +27,7 @@ pub const MAX_LINE_LEN: usize = 1 << 20;
 
 /// Open `path` for reading lines: `-` is standard input, `*.gz` is decompressed (all members,
 /// as `zcat` does). Errors name the path.
-pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
+pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     open_input_with(path, |raw| raw)
 }
 
@@ -33,8 +35,8 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
 /// progress bar counts the bytes of the file this way, so that its ETA holds for `.gz` too.
 pub fn open_input_with(
     path: &Path,
-    wrap: impl FnOnce(Box<dyn Read>) -> Box<dyn Read>,
-) -> io::Result<Box<dyn BufRead>> {
+    wrap: impl FnOnce(Box<dyn Read + Send>) -> Box<dyn Read + Send>,
+) -> io::Result<Box<dyn BufRead + Send>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(BufReader::with_capacity(
             64 * 1024,
@@ -207,102 +209,158 @@ pub fn for_each_line(
     }
 }
 
-/// Cut `reader` into blocks of whole lines, about `block` bytes each, for [`for_each_line`] to
-/// split elsewhere (on another thread): every block ends with a newline but the stream's
-/// last, so splitting each block yields the lines `for_each_line(reader, max_len, ..)` would,
-/// in order. A line longer than a line can be (`max_len`, plus a `\r`) is dropped here as it
-/// streams by and counted in the return value, so a block never holds one; the blocks'
-/// own counts plus this one are `for_each_line`'s count. Buffers come from `fresh`, of any
-/// length and content (the caller may hand back blocks it is done with, so that no block
-/// faults in new pages): what they hold is overwritten, and their initialised length is read
-/// into without being zeroed again (zeroing every buffer before each read cost a pass over
-/// the input).
-pub fn for_each_block(
-    mut reader: impl Read,
+/// Cuts a stream into blocks of whole lines, about `block` bytes each, handed out one at a
+/// time by [`Blocks::next`], for [`for_each_line`] to split elsewhere (on another thread):
+/// every block ends with a newline but the stream's last, so splitting each block yields the
+/// lines `for_each_line(reader, max_len, ..)` would, in order. A line longer than a line can be
+/// (`max_len`, plus a `\r`) is dropped here as it streams by and counted ([`Blocks::skipped`]),
+/// so a block never holds one; the blocks' own counts plus this one are `for_each_line`'s
+/// count.
+pub struct Blocks<R> {
+    reader: R,
+    /// Bytes of whole lines that make a block.
     block: usize,
-    max_len: usize,
-    mut fresh: impl FnMut() -> Vec<u8>,
-    mut f: impl FnMut(Vec<u8>),
-) -> io::Result<u64> {
-    const READ: usize = 128 * 1024;
-    // As for_each_line: a line of up to max_len bytes and its `\r`.
-    let cap = max_len.saturating_add(1);
-    let block = block.max(1);
-    // What a buffer starts with; it grows if a block needs more.
-    let initial = block.min(8 << 20) + READ;
-    let mut skipped = 0u64;
-    let mut skipping = false;
-    let mut next_buf = move || {
-        let mut b = fresh();
-        b.reserve(initial.saturating_sub(b.len()));
-        b
-    };
-    // `buf[..filled]` is the data; `buf[filled..]` is initialised room to read into.
-    let mut buf: Vec<u8> = next_buf();
-    let mut filled = 0;
-    // `buf` cut to its whole lines, handed out, and replaced by a buffer holding the rest.
-    let mut hand_out = |buf: &mut Vec<u8>, filled: &mut usize, whole: usize| {
-        let mut next = next_buf();
-        let rest = *filled - whole;
-        if next.len() < rest {
-            next.resize(rest, 0);
+    /// The longest line kept: `max_len` and a `\r`.
+    cap: usize,
+    /// What a buffer starts with; it grows if a block needs more.
+    initial: usize,
+    /// `buf[..filled]` is the data; `buf[filled..]` is initialised room to read into.
+    buf: Vec<u8>,
+    filled: usize,
+    /// Inside a line too long to keep.
+    skipping: bool,
+    skipped: u64,
+    /// A read error met after whole lines, which went out first; [`Blocks::next`] gives it next.
+    error: Option<io::Error>,
+    done: bool,
+}
+
+/// Bytes asked of the reader at a time.
+const READ: usize = 128 * 1024;
+
+impl<R: Read> Blocks<R> {
+    /// Blocks of about `block` bytes of `reader`'s lines of at most `max_len` bytes.
+    pub fn new(reader: R, block: usize, max_len: usize) -> Blocks<R> {
+        let block = block.max(1);
+        Blocks {
+            reader,
+            block,
+            // As for_each_line: a line of up to max_len bytes and its `\r`.
+            cap: max_len.saturating_add(1),
+            initial: block.min(8 << 20) + READ,
+            buf: Vec::new(),
+            filled: 0,
+            skipping: false,
+            skipped: 0,
+            error: None,
+            done: false,
         }
-        next[..rest].copy_from_slice(&buf[whole..*filled]);
-        let mut out = std::mem::replace(buf, next);
+    }
+
+    /// Lines dropped so far for being too long.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The next block, or `None` at the end of the stream. `fresh` is the buffer that goes on
+    /// holding the stream once a block is handed out: of any length and content (the caller
+    /// hands back blocks it is done with, so that no block faults in new pages); what it holds
+    /// is overwritten, and its initialised length is read into without being zeroed again
+    /// (zeroing every buffer before each read cost a pass over the input). A read error ends
+    /// the stream: the whole lines before it are handed out first, the unterminated one is not.
+    pub fn next(&mut self, fresh: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let filled = self.filled;
+            if self.buf.len() < filled + READ {
+                self.buf.resize(filled + READ, 0);
+            }
+            let n = loop {
+                match self.reader.read(&mut self.buf[filled..filled + READ]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.done = true;
+                        let whole =
+                            memchr::memrchr(b'\n', &self.buf[..filled]).map_or(0, |i| i + 1);
+                        if whole == 0 {
+                            return Err(e);
+                        }
+                        self.error = Some(e);
+                        return Ok(Some(self.hand_out(fresh, whole)));
+                    }
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                return Ok((filled > 0).then(|| self.hand_out(fresh, filled)));
+            }
+            let read_from = filled;
+            self.filled += n;
+            if self.skipping {
+                // Still inside a line too long to keep: drop it up to its newline.
+                match memchr::memchr(b'\n', &self.buf[read_from..self.filled]) {
+                    Some(i) => {
+                        self.skipping = false;
+                        self.buf
+                            .copy_within(read_from + i + 1..self.filled, read_from);
+                        self.filled -= i + 1;
+                    }
+                    None => {
+                        self.filled = read_from;
+                        continue;
+                    }
+                }
+            }
+            let whole = memchr::memrchr(b'\n', &self.buf[..self.filled]).map_or(0, |i| i + 1);
+            if self.filled - whole > self.cap {
+                // The line being read is too long: drop it, hand out the whole lines before it.
+                self.skipped += 1;
+                self.skipping = true;
+                self.filled = whole;
+                if whole > 0 {
+                    return Ok(Some(self.hand_out(fresh, whole)));
+                }
+            } else if whole >= self.block {
+                return Ok(Some(self.hand_out(fresh, whole)));
+            }
+        }
+    }
+
+    /// `buf[..whole]` as a block; `fresh` takes over the rest of the data.
+    fn hand_out(&mut self, mut fresh: Vec<u8>, whole: usize) -> Vec<u8> {
+        fresh.reserve(self.initial.saturating_sub(fresh.len()));
+        let rest = self.filled - whole;
+        if fresh.len() < rest {
+            fresh.resize(rest, 0);
+        }
+        fresh[..rest].copy_from_slice(&self.buf[whole..self.filled]);
+        let mut out = std::mem::replace(&mut self.buf, fresh);
         out.truncate(whole);
-        *filled = rest;
-        if !out.is_empty() {
-            f(out);
-        }
-    };
-    loop {
-        if buf.len() < filled + READ {
-            buf.resize(filled + READ, 0);
-        }
-        let n = loop {
-            match reader.read(&mut buf[filled..filled + READ]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // The whole lines read so far are handed out, as for_each_line's are;
-                    // the unterminated one is not.
-                    let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
-                    hand_out(&mut buf, &mut filled, whole);
-                    return Err(e);
-                }
-            }
-        };
-        if n == 0 {
-            let end = filled;
-            hand_out(&mut buf, &mut filled, end);
-            return Ok(skipped);
-        }
-        let read_from = filled;
-        filled += n;
-        if skipping {
-            // Still inside a line too long to keep: drop it up to its newline.
-            match memchr::memchr(b'\n', &buf[read_from..filled]) {
-                Some(i) => {
-                    skipping = false;
-                    buf.copy_within(read_from + i + 1..filled, read_from);
-                    filled -= i + 1;
-                }
-                None => {
-                    filled = read_from;
-                    continue;
-                }
-            }
-        }
-        let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
-        if filled - whole > cap {
-            // The line being read is too long: hand out the whole lines before it, drop it.
-            skipped += 1;
-            skipping = true;
-            filled = whole;
-            hand_out(&mut buf, &mut filled, whole);
-        } else if whole >= block {
-            hand_out(&mut buf, &mut filled, whole);
-        }
+        self.filled = rest;
+        out
+    }
+}
+
+/// A reader that hands out at most `step` bytes per read (tests of what reads in chunks).
+#[cfg(test)]
+pub(crate) struct Trickle<'a> {
+    pub data: &'a [u8],
+    pub step: usize,
+}
+
+#[cfg(test)]
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.data.len().min(self.step).min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
     }
 }
 
@@ -311,21 +369,6 @@ mod tests {
     use std::io::{Cursor, Read, Write};
 
     use super::*;
-
-    /// A reader that hands out at most `step` bytes per read.
-    struct Trickle<'a> {
-        data: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.data.len().min(self.step).min(buf.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
 
     #[test]
     fn blocks_split_into_the_same_lines_as_the_stream() {
@@ -353,7 +396,7 @@ mod tests {
             // Buffers handed back as the caller recycles them: of any length, full of junk.
             let junk = rand(3);
             let mut fresh_count = 0usize;
-            let fresh = || {
+            let mut fresh = || {
                 fresh_count += 1;
                 match junk {
                     0 => Vec::new(),
@@ -361,12 +404,17 @@ mod tests {
                     _ => vec![b'#'; 64 + fresh_count % 200],
                 }
             };
-            let mut skipped =
-                for_each_block(Trickle { data: &input, step }, block, max_len, fresh, |b| {
-                    assert!(b.len() <= block + 128 * 1024);
-                    got.push(b);
-                })
-                .unwrap();
+            let mut blocks = Blocks::new(Trickle { data: &input, step }, block, max_len);
+            while let Some(b) = blocks.next(fresh()).unwrap() {
+                assert!(!b.is_empty(), "round {round}: an empty block");
+                assert!(b.len() <= block + READ);
+                got.push(b);
+            }
+            assert!(
+                blocks.next(fresh()).unwrap().is_none(),
+                "round {round}: past the end"
+            );
+            let mut skipped = blocks.skipped();
             let mut lines = Vec::new();
             for (i, b) in got.iter().enumerate() {
                 if i + 1 < got.len() {
@@ -508,6 +556,22 @@ mod tests {
         }
         let err = for_each_line(BufReader::new(Failing), 10, |_| {}).unwrap_err();
         assert!(err.to_string().contains("disk on fire"));
+
+        // Blocks: the whole lines read before the error come first, then the error, then the
+        // end; the unterminated line is lost.
+        let mut blocks = Blocks::new(
+            Cursor::new(b"a\nb\npart".to_vec()).chain(Failing),
+            1 << 20,
+            10,
+        );
+        assert_eq!(blocks.next(Vec::new()).unwrap().unwrap(), b"a\nb\n");
+        let err = blocks.next(Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("disk on fire"));
+        assert!(blocks.next(Vec::new()).unwrap().is_none());
+        // An error before any whole line is the first answer.
+        let mut blocks = Blocks::new(Cursor::new(b"part".to_vec()).chain(Failing), 1 << 20, 10);
+        assert!(blocks.next(Vec::new()).is_err());
+        assert!(blocks.next(Vec::new()).unwrap().is_none());
     }
 
     #[test]
