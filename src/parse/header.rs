@@ -1055,16 +1055,17 @@ mod tests {
         }
     }
 
-    /// [`byte_classes`] one byte at a time: the reference it is tested against.
+    /// [`byte_classes`] one byte at a time (the masks' own reference, for the classes the
+    /// stamp reader expects in that order): what it is tested against.
     fn byte_classes_bytewise(head: &[u8; 32]) -> [u64; 4] {
-        let mut classes = [0u64; 4];
-        for (i, &b) in head.iter().enumerate() {
-            classes[0] |= u64::from(b == b' ') << i;
-            classes[1] |= u64::from(b.is_ascii_digit()) << i;
-            classes[2] |= u64::from(b == b'.') << i;
-            classes[3] |= u64::from(b == b']') << i;
-        }
-        classes
+        use crate::parse::masks::{Class, bytewise};
+        [
+            Class::Byte(b' '),
+            Class::Digit,
+            Class::Byte(b'.'),
+            Class::Byte(b']'),
+        ]
+        .map(|class| bytewise(head, class))
     }
 
     /// Stamps long enough for the 32-byte classes, the runs ending anywhere in them and

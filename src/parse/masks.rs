@@ -72,10 +72,10 @@ pub(super) fn masks<const N: usize, const K: usize>(
     classes.map(|class| bytewise(block, class))
 }
 
-/// The mask of `class` one byte at a time: the reference the lanes are tested against, and
-/// the masks where there is no SSE2.
+/// The mask of `class` one byte at a time: the reference the lanes (and their callers' class
+/// lists) are tested against, and the masks where there is no SSE2.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn bytewise<const N: usize>(block: &[u8; N], class: Class) -> u64 {
+pub(super) fn bytewise<const N: usize>(block: &[u8; N], class: Class) -> u64 {
     let mut mask = 0u64;
     for (i, &b) in block.iter().enumerate() {
         mask |= u64::from(class.holds(b)) << i;
