@@ -3,10 +3,17 @@
 # synthetic kern.log, in one run (issue 9 asks for at least 100x fail2ban-regex and within 4x of
 # grep -c).
 #
-# In: LINES (default 1000000), RUNS (default 7: runs of the fast tools), PORTWARDEN (default
-# target/release/portwarden, else target/debug/portwarden), KEEP=1 to keep the work directory. Out: wall time, CPU time and peak
-# memory of `fail2ban-regex` with the filter `portwarden fail2ban install` writes, and of
+# In: LINES (default 1000000), RUNS (default 7: runs of the fast tools at a time), ROUNDS
+# (default 2: runs of fail2ban-regex), PORTWARDEN (default target/release/portwarden, else
+# target/debug/portwarden), KEEP=1 to keep the work directory. Out: wall time, CPU time and
+# peak memory of `fail2ban-regex` with the filter `portwarden fail2ban install` writes, and of
 # `portwarden scan --json` when the binary has it, and their ratio.
+#
+# The two are timed in turns, RUNS scans before each fail2ban-regex run and after the last:
+# this VM's speed drifts by a third from one minute to the next, and a ratio of two figures
+# taken a minute apart measured the drift as much as the tools. Each round's ratio sets the
+# fail2ban-regex run against the scans just before and after it; the overall ratio is the
+# median fail2ban-regex run against the median scan.
 #
 # The log: RFC 3339 rsyslog kern.log lines, one every 5 ms; 80 % netfilter LOG records with
 # portwarden's prefix (35 % from 500 IPv4 scanners walking 16 ports, each to the next port at
@@ -81,10 +88,12 @@ PORTWARDEN_CONFIG=/dev/null PORTWARDEN_STATE_DIR="$work/state" \
 
 # measure NAME RUNS CMD...: run CMD RUNS times; wall time from the clock in nanoseconds (the
 # median run, and the range), CPU (user + system) of that run and the peak resident memory of all
-# runs from /usr/bin/time. Sets NAME_wall (dashes become underscores) to the median in seconds.
+# runs from /usr/bin/time. Sets NAME_wall (dashes become underscores) to the median in seconds,
+# and appends every run's wall time (µs) to NAME_runs.
 measure() {
     local name=$1 runs=$2; shift 2
-    local i t0 t1 walls=() cpus=() rss=0 wall user sys r
+    local i t0 t1 walls=() rss=0 wall user sys r
+    local -n all="${name//-/_}_runs"
     for ((i = 0; i < runs; i++)); do
         t0=$(date +%s%N)
         /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || {
@@ -92,6 +101,7 @@ measure() {
         t1=$(date +%s%N)
         read -r wall user sys r < "$work/$name.time"
         walls+=("$(( (t1 - t0) / 1000 )) $(echo "$user + $sys" | bc)")
+        all+=("$(( (t1 - t0) / 1000 ))")
         (( r > rss )) && rss=$r
     done
     # Sort by wall time; the middle one is the median run.
@@ -108,22 +118,57 @@ measure() {
     eval "${name//-/_}_wall=$wall"
 }
 
-# The fast tools run RUNS times (default 7) and report their median: a single run of a
-# fifth of a second is at the mercy of one hiccup of a shared VM. fail2ban-regex runs once.
-RUNS=${RUNS:-7}
-measure fail2ban-regex 1 fail2ban-regex --print-no-missed "$log" "$f2bconf/filter.d/portwarden.conf"
-grep '^Lines:' "$work/fail2ban-regex.out" | sed 's/^/  fail2ban-regex: /'
-echo "  expected matches (kernel lines with the prefix): $(grep -c 'kernel: \[[ 0-9.]*\] portwarden: ' "$log")"
-echo "  lines/s: $(echo "$LINES / $fail2ban_regex_wall" | bc)"
+# median US...: the median of the numbers given (the upper middle one of an even count), in
+# seconds from microseconds.
+median() {
+    local sorted
+    mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
+    printf '%.3f\n' "$(echo "scale=6; ${sorted[$(( ${#sorted[@]} / 2 ))]} / 1000000" | bc)"
+}
 
-if "$PORTWARDEN" scan --help 2>/dev/null | grep -q -- '--json'; then
+RUNS=${RUNS:-7}
+ROUNDS=${ROUNDS:-2}
+fail2ban_regex_runs=() portwarden_runs=() grep_c_runs=() wc_l_runs=()
+has_scan=0
+"$PORTWARDEN" scan --help 2>/dev/null | grep -q -- '--json' && has_scan=1
+scan() {
     measure portwarden "$RUNS" env PORTWARDEN_CONFIG=/dev/null PORTWARDEN_STATE_DIR="$work/state" \
         "$PORTWARDEN" scan --json "$log"
-    echo "  lines/s: $(echo "$LINES / $portwarden_wall" | bc)"
+}
+# The scans of the round before (the previous round's after).
+before=()
+for ((round = 1; round <= ROUNDS; round++)); do
+    echo "round $round of $ROUNDS:"
+    if (( has_scan && round == 1 )); then
+        scan
+        before=("${portwarden_runs[@]}")
+    fi
+    measure fail2ban-regex 1 fail2ban-regex --print-no-missed "$log" "$f2bconf/filter.d/portwarden.conf"
+    f2b_round=$fail2ban_regex_wall
+    if (( round == 1 )); then
+        grep '^Lines:' "$work/fail2ban-regex.out" | sed 's/^/  fail2ban-regex: /'
+        echo "  expected matches (kernel lines with the prefix): $(grep -c 'kernel: \[[ 0-9.]*\] portwarden: ' "$log")"
+    fi
+    if (( has_scan )); then
+        seen=${#portwarden_runs[@]}
+        scan
+        after=("${portwarden_runs[@]:$seen}")
+        around=$(median "${before[@]}" "${after[@]}")
+        echo "  this round: fail2ban-regex / portwarden scan (the scans before and after it, median $around s): $(echo "scale=1; $f2b_round / $around" | bc)"
+        before=("${after[@]}")
+    fi
+done
+f2b=$(median "${fail2ban_regex_runs[@]}")
+echo "fail2ban-regex: median of $ROUNDS runs $f2b s; lines/s: $(echo "$LINES / $f2b" | bc)"
+
+if (( has_scan )); then
+    pw=$(median "${portwarden_runs[@]}")
+    echo "portwarden scan: median of ${#portwarden_runs[@]} runs $pw s; lines/s: $(echo "$LINES / $pw" | bc)"
+    portwarden_wall=$pw
     # The scan must have found what the log holds: 500 + 40 scanners (for the default LINES).
     echo "  scanners reported: $(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["scanners"]))' "$work/portwarden.out") (the log holds 540 at 1000000 lines)"
-    echo "ratio fail2ban-regex / portwarden scan (wall, median): $(echo "scale=1; $fail2ban_regex_wall / $portwarden_wall" | bc)"
-    # The floor: counting the lines that carry the prefix, and counting lines at all.
+    echo "ratio fail2ban-regex / portwarden scan (wall, medians): $(echo "scale=1; $f2b / $pw" | bc)"
+# The floor: counting the lines that carry the prefix, and counting lines at all.
     measure grep-c "$RUNS" grep -c 'portwarden: ' "$log"
     measure wc-l "$RUNS" wc -l "$log"
     echo "ratio portwarden scan / grep -c (wall, medians): $(echo "scale=1; $portwarden_wall / $grep_c_wall" | bc)"
