@@ -179,6 +179,31 @@ impl LineBuffer {
     }
 }
 
+/// [`for_each_line`] over a slice held whole (a block of [`Blocks`]): the same lines and the
+/// same count of lines skipped, from one newline search run over the slice
+/// (`memchr_iter`) instead of a search started per line through a [`LineBuffer`]
+/// (about 3 % of a scan's CPU time).
+pub fn for_each_line_in(block: &[u8], max_len: usize, mut f: impl FnMut(&[u8])) -> u64 {
+    let mut skipped = 0u64;
+    let mut take = |line: &[u8]| {
+        let line = strip_cr(line);
+        if line.len() <= max_len {
+            f(line);
+        } else {
+            skipped += 1;
+        }
+    };
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', block) {
+        take(&block[start..newline]);
+        start = newline + 1;
+    }
+    if start < block.len() {
+        take(&block[start..]);
+    }
+    skipped
+}
+
 /// Call `f` with every line of `reader` (without its `\n` / `\r\n`; a last line without a
 /// newline counts). Lines longer than `max_len` bytes are skipped; returns how many were.
 pub fn for_each_line(
@@ -380,17 +405,27 @@ mod tests {
             for _ in 0..rand(40) {
                 let len = rand(3 * max_len + 3);
                 input.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+                if rand(6) == 0 {
+                    input.push(b'\r');
+                }
                 match rand(4) {
                     0 => input.extend_from_slice(b"\r\n"),
                     _ => input.push(b'\n'),
                 }
             }
             if rand(2) == 0 {
-                input.extend_from_slice(&b"tail-without-newline"[..rand(20)]);
+                input.extend_from_slice(&b"tail-without-newline\r"[..rand(22)]);
             }
             let mut expected = Vec::new();
             let expected_skipped =
                 for_each_line(Cursor::new(&input), max_len, |l| expected.push(l.to_vec())).unwrap();
+            let mut whole = Vec::new();
+            let whole_skipped = for_each_line_in(&input, max_len, |l| whole.push(l.to_vec()));
+            assert_eq!(
+                (&whole, whole_skipped),
+                (&expected, expected_skipped),
+                "round {round}: {input:?}"
+            );
             let (block, step) = (1 + rand(30), 1 + rand(50));
             let mut got = Vec::new();
             // Buffers handed back as the caller recycles them: of any length, full of junk.
@@ -416,6 +451,7 @@ mod tests {
             );
             let mut skipped = blocks.skipped();
             let mut lines = Vec::new();
+            let (mut lines_in, mut skipped_in) = (Vec::new(), blocks.skipped());
             for (i, b) in got.iter().enumerate() {
                 if i + 1 < got.len() {
                     assert_eq!(
@@ -426,9 +462,12 @@ mod tests {
                 }
                 skipped +=
                     for_each_line(Cursor::new(b), max_len, |l| lines.push(l.to_vec())).unwrap();
+                skipped_in += for_each_line_in(b, max_len, |l| lines_in.push(l.to_vec()));
             }
             assert_eq!(lines, expected, "round {round}: {input:?}");
             assert_eq!(skipped, expected_skipped, "round {round}: {input:?}");
+            assert_eq!(lines_in, expected, "round {round}: {input:?}");
+            assert_eq!(skipped_in, expected_skipped, "round {round}: {input:?}");
         }
     }
 

@@ -398,7 +398,7 @@ impl ParsedChunk {
         results.clear();
         results.reserve(block.len() / 128);
         let mut samples: Vec<(crate::parse::Reject, usize, String)> = Vec::new();
-        let overlong = input::for_each_line(block, input::MAX_LINE_LEN, |line| {
+        let overlong = input::for_each_line_in(block, input::MAX_LINE_LEN, |line| {
             let result = parser.parse(Record {
                 kind: SourceKind::File,
                 bytes: line,
@@ -415,8 +415,7 @@ impl ParsedChunk {
                 ));
             }
             results.push(result);
-        })
-        .unwrap_or(0); // reading a slice cannot fail
+        });
         ParsedChunk {
             seq,
             results,
