@@ -118,12 +118,13 @@ measure() {
     eval "${name//-/_}_wall=$wall"
 }
 
-# median US...: the median of the numbers given (the upper middle one of an even count), in
-# seconds from microseconds.
+# median US...: the median of the numbers given (of an even count, the mean of the middle
+# two), in seconds from microseconds.
 median() {
-    local sorted
+    local sorted n
     mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
-    printf '%.3f\n' "$(echo "scale=6; ${sorted[$(( ${#sorted[@]} / 2 ))]} / 1000000" | bc)"
+    n=${#sorted[@]}
+    printf '%.3f\n' "$(echo "scale=6; (${sorted[$(( (n - 1) / 2 ))]} + ${sorted[$(( n / 2 ))]}) / 2000000" | bc)"
 }
 
 RUNS=${RUNS:-7}
