@@ -6,9 +6,10 @@
 //!   sources read in chunks and must know how many bytes each line used, for their cursors).
 //!   It hands out `Piece`s: a complete line without its `\n`, or the size of a line that was
 //!   too long. A partial last line waits for its newline.
-//! - [`for_each_line`] pulls a whole [`BufRead`] through a `LineBuffer` (`scan`), also strips a
-//!   `\r` before the `\n`, and hands out a last line without a newline.
-//! - [`Blocks`] cuts a stream into blocks of whole lines for [`for_each_line`] to split on
+//! - [`for_each_line`] pulls a whole [`BufRead`] through a `LineBuffer`, also strips a `\r`
+//!   before the `\n`, and hands out a last line without a newline: the line rules, which
+//!   [`for_each_line_in`] (a slice held whole, `scan`'s blocks) is tested to follow.
+//! - [`Blocks`] cuts a stream into blocks of whole lines for [`for_each_line_in`] to split on
 //!   other threads (`scan`): the same lines, in the same order.
 //!
 //! Lines are bytes (no UTF-8 requirement). Memory stays bounded whatever the input: a line
@@ -22,7 +23,7 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-/// The longest line handed out (by the sources, and by `scan` through [`for_each_line`]): 1 MiB.
+/// The longest line handed out (by the sources, and by `scan` through [`for_each_line_in`]): 1 MiB.
 pub const MAX_LINE_LEN: usize = 1 << 20;
 
 /// Open `path` for reading lines: `-` is standard input, `*.gz` is decompressed (all members,
@@ -235,7 +236,7 @@ pub fn for_each_line(
 }
 
 /// Cuts a stream into blocks of whole lines, about `block` bytes each, handed out one at a
-/// time by [`Blocks::next`], for [`for_each_line`] to split elsewhere (on another thread):
+/// time by [`Blocks::next`], for [`for_each_line_in`] to split elsewhere (on another thread):
 /// every block ends with a newline but the stream's last, so splitting each block yields the
 /// lines `for_each_line(reader, max_len, ..)` would, in order. A line longer than a line can be
 /// (`max_len`, plus a `\r`) is dropped here as it streams by and counted ([`Blocks::skipped`]),
