@@ -165,15 +165,14 @@ echo "fail2ban-regex: median of $ROUNDS runs $f2b s; lines/s: $(echo "$LINES / $
 if (( has_scan )); then
     pw=$(median "${portwarden_runs[@]}")
     echo "portwarden scan: median of ${#portwarden_runs[@]} runs $pw s; lines/s: $(echo "$LINES / $pw" | bc)"
-    portwarden_wall=$pw
     # The scan must have found what the log holds: 500 + 40 scanners (for the default LINES).
     echo "  scanners reported: $(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["scanners"]))' "$work/portwarden.out") (the log holds 540 at 1000000 lines)"
     echo "ratio fail2ban-regex / portwarden scan (wall, medians): $(echo "scale=1; $f2b / $pw" | bc)"
-# The floor: counting the lines that carry the prefix, and counting lines at all.
+    # The floor: counting the lines that carry the prefix, and counting lines at all.
     measure grep-c "$RUNS" grep -c 'portwarden: ' "$log"
     measure wc-l "$RUNS" wc -l "$log"
-    echo "ratio portwarden scan / grep -c (wall, medians): $(echo "scale=1; $portwarden_wall / $grep_c_wall" | bc)"
-    echo "ratio portwarden scan / wc -l (wall, medians): $(echo "scale=1; $portwarden_wall / $wc_l_wall" | bc)"
+    echo "ratio portwarden scan / grep -c (wall, medians): $(echo "scale=1; $pw / $grep_c_wall" | bc)"
+    echo "ratio portwarden scan / wc -l (wall, medians): $(echo "scale=1; $pw / $wc_l_wall" | bc)"
 else
     echo "portwarden scan --json not available in $PORTWARDEN: fail2ban-regex figures only"
 fi
