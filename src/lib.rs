@@ -57,6 +57,7 @@ pub mod fleet;
 pub mod input;
 mod install;
 pub mod manual;
+pub mod mapped;
 pub mod metrics;
 pub mod netns;
 pub mod parse;
