@@ -47,7 +47,7 @@ pub fn open_input_with(
     let file = File::open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let raw = wrap(Box::new(file));
-    if path.extension().is_some_and(|e| e == "gz") {
+    if is_gzip(path) {
         Ok(Box::new(BufReader::with_capacity(
             64 * 1024,
             MultiGzDecoder::new(BufReader::new(raw)),
@@ -55,6 +55,11 @@ pub fn open_input_with(
     } else {
         Ok(Box::new(BufReader::with_capacity(64 * 1024, raw)))
     }
+}
+
+/// Whether `path` names a gzip-compressed file (`*.gz`), which is read decompressed.
+pub fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
 }
 
 /// A line as handed out: without the `\r` of a `\r\n`, and `None` when it is then longer than
