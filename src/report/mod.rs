@@ -941,8 +941,10 @@ fn scan_files_with(
     for path in files {
         let bytes = Arc::new(AtomicU64::new(0));
         // A plain file is parsed in place (see `crate::mapped`); standard input, a
-        // compressed file or one that cannot be mapped is read.
-        let mapped = (map && path.as_os_str() != "-" && !input::is_gzip(path))
+        // compressed file or one that cannot be mapped is read. A pipe is not opened to be
+        // looked at (its writer would see its reader go).
+        let plain = || std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        let mapped = (map && path.as_os_str() != "-" && !input::is_gzip(path) && plain())
             .then(|| std::fs::File::open(path).ok())
             .flatten()
             .and_then(MappedFile::open);
@@ -1424,6 +1426,36 @@ mod tests {
             "{}",
             json(&one)
         );
+    }
+
+    /// A named pipe is read as a stream (not opened a first time to see whether it maps,
+    /// which could leave its writer without a reader): the scan of a plain file, mapped, and
+    /// of a pipe fed the same lines report the same.
+    #[test]
+    fn a_named_pipe_is_read_not_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = mixed_log();
+        let plain = dir.path().join("kern.log");
+        std::fs::write(&plain, &text).unwrap();
+        let fifo = dir.path().join("kern.fifo");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string and mode.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let (fifo, text) = (fifo.clone(), text.clone());
+            std::thread::spawn(move || {
+                let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo)?;
+                std::io::Write::write_all(&mut pipe, text.as_bytes())
+            })
+        };
+        let settings = pw_settings();
+        let piped = scan_files_with(&[fifo.clone()], &settings, &NoProgress, 2, 700, true);
+        writer.join().unwrap().expect("the writer wrote every line");
+        let mapped = scan_files_with(&[plain.clone()], &settings, &NoProgress, 2, 700, true);
+        assert!(piped.errors.is_empty(), "{:?}", piped.errors);
+        let json = |r: &ScanReport| serde_json::to_string(r).unwrap();
+        let (fifo, plain) = (fifo.to_str().unwrap(), plain.to_str().unwrap());
+        assert_eq!(json(&piped).replace(fifo, plain), json(&mapped));
     }
 
     fn run(probes: &[Probe], limit: usize) -> ScanReport {
