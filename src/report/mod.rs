@@ -1449,9 +1449,23 @@ mod tests {
             })
         };
         let settings = pw_settings();
-        let piped = scan_files_with(&[fifo.clone()], &settings, &NoProgress, 2, 700, true);
+        let piped = scan_files_with(
+            std::slice::from_ref(&fifo),
+            &settings,
+            &NoProgress,
+            2,
+            700,
+            true,
+        );
         writer.join().unwrap().expect("the writer wrote every line");
-        let mapped = scan_files_with(&[plain.clone()], &settings, &NoProgress, 2, 700, true);
+        let mapped = scan_files_with(
+            std::slice::from_ref(&plain),
+            &settings,
+            &NoProgress,
+            2,
+            700,
+            true,
+        );
         assert!(piped.errors.is_empty(), "{:?}", piped.errors);
         let json = |r: &ScanReport| serde_json::to_string(r).unwrap();
         let (fifo, plain) = (fifo.to_str().unwrap(), plain.to_str().unwrap());
