@@ -1254,6 +1254,14 @@ mod tests {
     }
 
     /// Settings for [`mixed_log`].
+    /// [`mixed_log`] written to `kern.log` in `dir`: its text and its path.
+    fn mixed_log_in(dir: &std::path::Path) -> (String, PathBuf) {
+        let text = mixed_log();
+        let path = dir.join("kern.log");
+        std::fs::write(&path, &text).unwrap();
+        (text, path)
+    }
+
     fn pw_settings() -> ScanSettings {
         ScanSettings {
             log: LogConfig {
@@ -1395,9 +1403,7 @@ mod tests {
     #[test]
     fn parallel_scan_reports_what_one_thread_does() {
         let dir = tempfile::tempdir().unwrap();
-        let text = mixed_log();
-        let plain = dir.path().join("kern.log");
-        std::fs::write(&plain, &text).unwrap();
+        let (text, plain) = mixed_log_in(dir.path());
         let gz = dir.path().join("kern.log.1.gz");
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut enc, &text.as_bytes()[..text.len() / 2]).unwrap();
@@ -1434,9 +1440,7 @@ mod tests {
     #[test]
     fn a_named_pipe_is_read_not_mapped() {
         let dir = tempfile::tempdir().unwrap();
-        let text = mixed_log();
-        let plain = dir.path().join("kern.log");
-        std::fs::write(&plain, &text).unwrap();
+        let (text, plain) = mixed_log_in(dir.path());
         let fifo = dir.path().join("kern.fifo");
         let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid C string and mode.
@@ -1449,23 +1453,19 @@ mod tests {
             })
         };
         let settings = pw_settings();
-        let piped = scan_files_with(
-            std::slice::from_ref(&fifo),
-            &settings,
-            &NoProgress,
-            2,
-            700,
-            true,
-        );
+        let scan = |path: &PathBuf| {
+            scan_files_with(
+                std::slice::from_ref(path),
+                &settings,
+                &NoProgress,
+                2,
+                700,
+                true,
+            )
+        };
+        let piped = scan(&fifo);
         writer.join().unwrap().expect("the writer wrote every line");
-        let mapped = scan_files_with(
-            std::slice::from_ref(&plain),
-            &settings,
-            &NoProgress,
-            2,
-            700,
-            true,
-        );
+        let mapped = scan(&plain);
         assert!(piped.errors.is_empty(), "{:?}", piped.errors);
         let json = |r: &ScanReport| serde_json::to_string(r).unwrap();
         let (fifo, plain) = (fifo.to_str().unwrap(), plain.to_str().unwrap());
