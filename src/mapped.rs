@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::sync::Once;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use memmap2::{Mmap, UncheckedAdvice};
 
@@ -46,7 +46,7 @@ static GUARDED: [Guarded; SLOTS] = [FREE; SLOTS];
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
 /// Whether the handler is in place (set once by [`INSTALL`]).
-static INSTALLED: AtomicUsize = AtomicUsize::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// What `SIGBUS` did before the guard: restored for a fault that is not in a guarded map.
 static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
 
@@ -107,11 +107,11 @@ fn install() -> bool {
             libc::sigemptyset(&mut action.sa_mask);
             let previous = (&raw mut PREVIOUS).cast::<libc::sigaction>();
             if libc::sigaction(libc::SIGBUS, &action, previous) == 0 {
-                INSTALLED.store(1, Ordering::SeqCst);
+                INSTALLED.store(true, Ordering::SeqCst);
             }
         }
     });
-    INSTALLED.load(Ordering::SeqCst) == 1
+    INSTALLED.load(Ordering::SeqCst)
 }
 
 impl MappedFile {
