@@ -564,10 +564,27 @@ enum BlockSource<'a, R> {
     },
 }
 
+impl<'a, R: Read> BlockSource<'a, R> {
+    /// `reader`'s blocks of about `block` bytes.
+    fn read(reader: R, block: usize) -> Self {
+        let blocks = input::Blocks::new(reader, block, input::MAX_LINE_LEN);
+        BlockSource::Read(Mutex::new((blocks, 0)))
+    }
+
+    /// Slices of `map` of about `block` bytes.
+    fn mapped(map: &'a MappedFile, block: usize) -> Self {
+        BlockSource::Mapped {
+            map,
+            block,
+            next: Mutex::new((0, 0)),
+        }
+    }
+}
+
 /// A block of whole lines, in a buffer of the scan's own or in a map.
 enum Block<'m> {
     Owned(Vec<u8>),
-    Mapped(std::ops::Range<usize>, &'m [u8]),
+    Mapped(&'m MappedFile, std::ops::Range<usize>),
 }
 
 impl std::ops::Deref for Block<'_> {
@@ -575,7 +592,7 @@ impl std::ops::Deref for Block<'_> {
     fn deref(&self) -> &[u8] {
         match self {
             Block::Owned(v) => v,
-            Block::Mapped(_, b) => b,
+            Block::Mapped(map, range) => &map.bytes()[range.clone()],
         }
     }
 }
@@ -738,7 +755,7 @@ impl<'a, R: Read + Send> FileScan<'a, R> {
                 self.read.store(seq + 1, Ordering::SeqCst);
                 self.bytes
                     .fetch_add((end - start) as u64, Ordering::Relaxed);
-                (seq, Block::Mapped(start..end, &bytes[start..end]))
+                (seq, Block::Mapped(map, start..end))
             }
         };
         Some((seq, block))
@@ -790,17 +807,15 @@ impl<'a, R: Read + Send> FileScan<'a, R> {
             let mut parsed = ParsedChunk::parse(seq, &block, parser, results);
             match block {
                 Block::Owned(buffer) => lock(&self.spare_blocks).push(buffer),
-                Block::Mapped(range, bytes) => {
-                    if let BlockSource::Mapped { map, .. } = &self.source {
-                        // Cut under the parse: what it read past the cut may be zeros.
-                        let held = map.held();
-                        if held < range.end {
-                            self.cut_short(held, map.bytes().len());
-                            let whole = &bytes[..held.saturating_sub(range.start)];
-                            parsed = ParsedChunk::parse(seq, whole, parser, parsed.results);
-                        }
-                        parsed.end = range.end;
+                Block::Mapped(map, range) => {
+                    // Cut under the parse: what it read past the cut may be zeros.
+                    let held = map.held();
+                    if held < range.end {
+                        self.cut_short(held, map.bytes().len());
+                        let whole = &map.bytes()[range.start..held.max(range.start)];
+                        parsed = ParsedChunk::parse(seq, whole, parser, parsed.results);
                     }
+                    parsed.end = range.end;
                 }
             }
             self.hand_on(parsed, home);
@@ -943,34 +958,25 @@ fn scan_files_with(
         // A plain file is parsed in place (see `crate::mapped`); standard input, a
         // compressed file or one that cannot be mapped is read. A pipe is not opened to be
         // looked at (its writer would see its reader go).
-        let plain = || std::fs::metadata(path).is_ok_and(|m| m.is_file());
-        let mapped = (map && path.as_os_str() != "-" && !input::is_gzip(path) && plain())
+        let meta = (path.as_os_str() != "-")
+            .then(|| std::fs::metadata(path).ok())
+            .flatten();
+        let plain = meta.as_ref().is_some_and(|m| m.is_file());
+        let mapped = (map && plain && !input::is_gzip(path))
             .then(|| std::fs::File::open(path).ok())
             .flatten()
             .and_then(MappedFile::open);
         let source = match &mapped {
-            Some(map) => Ok(BlockSource::Mapped {
-                map,
-                block,
-                next: Mutex::new((0, 0)),
-            }),
+            Some(map) => Ok(BlockSource::mapped(map, block)),
             None => input::open_input_with(path, |r| {
                 Box::new(Counting {
                     inner: r,
                     bytes: bytes.clone(),
                 })
             })
-            .map(|reader| {
-                let blocks = input::Blocks::new(reader, block, input::MAX_LINE_LEN);
-                BlockSource::Read(Mutex::new((blocks, 0)))
-            }),
+            .map(|reader| BlockSource::read(reader, block)),
         };
-        let len = if path.as_os_str() == "-" {
-            None
-        } else {
-            std::fs::metadata(path).ok().map(|m| m.len())
-        };
-        progress.start_file(path, len);
+        progress.start_file(path, meta.map(|m| m.len()));
         let read = source.and_then(|source| {
             let file = FileScan::new(path, &mut acc, source, bytes.clone(), counts_lines);
             let mut reported = (0u64, 0u64);
@@ -1253,7 +1259,6 @@ mod tests {
         text
     }
 
-    /// Settings for [`mixed_log`].
     /// [`mixed_log`] written to `kern.log` in `dir`: its text and its path.
     fn mixed_log_in(dir: &std::path::Path) -> (String, PathBuf) {
         let text = mixed_log();
@@ -1262,6 +1267,7 @@ mod tests {
         (text, path)
     }
 
+    /// Settings for [`mixed_log`].
     fn pw_settings() -> ScanSettings {
         ScanSettings {
             log: LogConfig {
@@ -1298,15 +1304,8 @@ mod tests {
             MappedFile::open(std::fs::File::open(&on_disk).unwrap()).unwrap()
         });
         let source = match &map {
-            Some(map) => BlockSource::Mapped {
-                map,
-                block: 700,
-                next: Mutex::new((0, 0)),
-            },
-            None => BlockSource::Read(Mutex::new((
-                input::Blocks::new(reader, 700, input::MAX_LINE_LEN),
-                0,
-            ))),
+            Some(map) => BlockSource::mapped(map, 700),
+            None => BlockSource::read(reader, 700),
         };
         let mut file = FileScan::new(path, &mut acc, source, Arc::default(), false);
         file.hook = hook;
@@ -1349,11 +1348,7 @@ mod tests {
             std::fs::write(on_disk, &text).unwrap();
             let map = MappedFile::open(std::fs::File::open(on_disk).unwrap()).unwrap();
             let mut acc = Accumulated::new(&settings);
-            let source = BlockSource::Mapped {
-                map: &map,
-                block,
-                next: Mutex::new((0, 0)),
-            };
+            let source = BlockSource::mapped(&map, block);
             let path = std::path::Path::new("kern.log");
             let mut file: FileScan<'_, std::fs::File> =
                 FileScan::new(path, &mut acc, source, Arc::default(), false);
