@@ -61,6 +61,7 @@ pub mod mapped;
 pub mod metrics;
 pub mod netns;
 pub mod parse;
+mod prefetch;
 pub mod record;
 pub mod report;
 pub mod source;

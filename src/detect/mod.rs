@@ -222,6 +222,18 @@ impl PortScanDetector {
         self.served = served;
     }
 
+    /// Start loading the state of `src` into the cache, for a probe of it about to be fed: a
+    /// hint, with no effect on what the detector decides (see [`crate::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self, src: &IpAddr) {
+        if let Some(&i) = self.index.get(src) {
+            let state = &self.slots[i];
+            crate::prefetch::lines(state, crate::prefetch::lines_of::<SourceState>());
+            // The remembered probes: a record most often repeats one of the first.
+            crate::prefetch::lines(state.entries.as_ptr(), 1);
+        }
+    }
+
     /// Feed one probe. Returns the finding exactly when its source first reaches a verdict
     /// (once per source until its state expires).
     pub fn observe(&mut self, probe: &Probe) -> Option<Finding> {
