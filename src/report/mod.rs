@@ -308,7 +308,11 @@ impl Activity {
 struct Tally {
     limit: usize,
     timeline: bool,
-    sources: foldhash::HashMap<IpAddr, Activity>,
+    /// Where the activity of each tallied source is in `activity`: an index of small entries
+    /// that stays in the cache, the activities (a few hundred bytes each) apart, so that
+    /// looking a source up touches only its own activity (see `prefetch`).
+    index: foldhash::HashMap<IpAddr, usize>,
+    activity: Vec<Activity>,
     untallied: HashSet<IpAddr>,
     /// Bound on `untallied` itself: past it, sources are only counted.
     untallied_overflow: u64,
@@ -319,7 +323,8 @@ impl Tally {
         Tally {
             limit: limit.max(1),
             timeline,
-            sources: foldhash::HashMap::default(),
+            index: foldhash::HashMap::default(),
+            activity: Vec::new(),
             untallied: HashSet::new(),
             untallied_overflow: 0,
         }
@@ -328,24 +333,31 @@ impl Tally {
     /// Start loading the activity of `src` into the cache (a hint: see [`crate::prefetch`]).
     #[inline]
     fn prefetch(&self, src: &IpAddr) {
-        if let Some(a) = self.sources.get(src) {
-            crate::prefetch::lines(a, crate::prefetch::lines_of::<Activity>());
+        if let Some(&i) = self.index.get(src) {
+            crate::prefetch::lines(&self.activity[i], crate::prefetch::lines_of::<Activity>());
         }
     }
 
     fn observe(&mut self, probe: &Probe) {
-        if let Some(a) = self.sources.get_mut(&probe.src) {
-            a.observe(probe, self.timeline);
-        } else if self.sources.len() < self.limit {
+        if let Some(&i) = self.index.get(&probe.src) {
+            self.activity[i].observe(probe, self.timeline);
+        } else if self.activity.len() < self.limit {
             let mut a = Activity::new(probe.time.as_microsecond());
             a.observe(probe, self.timeline);
-            self.sources.insert(probe.src, a);
+            self.index.insert(probe.src, self.activity.len());
+            self.activity.push(a);
         } else if self.untallied.len() < self.limit {
             self.untallied.insert(probe.src);
         } else if !self.untallied.contains(&probe.src) {
             // Counted at most once per record, not per source: an upper bound, said as such.
             self.untallied_overflow += 1;
         }
+    }
+
+    /// The activity of `src`, taken out of the tally.
+    fn take(&mut self, src: &IpAddr) -> Option<Activity> {
+        let i = self.index.remove(src)?;
+        Some(std::mem::replace(&mut self.activity[i], Activity::new(0)))
     }
 }
 
@@ -1076,7 +1088,7 @@ fn summarise(
             }
         }
         let rows: Vec<FindingRow> = findings.iter().map(FindingRow::from).collect();
-        let report = match tally.sources.remove(&source) {
+        let report = match tally.take(&source) {
             Some(a) => {
                 for (t, n) in SCAN_TYPES.iter().zip(a.types) {
                     if n > 0 {
@@ -1579,7 +1591,7 @@ mod tests {
         for port in 1..=12 {
             tally.observe(&probe("192.0.2.7", port, 1_800_000_000 + i64::from(port)));
         }
-        let a = &tally.sources[&"192.0.2.7".parse::<IpAddr>().unwrap()];
+        let a = tally.take(&"192.0.2.7".parse::<IpAddr>().unwrap()).unwrap();
         assert_eq!((a.records, a.ports.len()), (12, 12));
         assert!(a.timeline.counts.is_empty());
     }
