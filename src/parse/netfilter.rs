@@ -158,8 +158,8 @@ impl Key {
 
 /// The keys by [`key_hash`] of their first four bytes: one lookup per token, no chain of
 /// comparisons (most tokens, `MAC=`, `TOS=`, `ID=`, .., are none of ours and would fail every
-/// one). An empty entry matches no token: its mask keeps every bit and its word is zero, a
-/// token's first byte never is (and a match of it would do nothing).
+/// one). An empty entry (mask of every bit, word zero) matches only a token of eight NUL
+/// bytes, or of fewer at the body's end, and does nothing with it (`NONE`).
 const KEYS: [Key; 16] = {
     let keys = [
         Key::new(b"OUT=", OUT as u8),
