@@ -401,10 +401,18 @@ impl<'b> Batch<'b> {
     /// whether one was replaced.
     pub fn ban(&mut self, ban: &Ban, origin: BanOrigin) -> Result<bool, BookError> {
         let replaced = self.tx.lift(ban.target, self.now)? > 0;
+        self.ban_unmarked(ban, origin)?;
+        Ok(replaced)
+    }
+
+    /// [`Batch::ban`] of a target that no ban in the store is marked active for (the caller
+    /// read them in this batch): nothing to lift, so no lookup for it. An import of 100 000
+    /// addresses spent a quarter of its time lifting nothing.
+    pub fn ban_unmarked(&mut self, ban: &Ban, origin: BanOrigin) -> Result<(), BookError> {
         self.tx.record_ban(ban, origin, self.dry_run)?;
         self.publish_ban(ban)?;
         self.queue_add(ban);
-        Ok(replaced)
+        Ok(())
     }
 
     /// Lift every active ban of exactly `target`, in the store and the kernel (absent

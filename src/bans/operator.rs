@@ -200,11 +200,14 @@ impl BanBook {
         let mut batch = self.batch()?;
         let now = batch.now();
         // Whether a live ban covers an entry: its prefixes looked up in a set of the live
-        // targets (33 or 129 lookups), not a scan of every ban per entry.
-        let live: std::collections::HashSet<IpNet> = batch
-            .view()
-            .live_bans(now)?
+        // targets (33 or 129 lookups), not a scan of every ban per entry. The targets of
+        // every ban marked active (expired and dry-run ones too) are the only ones a new ban
+        // may have to lift.
+        let active = batch.view().active_bans()?;
+        let marked: std::collections::HashSet<IpNet> = active.iter().map(|b| b.target).collect();
+        let live: std::collections::HashSet<IpNet> = active
             .into_iter()
+            .filter(|b| b.is_live(now))
             .map(|b| b.target)
             .collect();
         let covered = |t: &IpNet| crate::store::covering_nets(*t).any(|n| live.contains(&n));
@@ -225,7 +228,11 @@ impl BanBook {
                 reason: reason.to_string(),
                 finding: None,
             };
-            batch.ban(&ban, BanOrigin::Import)?;
+            if marked.contains(target) {
+                batch.ban(&ban, BanOrigin::Import)?;
+            } else {
+                batch.ban_unmarked(&ban, BanOrigin::Import)?;
+            }
         }
         batch.record_run(&operator_run("import", now, report.banned.len() as u64))?;
         batch.commit()?;
@@ -422,6 +429,45 @@ mod tests {
             "one for the earlier ban, one batch for the import"
         );
         assert_eq!(book.store().live_bans(now).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn an_import_replaces_the_bans_still_marked_active_on_its_targets() {
+        let mut fw = FakeFirewall::unset();
+        fw.setup().unwrap();
+        let clock = Arc::new(FakeClock::new(ts("2026-11-24T23:00:00Z")));
+        let mut book = BanBook::new(
+            Store::open_in_memory().unwrap(),
+            Box::new(shared(fw)),
+            &BanConfig::default(),
+            clock.clone(),
+        );
+        let minute = Some(SignedDuration::from_mins(1));
+        book.ban_manually(&allowlist(), net("192.0.2.7"), minute, "x", false)
+            .unwrap();
+        // Run out, and still marked active: nothing has expired it in the store yet.
+        clock.advance(SignedDuration::from_mins(5));
+        assert_eq!(book.store().active_bans().unwrap().len(), 1);
+        let list = parse_blocklist("192.0.2.7\n198.51.100.7\n");
+        let report = book
+            .import(&allowlist(), &list, None, "imported", false)
+            .unwrap();
+        assert_eq!(report.banned, [net("192.0.2.7"), net("198.51.100.7")]);
+        // One active ban per target: the run-out one was lifted, the new one never looked.
+        let active: Vec<_> = book
+            .store()
+            .active_bans()
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.target, b.reason, b.until))
+            .collect();
+        assert_eq!(
+            active,
+            [
+                (net("192.0.2.7"), "imported".to_string(), None),
+                (net("198.51.100.7"), "imported".to_string(), None)
+            ]
+        );
     }
 
     #[test]
