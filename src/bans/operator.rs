@@ -261,6 +261,12 @@ mod tests {
     }
 
     fn book_with(fw: FakeFirewall, dry_run: bool) -> (BanBook, SharedFake) {
+        let (book, fw, _) = book_with_clock(fw, dry_run);
+        (book, fw)
+    }
+
+    /// [`book_with`], and the clock the book reads (to move time on).
+    fn book_with_clock(fw: FakeFirewall, dry_run: bool) -> (BanBook, SharedFake, Arc<FakeClock>) {
         let fw = shared(fw);
         let config = BanConfig {
             dry_run,
@@ -271,16 +277,21 @@ mod tests {
             Store::open_in_memory().unwrap(),
             Box::new(fw.clone()),
             &config,
-            clock,
+            clock.clone(),
         );
-        (book, fw)
+        (book, fw, clock)
     }
 
-    /// A book over a firewall whose table is set up (operator commands need it).
-    fn book() -> (BanBook, SharedFake) {
+    /// A firewall whose table is set up (operator commands need it).
+    fn set_up() -> FakeFirewall {
         let mut fw = FakeFirewall::unset();
         fw.setup().unwrap();
-        book_with(fw, false)
+        fw
+    }
+
+    /// A book over a firewall whose table is set up.
+    fn book() -> (BanBook, SharedFake) {
+        book_with(set_up(), false)
     }
 
     fn elements(fw: &SharedFake) -> Vec<SetElement> {
@@ -433,15 +444,7 @@ mod tests {
 
     #[test]
     fn an_import_replaces_the_bans_still_marked_active_on_its_targets() {
-        let mut fw = FakeFirewall::unset();
-        fw.setup().unwrap();
-        let clock = Arc::new(FakeClock::new(ts("2026-11-24T23:00:00Z")));
-        let mut book = BanBook::new(
-            Store::open_in_memory().unwrap(),
-            Box::new(shared(fw)),
-            &BanConfig::default(),
-            clock.clone(),
-        );
+        let (mut book, _, clock) = book_with_clock(set_up(), false);
         let minute = Some(SignedDuration::from_mins(1));
         book.ban_manually(&allowlist(), net("192.0.2.7"), minute, "x", false)
             .unwrap();
